@@ -1,0 +1,193 @@
+"""The ``prefrl`` command line: ``ppo``, ``demo``, ``plot``, ``video``.
+
+Each subcommand is a frozen dataclass that tyro turns into flags. Bad input ends in one line on
+stderr that says what to do (exit code 2), before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+from rich.console import Console
+
+from prefrl.ppo.config import PPOConfig
+from prefrl.validation import deferred_validation
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class PPOCommand:
+    """Train PPO on a gymnasium task with its own reward. The env id's tuned preset (if any) gives
+    the defaults; flags override them."""
+
+    config: Annotated[PPOConfig, tyro.conf.OmitArgPrefixes]
+    run_dir: Path | None = None
+    """Run directory to create (default: runs/ppo-ENV-sSEED-DATE-TIME)."""
+    resume: Path | None = None
+    """Continue the run in this directory from its last checkpoint (its config is kept)."""
+    torch_threads: int = 1
+    """Torch CPU threads (1 is fastest for small MLPs on a few cores)."""
+
+
+@dataclass(frozen=True)
+class PlotCommand:
+    """Draw a run's learning curves to PNG."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """The run directory."""
+    output: Path | None = None
+    """PNG path (default: RUN_DIR/plots/learning_curves.png)."""
+
+
+@dataclass(frozen=True)
+class VideoCommand:
+    """Render a run's trained agent (deterministic policy) to an mp4."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """The run directory."""
+    output: Path | None = None
+    """Video path (default: RUN_DIR/videos/ENV.mp4)."""
+    num_episodes: int = 1
+    """Episodes to record."""
+    max_frames: int = 1000
+    """Stop after this many frames."""
+
+
+@dataclass(frozen=True)
+class DemoCommand:
+    """PPO on CartPole-v1 with a report (plot + summary) in the run directory."""
+
+    run_dir: Path | None = None
+    """Run directory to create (default: runs/demo-DATE-TIME)."""
+    seed: int = 1
+    """Seed of the run."""
+
+
+def _pre_parse(argv: list[str]) -> argparse.Namespace:
+    """Read --env-id and --resume before tyro so that the preset / saved config become defaults."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--env-id", "--env_id", default=None)
+    pre.add_argument("--resume", default=None)
+    return pre.parse_known_args(argv)[0]
+
+
+def parse_ppo(argv: list[str]) -> tuple[PPOCommand, PPOConfig | None]:
+    """The ppo command, and the run's saved config when resuming."""
+    from prefrl.ppo.evaluate import config_from_dict
+    from prefrl.ppo.presets import preset_config
+    from prefrl.runs import read_run_config
+
+    pre = _pre_parse(argv)
+    saved: PPOConfig | None = None
+    if pre.resume is not None:
+        saved = config_from_dict(read_run_config(Path(pre.resume), kind="ppo"))
+        default = saved
+    else:
+        default = preset_config(pre.env_id or PPOConfig.env_id)
+    with deferred_validation():
+        cmd = tyro.cli(
+            PPOCommand, default=PPOCommand(config=default), args=argv, prog="prefrl ppo"
+        )
+    cmd.config.validate()
+    if cmd.torch_threads < 1:
+        raise ValueError(f"torch_threads must be >= 1, got {cmd.torch_threads}: fix --torch-threads")
+    if saved is not None:
+        _check_same_config(saved, cmd.config, Path(pre.resume))
+    return cmd, saved
+
+
+def _check_same_config(saved: PPOConfig, given: PPOConfig, run_dir: Path) -> None:
+    diffs = [
+        f"{f.name}={getattr(given, f.name)!r} (run has {getattr(saved, f.name)!r})"
+        for f in dataclasses.fields(PPOConfig)
+        if getattr(saved, f.name) != getattr(given, f.name)
+    ]
+    if diffs:
+        raise ValueError(
+            f"--resume {run_dir}: {', '.join(diffs)} does not match the run's config: drop those "
+            "flags (a resumed run keeps its config) or start a new run"
+        )
+
+
+def cmd_ppo(argv: list[str]) -> int:
+    from prefrl.commands import run_ppo
+
+    cmd, saved = parse_ppo(argv)
+    return run_ppo(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from prefrl.demo import run_demo
+
+    cmd = tyro.cli(DemoCommand, args=argv, prog="prefrl demo")
+    return run_demo(cmd.run_dir, cmd.seed, console)
+
+
+def cmd_plot(argv: list[str]) -> int:
+    from prefrl.plotting import plot_run
+
+    cmd = tyro.cli(PlotCommand, args=argv, prog="prefrl plot")
+    path = plot_run(cmd.run_dir, cmd.output)
+    console.print(f"wrote {path}")
+    return 0
+
+
+def cmd_video(argv: list[str]) -> int:
+    from prefrl.video import record_video
+
+    cmd = tyro.cli(VideoCommand, args=argv, prog="prefrl video")
+    if cmd.num_episodes < 1 or cmd.max_frames < 1:
+        raise ValueError("--num-episodes and --max-frames must be >= 1")
+    path, frames, returns = record_video(cmd.run_dir, cmd.output, cmd.num_episodes, cmd.max_frames)
+    console.print(f"wrote {path} ({frames} frames; episode returns {[round(r, 1) for r in returns]})")
+    return 0
+
+
+COMMANDS = {
+    "ppo": (cmd_ppo, "train PPO on a gymnasium task (presets for common ids)"),
+    "demo": (cmd_demo, "the main job on the embedded default, with a report"),
+    "plot": (cmd_plot, "draw a run's learning curves: prefrl plot RUN_DIR"),
+    "video": (cmd_video, "render a run's agent to mp4: prefrl video RUN_DIR"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: prefrl COMMAND [--help] [flags]", "", "commands:"]
+    lines += [f"  {name:<7} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import gymnasium as gym
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        from prefrl import __version__
+
+        print(f"prefrl {__version__}")
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}: pick one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[argv[0]][0](argv[1:])
+    except (ValueError, gym.error.Error) as exc:
+        if os.environ.get("PREFRL_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""What the CLI's training commands do once their input is parsed and checked."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from prefrl.checkpoint import load_checkpoint
+from prefrl.envs.make import make_vec_env
+from prefrl.ppo.config import PPOConfig
+from prefrl.ppo.evaluate import config_from_dict
+from prefrl.ppo.trainer import PPOTrainer
+from prefrl.progress import train_with_progress
+from prefrl.runs import CHECKPOINT_FILE, create_run_dir, default_run_dir, open_run_logger
+
+
+def start_ppo(
+    config: PPOConfig, run_dir: Path | None, resume: Path | None
+) -> tuple[PPOTrainer, Path]:
+    """Check everything, then create (or reopen) the run directory and build the trainer."""
+    envs = make_vec_env(config.env_id, config.num_envs, config.vectorization)
+    try:
+        state = None
+        if resume is not None:
+            state = load_checkpoint(resume / CHECKPOINT_FILE)
+            if config_from_dict(state["config"]) != config:
+                raise ValueError(
+                    f"{resume / CHECKPOINT_FILE} was written with another config than "
+                    f"{resume / 'config.json'}: the run directory is inconsistent; start a new run"
+                )
+            run_dir = resume
+            logger = open_run_logger(run_dir, resume_step=int(state["global_step"]))
+        else:
+            run_dir = create_run_dir(
+                run_dir or default_run_dir("ppo", config.env_id, config.seed), "ppo", config
+            )
+            logger = open_run_logger(run_dir)
+    except BaseException:
+        envs.close()
+        raise
+    trainer = PPOTrainer(config, envs, logger, checkpoint_path=run_dir / CHECKPOINT_FILE)
+    if state is not None:
+        trainer.load_state_dict(state)
+    return trainer, run_dir
+
+
+def train_run(trainer: PPOTrainer, run_dir: Path, console: Console) -> dict[str, float] | None:
+    """Train with a progress bar; on a stop signal, say how to resume. Closes the trainer's logger."""
+    config = trainer.config
+    try:
+        if trainer.done:
+            console.print(f"{run_dir} already finished ({trainer.global_step} steps)")
+            return {}
+        total = config.num_iterations * config.batch_size
+        metrics = train_with_progress(trainer, total, console, config.env_id)
+    finally:
+        trainer.logger.close()
+        trainer.envs.close()
+    if metrics is None:
+        console.print(
+            f"stopped at step {trainer.global_step}, checkpoint saved: continue with "
+            f"[bold]prefrl ppo --resume {run_dir}[/bold]"
+        )
+    return metrics
+
+
+def run_ppo(
+    config: PPOConfig, run_dir: Path | None, resume: Path | None, threads: int, console: Console
+) -> int:
+    from prefrl.plotting import plot_run
+
+    torch.set_num_threads(threads)
+    trainer, run_dir = start_ppo(config, run_dir, resume)
+    console.print(f"run directory: {run_dir}")
+    start = time.perf_counter()
+    metrics = train_run(trainer, run_dir, console)
+    if metrics is None:
+        return 130
+    plot = plot_run(run_dir)
+    if "eval/return_mean" in metrics:
+        console.print(
+            f"deterministic evaluation: return {metrics['eval/return_mean']:.1f} "
+            f"+- {metrics['eval/return_std']:.1f} over {config.num_eval_episodes} episodes"
+        )
+    console.print(f"{trainer.global_step} steps in {time.perf_counter() - start:.1f} s; plot: {plot}")
+    console.print(f"video: prefrl video {run_dir}   TensorBoard: tensorboard --logdir {run_dir}")
+    return 0

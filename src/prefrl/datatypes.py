@@ -1,0 +1,78 @@
+"""Typed records passed between components. Layout: batch first, time last, (B, T).
+
+Letters: B environments (batch), T time steps, D observation dim, A action dim (absent for
+discrete actions), N flattened samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What one PPO rollout collected from B vector-env copies over T steps.
+
+    Gymnasium's next-step autoreset means that the step after an episode ends only resets that env:
+    its transition is not real and ``valid`` is False there. On such a step ``obs`` holds the final
+    observation of the finished episode, so ``values[:, t + 1]`` is the value that a truncated step
+    ``t`` bootstraps from.
+    """
+
+    obs: torch.Tensor
+    """(B, T, D) float32 observations the policy acted on (normalised if normalisation is on)."""
+    actions: torch.Tensor
+    """(B, T) int64 for discrete actions, (B, T, A) float32 (unclipped samples) for Box."""
+    logprobs: torch.Tensor
+    """(B, T) log-probability of ``actions`` under the policy that collected them."""
+    values: torch.Tensor
+    """(B, T) critic values of ``obs``."""
+    rewards: torch.Tensor
+    """(B, T) rewards the agent learns from (scaled if reward scaling is on)."""
+    terminated: torch.Tensor
+    """(B, T) bool: the episode ended in a terminal state at this step (no bootstrap)."""
+    truncated: torch.Tensor
+    """(B, T) bool: the episode was cut (time limit) at this step (bootstrap from the final obs)."""
+    valid: torch.Tensor
+    """(B, T) bool: True for a real transition, False for an autoreset step."""
+    last_values: torch.Tensor
+    """(B,) critic values of the observations after the last step."""
+
+    @property
+    def next_values(self) -> torch.Tensor:
+        """(B, T) value of the observation that followed each step."""
+        return torch.cat([self.values[:, 1:], self.last_values[:, None]], dim=1)
+
+
+@dataclass(frozen=True)
+class PPOBatch:
+    """Flattened valid samples of a rollout with their advantages, ready for minibatches."""
+
+    obs: torch.Tensor
+    """(N, D)"""
+    actions: torch.Tensor
+    """(N,) or (N, A)"""
+    logprobs: torch.Tensor
+    """(N,) log-probabilities under the rollout policy."""
+    values: torch.Tensor
+    """(N,) values under the rollout critic."""
+    advantages: torch.Tensor
+    """(N,) GAE advantages."""
+    returns: torch.Tensor
+    """(N,) value targets: advantages + values."""
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    def index(self, idx: torch.Tensor) -> PPOBatch:
+        """The samples at ``idx`` (a minibatch)."""
+        return PPOBatch(
+            obs=self.obs[idx],
+            actions=self.actions[idx],
+            logprobs=self.logprobs[idx],
+            values=self.values[idx],
+            advantages=self.advantages[idx],
+            returns=self.returns[idx],
+        )

@@ -1,0 +1,100 @@
+"""Build gymnasium (vector) envs with the fastest correct vectorisation, and check their spaces."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+Vectorization = Literal["auto", "vector_entry_point", "sync", "async"]
+
+
+def resolve_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``env_id``, or a ValueError that names close ids."""
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as exc:
+        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ValueError(
+            f"unknown env id {env_id!r} ({exc}): {hint}list the registered ids with "
+            "`python -c 'import gymnasium; gymnasium.pprint_registry()'`"
+        ) from None
+
+
+def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: str) -> None:
+    """PPO here handles flat Box observations and Discrete or flat Box actions; else ValueError."""
+    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
+        raise ValueError(
+            f"{env_id} has observation space {observation_space}, which prefrl's MLP policy does not "
+            "support: use an env with a flat Box observation (wrap others with "
+            "gymnasium.wrappers.FlattenObservation and register the wrapped env)"
+        )
+    if isinstance(action_space, gym.spaces.Discrete):
+        if int(action_space.start) != 0:
+            raise ValueError(f"{env_id}: Discrete actions must start at 0, got {action_space}")
+        return
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise ValueError(
+                f"{env_id}: Box actions need finite bounds to clip to, got {action_space}: "
+                "wrap the env with gymnasium.wrappers.RescaleAction"
+            )
+        return
+    raise ValueError(
+        f"{env_id} has action space {action_space}, which prefrl's PPO does not support: "
+        "use an env with Discrete or flat Box actions"
+    )
+
+
+def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+    """One env, its spaces checked."""
+    resolve_spec(env_id)
+    env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    try:
+        check_spaces(env.observation_space, env.action_space, env_id)
+    except ValueError:
+        env.close()
+        raise
+    return env
+
+
+def pick_vectorization(env_id: str, num_envs: int, mode: Vectorization) -> str:
+    """``auto`` takes gymnasium's numpy-vectorised env when the id ships one, else sync envs.
+
+    (Async envs pay only when one env step costs much more than a process round trip; choose them
+    with ``--vectorization async``.)
+    """
+    if mode != "auto":
+        return mode
+    spec = resolve_spec(env_id)
+    if spec.vector_entry_point is not None:
+        return "vector_entry_point"
+    return "sync"
+
+
+def make_vec_env(
+    env_id: str,
+    num_envs: int,
+    vectorization: Vectorization = "auto",
+    **kwargs: Any,
+) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env_id`` with next-step autoreset, spaces checked."""
+    resolve_spec(env_id)
+    mode = pick_vectorization(env_id, num_envs, vectorization)
+    if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:
+        raise ValueError(
+            f"{env_id} has no numpy-vectorised version: use --vectorization sync or async"
+        )
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    try:
+        check_spaces(envs.single_observation_space, envs.single_action_space, env_id)
+        if autoreset != gym.vector.AutoresetMode.NEXT_STEP:
+            raise ValueError(f"{env_id}: expected next-step autoreset, got {autoreset}")
+    except ValueError:
+        envs.close()
+        raise
+    return envs

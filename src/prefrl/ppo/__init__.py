@@ -1,0 +1,1 @@
+"""PPO: pure math (gae, losses), the actor-critic, rollouts and the trainer."""

@@ -1,0 +1,118 @@
+"""PPO hyperparameters: one frozen dataclass, each field documented once (tyro turns it into flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefrl.envs.make import Vectorization
+from prefrl.ppo.policy import Activation
+from prefrl.validation import (
+    require,
+    require_positive,
+    require_unit_interval,
+    validation_enabled,
+)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    env_id: str = "CartPole-v1"
+    """Gymnasium env id (any registered id with a flat Box observation and Discrete/Box actions)."""
+    total_timesteps: int = 100_000
+    """Env steps to train for, summed over the vector envs."""
+    num_envs: int = 8
+    """Parallel env copies."""
+    num_steps: int = 128
+    """Steps per env per rollout; a rollout holds num_envs * num_steps transitions."""
+    learning_rate: float = 2.5e-4
+    """Adam learning rate (start value when annealed)."""
+    anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over training."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda (1 = Monte-Carlo, 0 = TD(0))."""
+    num_minibatches: int = 4
+    """Minibatches per epoch; must divide num_envs * num_steps."""
+    update_epochs: int = 4
+    """Passes over each rollout."""
+    norm_adv: bool = True
+    """Whiten advantages per minibatch."""
+    clip_coef: float = 0.2
+    """PPO ratio clip epsilon."""
+    clip_vloss: bool = True
+    """Clip the value loss around the old values with clip_coef."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    target_kl: float | None = None
+    """Stop the epochs of an update early once approx-KL exceeds this (None: never)."""
+    normalize_obs: bool = False
+    """Normalise observations with running mean/std (saved in checkpoints)."""
+    normalize_reward: bool = False
+    """Scale rewards by the running std of the discounted return."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the actor and of the critic."""
+    activation: Activation = "tanh"
+    """Hidden activation."""
+    init_log_std: float = 0.0
+    """Initial log-std of Gaussian (Box) policies."""
+    vectorization: Vectorization = "auto"
+    """auto: gymnasium's numpy-vectorised env when the id has one, else sync."""
+    seed: int = 1
+    """Seed of the run: networks, env resets, action sampling and minibatches."""
+    device: str = "cpu"
+    """Torch device for the networks and updates."""
+    num_eval_episodes: int = 10
+    """Deterministic evaluation episodes at the end of training (0: none)."""
+    checkpoint_every: int = 10
+    """Save a checkpoint every this many iterations (and at the end)."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+    def validate(self) -> None:
+        """Raise ValueError with the fix for inconsistent or out-of-range values."""
+        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
+            require_positive(name, getattr(self, name))
+        for name in ("learning_rate", "clip_coef", "max_grad_norm", "checkpoint_every"):
+            require_positive(name, getattr(self, name))
+        require_unit_interval("gamma", self.gamma)
+        require_unit_interval("gae_lambda", self.gae_lambda)
+        for name in ("ent_coef", "vf_coef", "num_eval_episodes"):
+            value = getattr(self, name)
+            require(value >= 0, f"{name} must be >= 0, got {value}: fix --{name.replace('_', '-')}")
+        require(
+            self.target_kl is None or self.target_kl > 0,
+            f"target_kl must be > 0 or None, got {self.target_kl}: fix --target-kl",
+        )
+        require(
+            self.batch_size % self.num_minibatches == 0,
+            f"num_minibatches={self.num_minibatches} does not divide the batch "
+            f"num_envs * num_steps = {self.batch_size}: pick a divisor of {self.batch_size}",
+        )
+        require(
+            self.total_timesteps >= self.batch_size,
+            f"total_timesteps={self.total_timesteps} is less than one rollout "
+            f"(num_envs * num_steps = {self.batch_size}): raise --total-timesteps",
+        )
+        require(
+            all(h > 0 for h in self.hidden_sizes),
+            f"hidden_sizes must be positive, got {self.hidden_sizes}: fix --hidden-sizes",
+        )

@@ -1,0 +1,91 @@
+"""Deterministic evaluation, and loading a trained agent back from a run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from prefrl.checkpoint import load_checkpoint
+from prefrl.envs.make import make_env
+from prefrl.envs.normalize import ObsNormalizer
+from prefrl.ppo.config import PPOConfig
+from prefrl.ppo.policy import ActorCritic
+
+
+@dataclass
+class Agent:
+    """A trained policy with the observation statistics it was trained with (frozen)."""
+
+    policy: ActorCritic
+    obs_normalizer: ObsNormalizer
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> Any:
+        """One raw observation (D,) -> the env action (greedy / Gaussian mean by default)."""
+        x = self.obs_normalizer(np.asarray(obs, dtype=np.float64)[None], update=False)
+        device = next(self.policy.parameters()).device
+        with torch.inference_mode():
+            action, _, _ = self.policy.act(torch.from_numpy(x).to(device), deterministic=deterministic)
+        return self.policy.env_actions(action)[0]
+
+
+def config_from_dict(fields: dict[str, Any]) -> PPOConfig:
+    """A PPOConfig from its saved dict (JSON turns tuples into lists)."""
+    known = {f.name for f in dataclasses.fields(PPOConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(
+            f"the saved config has fields this prefrl does not know ({', '.join(unknown)}): "
+            "use the prefrl version that wrote it"
+        )
+    fields = dict(fields)
+    fields["hidden_sizes"] = tuple(fields.get("hidden_sizes", PPOConfig.hidden_sizes))
+    return PPOConfig(**fields)
+
+
+def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, Agent]:
+    """The config of a checkpoint and the agent (policy + observation normaliser) it stores."""
+    state = load_checkpoint(checkpoint_path, device)
+    config = config_from_dict(state["config"])
+    env = make_env(config.env_id)
+    obs_space = env.observation_space
+    assert isinstance(obs_space, gym.spaces.Box)
+    policy = ActorCritic(
+        obs_space, env.action_space, config.hidden_sizes, config.activation, config.init_log_std
+    ).to(device)
+    env.close()
+    policy.load_state_dict(state["policy"])
+    policy.eval()
+    normalizer = ObsNormalizer(obs_space.shape, config.normalize_obs)
+    normalizer.load_state_dict(state["collector"]["obs_normalizer"])
+    return config, Agent(policy, normalizer)
+
+
+def evaluate_policy(
+    policy: ActorCritic,
+    obs_normalizer: ObsNormalizer,
+    env_id: str,
+    num_episodes: int,
+    seed: int,
+) -> list[float]:
+    """Returns of ``num_episodes`` deterministic episodes on a single env seeded ``seed + i``."""
+    agent = Agent(policy, obs_normalizer)
+    env = make_env(env_id)
+    returns = []
+    try:
+        for i in range(num_episodes):
+            obs, _ = env.reset(seed=seed + i)
+            total, done = 0.0, False
+            while not done:
+                obs, reward, term, trunc, _ = env.step(agent.act(obs))
+                total += float(reward)
+                done = bool(term or trunc)
+            returns.append(total)
+    finally:
+        env.close()
+    return returns

@@ -1,0 +1,238 @@
+"""The PPO trainer: ``train_iteration() -> metrics`` (collect, advantages, update) and ``train()``."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from prefrl.checkpoint import load_checkpoint, save_checkpoint
+from prefrl.datatypes import PPOBatch, Rollout
+from prefrl.envs.make import make_vec_env
+from prefrl.envs.normalize import ObsNormalizer, RewardScaler
+from prefrl.logger import Logger, NullLogger
+from prefrl.masked import masked_whiten
+from prefrl.ppo.config import PPOConfig
+from prefrl.ppo.evaluate import evaluate_policy
+from prefrl.ppo.gae import gae
+from prefrl.ppo.losses import entropy_bonus, explained_variance, policy_loss, value_loss
+from prefrl.ppo.policy import ActorCritic
+from prefrl.ppo.rollout import RolloutCollector
+
+RETURN_WINDOW = 20
+"""Episodes in the moving window of ``env/return_window``."""
+
+
+def make_batch(rollout: Rollout, gamma: float, gae_lambda: float) -> PPOBatch:
+    """GAE on a (B, T) rollout, then the valid transitions flattened to (N, ...)."""
+    advantages, returns = gae(
+        rollout.rewards,
+        rollout.values,
+        rollout.next_values,
+        rollout.terminated,
+        rollout.truncated,
+        gamma,
+        gae_lambda,
+        valid=rollout.valid,
+    )
+    keep = rollout.valid
+    return PPOBatch(
+        obs=rollout.obs[keep],
+        actions=rollout.actions[keep],
+        logprobs=rollout.logprobs[keep],
+        values=rollout.values[keep],
+        advantages=advantages[keep],
+        returns=returns[keep],
+    )
+
+
+class PPOTrainer:
+    """PPO on a gymnasium vector env. ``envs`` defaults to ``make_vec_env(config.env_id, ...)``;
+    ``checkpoint_path`` (optional) receives a checkpoint every ``config.checkpoint_every``
+    iterations and at the end."""
+
+    def __init__(
+        self,
+        config: PPOConfig,
+        envs: gym.vector.VectorEnv | None = None,
+        logger: Logger | None = None,
+        checkpoint_path: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.logger: Logger = logger or NullLogger()
+        self.checkpoint_path = checkpoint_path
+        self.device = torch.device(config.device)
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.envs = envs or make_vec_env(config.env_id, config.num_envs, config.vectorization)
+        obs_space = self.envs.single_observation_space
+        assert isinstance(obs_space, gym.spaces.Box)
+        self.policy = ActorCritic(
+            obs_space,
+            self.envs.single_action_space,
+            config.hidden_sizes,
+            config.activation,
+            config.init_log_std,
+        ).to(self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.collector = RolloutCollector(
+            self.envs,
+            ObsNormalizer(obs_space.shape, config.normalize_obs),
+            RewardScaler(self.envs.num_envs, config.gamma, config.normalize_reward),
+            seed=config.seed,
+            device=self.device,
+        )
+        self.iteration = 0
+        self.global_step = 0
+        self.recent_returns: deque[float] = deque(maxlen=RETURN_WINDOW)
+
+    @property
+    def done(self) -> bool:
+        return self.iteration >= self.config.num_iterations
+
+    def train(self) -> None:
+        """Iterate until ``config.total_timesteps``."""
+        while not self.done:
+            self.train_iteration()
+
+    def train_iteration(self) -> dict[str, float]:
+        """One rollout and one PPO update; logs and returns the metrics (and checkpoints when due)."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        lr = cfg.learning_rate * (1.0 - self.iteration / cfg.num_iterations if cfg.anneal_lr else 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.policy.eval()
+        rollout, episodes = self.collector.collect(self.policy, cfg.num_steps, self.generator)
+        t1 = time.perf_counter()
+        batch = make_batch(rollout, cfg.gamma, cfg.gae_lambda)
+        self.policy.train()
+        metrics = self.update(batch)
+        t2 = time.perf_counter()
+        self.iteration += 1
+        self.global_step += cfg.batch_size
+        self.recent_returns.extend(episodes.returns)
+        metrics.update(
+            {
+                "ppo/learning_rate": lr,
+                "ppo/explained_variance": explained_variance(batch.values, batch.returns),
+                "env/num_episodes": float(len(episodes.returns)),
+                "time/rollout_s": t1 - t0,
+                "time/update_s": t2 - t1,
+                "time/steps_per_second": cfg.batch_size / (t2 - t0),
+            }
+        )
+        if episodes.returns:
+            metrics["env/episode_return"] = float(np.mean(episodes.returns))
+            metrics["env/episode_length"] = float(np.mean(episodes.lengths))
+        if self.recent_returns:
+            metrics["env/return_window"] = float(np.mean(self.recent_returns))
+        if self.done and cfg.num_eval_episodes > 0:
+            metrics.update(self.evaluate(cfg.num_eval_episodes))
+        metrics["iteration"] = float(self.iteration)
+        self.logger.log(metrics, self.global_step)
+        if self.iteration % cfg.checkpoint_every == 0 or self.done:
+            self.save()
+        return metrics
+
+    def save(self) -> None:
+        """Write a checkpoint to ``checkpoint_path`` (if one was given)."""
+        if self.checkpoint_path is not None:
+            save_checkpoint(self.checkpoint_path, self.state_dict())
+
+    def update(self, batch: PPOBatch) -> dict[str, float]:
+        """``update_epochs`` passes of minibatch PPO; stops early past ``target_kl``."""
+        cfg = self.config
+        sums: dict[str, float] = {}
+        num_updates = 0
+        stop = False
+        for _ in range(cfg.update_epochs):
+            perm = torch.randperm(len(batch), generator=self.generator, device=self.device)
+            for idx in torch.tensor_split(perm, cfg.num_minibatches):
+                loss, stats = self.minibatch_loss(batch.index(idx))
+                if cfg.target_kl is not None and stats["ppo/approx_kl"] > cfg.target_kl:
+                    stop = True
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                stats["ppo/grad_norm"] = float(grad_norm)
+                for key, value in stats.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                num_updates += 1
+            if stop:
+                break
+        metrics = {key: value / max(num_updates, 1) for key, value in sums.items()}
+        metrics["ppo/num_updates"] = float(num_updates)
+        metrics["ppo/early_stopped"] = float(stop)
+        return metrics
+
+    def minibatch_loss(self, mb: PPOBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.config
+        logprobs, entropy, values = self.policy.evaluate(mb.obs, mb.actions)
+        advantages = masked_whiten(mb.advantages) if cfg.norm_adv else mb.advantages
+        pg_loss, pg_stats = policy_loss(logprobs, mb.logprobs, advantages, cfg.clip_coef)
+        v_loss = value_loss(values, mb.values, mb.returns, cfg.clip_coef if cfg.clip_vloss else None)
+        ent = entropy_bonus(entropy)
+        loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+        stats = {
+            "ppo/policy_loss": pg_loss.item(),
+            "ppo/value_loss": v_loss.item(),
+            "ppo/entropy": ent.item(),
+            "ppo/approx_kl": float(pg_stats["approx_kl"]),
+            "ppo/clip_frac": float(pg_stats["clip_frac"]),
+        }
+        return loss, stats
+
+    def evaluate(self, num_episodes: int, seed: int | None = None) -> dict[str, float]:
+        """Deterministic policy (argmax / Gaussian mean), frozen normaliser, fresh seeded env."""
+        returns = evaluate_policy(
+            self.policy, self.collector.obs_normalizer, self.config.env_id, num_episodes,
+            seed=self.config.seed + 100_000 if seed is None else seed,
+        )
+        return {"eval/return_mean": float(np.mean(returns)), "eval/return_std": float(np.std(returns))}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "collector": self.collector.state_dict(),
+            "rng": {
+                "generator": self.generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "recent_returns": list(self.recent_returns),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint; the envs start new episodes (seeded by the iteration)."""
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.collector.load_state_dict(state["collector"])
+        rng = state["rng"]
+        self.generator.set_state(rng["generator"])
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.iteration = int(state["iteration"])
+        self.global_step = int(state["global_step"])
+        self.recent_returns = deque(state["recent_returns"], maxlen=RETURN_WINDOW)
+        self.collector.reset(seed=self.config.seed + self.iteration)
+
+    def load(self, path: Path) -> None:
+        self.load_state_dict(load_checkpoint(path, self.device))

@@ -1,0 +1,84 @@
+"""The CLI's training loop: a rich progress bar, and a clean stop on Ctrl-C / SIGTERM that saves a
+checkpoint after the current iteration."""
+
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class IterativeTrainer(Protocol):
+    global_step: int
+
+    @property
+    def done(self) -> bool: ...
+
+    def train_iteration(self) -> dict[str, float]: ...
+
+    def save(self) -> None: ...
+
+
+class StopRequested:
+    """Set by SIGINT/SIGTERM; a second signal interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def train_with_progress(
+    trainer: IterativeTrainer, total_steps: int, console: Console, description: str
+) -> dict[str, float] | None:
+    """Run ``trainer`` to the end (or to a stop signal); returns the last metrics, None if stopped."""
+    stop = StopRequested()
+    old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[sps]:>7.0f} steps/s"),
+        TextColumn("return {task.fields[ret]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    metrics: dict[str, float] = {}
+    start_step, start = trainer.global_step, time.perf_counter()
+    try:
+        with progress:
+            task = progress.add_task(
+                description, total=total_steps, completed=trainer.global_step, sps=0.0, ret="-"
+            )
+            while not trainer.done:
+                metrics = trainer.train_iteration()
+                rate = (trainer.global_step - start_step) / (time.perf_counter() - start)
+                ret = metrics.get("env/return_window")
+                progress.update(
+                    task,
+                    completed=trainer.global_step,
+                    sps=rate,
+                    ret="-" if ret is None else f"{ret:.1f}",
+                )
+                if stop.requested:
+                    trainer.save()
+                    return None
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+    return metrics
