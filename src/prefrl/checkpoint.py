@@ -26,7 +26,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}: the run was stopped before its first checkpoint")
+        raise ValueError(
+            f"no checkpoint at {path}: the run stopped before its first checkpoint; start a new run"
+        )
     state = torch.load(path, map_location=map_location, weights_only=False)
     version = state.get("format_version")
     if version != CHECKPOINT_FORMAT_VERSION:

@@ -93,9 +93,7 @@ def parse_ppo(argv: list[str]) -> tuple[PPOCommand, PPOConfig | None]:
     else:
         default = preset_config(pre.env_id or PPOConfig.env_id)
     with deferred_validation():
-        cmd = tyro.cli(
-            PPOCommand, default=PPOCommand(config=default), args=argv, prog="prefrl ppo"
-        )
+        cmd = tyro.cli(PPOCommand, default=PPOCommand(config=default), args=argv, prog="prefrl ppo")
     cmd.config.validate()
     if cmd.torch_threads < 1:
         raise ValueError(f"torch_threads must be >= 1, got {cmd.torch_threads}: fix --torch-threads")
@@ -120,7 +118,7 @@ def _check_same_config(saved: PPOConfig, given: PPOConfig, run_dir: Path) -> Non
 def cmd_ppo(argv: list[str]) -> int:
     from prefrl.commands import run_ppo
 
-    cmd, saved = parse_ppo(argv)
+    cmd, _ = parse_ppo(argv)
     return run_ppo(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
 
 
@@ -178,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prefrl {__version__}")
         return 0
     if argv[0] not in COMMANDS:
-        print(f"error: unknown command {argv[0]!r}: pick one of {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"error: unknown command {argv[0]!r}: pick one of {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         return COMMANDS[argv[0]][0](argv[1:])

@@ -17,9 +17,7 @@ from prefrl.progress import train_with_progress
 from prefrl.runs import CHECKPOINT_FILE, create_run_dir, default_run_dir, open_run_logger
 
 
-def start_ppo(
-    config: PPOConfig, run_dir: Path | None, resume: Path | None
-) -> tuple[PPOTrainer, Path]:
+def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
     """Check everything, then create (or reopen) the run directory and build the trainer."""
     envs = make_vec_env(config.env_id, config.num_envs, config.vectorization)
     try:

@@ -34,7 +34,7 @@ def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
         return 130
     seconds = time.perf_counter() - start
     plot = plot_run(run_dir)
-    video, frames, _ = record_video(run_dir, max_frames=500)
+    video, _, _ = record_video(run_dir, max_frames=500)
     report = write_report(run_dir, config, metrics, seconds, plot, video)
     console.print(report.read_text(), markup=False)
     console.print(f"report: {report}")
@@ -51,11 +51,20 @@ def first_step_reaching(rows: list[dict], key: str, threshold: float) -> int | N
 
 
 def write_report(
-    run_dir: Path, config: PPOConfig, metrics: dict[str, float], seconds: float, plot: Path, video: Path
+    run_dir: Path,
+    config: PPOConfig,
+    metrics: dict[str, float],
+    seconds: float,
+    plot: Path,
+    video: Path,
 ) -> Path:
     rows = read_metrics(run_dir / METRICS_FILE)
     solved_at = first_step_reaching(rows, "env/return_window", SOLVED_RETURN)
     solved = f"{solved_at} env steps" if solved_at is not None else "not within this run"
+    nan = float("nan")
+    window, eval_mean, eval_std = (
+        metrics.get(k, nan) for k in ("env/return_window", "eval/return_mean", "eval/return_std")
+    )
     lines = [
         f"# prefrl demo: PPO on {config.env_id}",
         "",
@@ -63,9 +72,8 @@ def write_report(
         "|---|---|",
         f"| env steps | {config.num_iterations * config.batch_size} |",
         f"| wall-clock time | {seconds:.1f} s |",
-        f"| mean return, last 20 training episodes | {metrics.get('env/return_window', float('nan')):.1f} |",
-        f"| deterministic evaluation ({config.num_eval_episodes} episodes) | "
-        f"{metrics.get('eval/return_mean', float('nan')):.1f} +- {metrics.get('eval/return_std', float('nan')):.1f} |",
+        f"| mean return, last 20 training episodes | {window:.1f} |",
+        f"| deterministic evaluation ({config.num_eval_episodes} episodes) | {eval_mean:.1f} +- {eval_std:.1f} |",
         f"| first reached a 20-episode mean of {SOLVED_RETURN:.0f} | {solved} |",
         "",
         f"![learning curves]({plot.relative_to(run_dir)})",

@@ -29,9 +29,7 @@ def masked_var(x: torch.Tensor, mask: torch.Tensor | None = None, unbiased: bool
     return var
 
 
-def masked_whiten(
-    x: torch.Tensor, mask: torch.Tensor | None = None, shift_mean: bool = True
-) -> torch.Tensor:
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, shift_mean: bool = True) -> torch.Tensor:
     """(x - mean) / std over the masked entries; masked-out entries are returned as 0."""
     mean = masked_mean(x, mask)
     std = torch.sqrt(masked_var(x, mask) + WHITEN_EPS)

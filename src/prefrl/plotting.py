@@ -11,10 +11,10 @@ from prefrl.runs import METRICS_FILE, read_run_config
 
 PANELS: list[tuple[str, list[str]]] = [
     ("episode return", ["env/episode_return", "env/return_window", "eval/return_mean"]),
-    ("losses", ["ppo/policy_loss", "ppo/value_loss"]),
+    ("policy loss", ["ppo/policy_loss"]),
+    ("value loss", ["ppo/value_loss"]),
     ("entropy", ["ppo/entropy"]),
     ("approx KL / clip fraction", ["ppo/approx_kl", "ppo/clip_frac"]),
-    ("explained variance", ["ppo/explained_variance"]),
     ("env steps / s", ["time/steps_per_second"]),
 ]
 

@@ -1,10 +1,10 @@
 """Run directories: one per run, holding the resolved config, metrics, events, checkpoints, plots.
 
-    RUN_DIR/config.json          {"kind": "ppo", "config": {...}} (the resolved config)
-    RUN_DIR/metrics.jsonl        one row per iteration: {"step": env steps, "iteration": ..., ...}
-    RUN_DIR/tb/                  TensorBoard events
-    RUN_DIR/checkpoints/last.pt  the latest checkpoint (written atomically)
-    RUN_DIR/plots/, RUN_DIR/videos/
+RUN_DIR/config.json          {"kind": "ppo", "config": {...}} (the resolved config)
+RUN_DIR/metrics.jsonl        one row per iteration: {"step": env steps, "iteration": ..., ...}
+RUN_DIR/tb/                  TensorBoard events
+RUN_DIR/checkpoints/last.pt  the latest checkpoint (written atomically)
+RUN_DIR/plots/, RUN_DIR/videos/
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ def create_run_dir(path: Path, kind: str, config: Any) -> Path:
             "or another --run-dir"
         )
     path.mkdir(parents=True, exist_ok=True)
-    payload = {"format_version": RUN_FORMAT_VERSION, "kind": kind, "config": dataclasses.asdict(config)}
+    payload = {
+        "format_version": RUN_FORMAT_VERSION,
+        "kind": kind,
+        "config": dataclasses.asdict(config),
+    }
     (path / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
     return path
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from prefrl.envs.make import make_env
 from prefrl.ppo.evaluate import load_agent
-from prefrl.runs import CHECKPOINT_FILE
+from prefrl.runs import CHECKPOINT_FILE, read_run_config
 
 
 def record_video(
@@ -28,6 +28,7 @@ def record_video(
     import imageio.v2 as imageio
 
     run_dir = Path(run_dir)
+    read_run_config(run_dir)  # a clear error for a directory that is not a run
     config, agent = load_agent(run_dir / CHECKPOINT_FILE)
     output = output or run_dir / "videos" / f"{config.env_id.replace('/', '_')}.mp4"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +42,7 @@ def record_video(
                 obs, _ = env.reset(seed=seed + episode)
                 total, done = 0.0, False
                 while not done and frames < max_frames:
-                    writer.append_data(np.asarray(env.render()))
+                    writer.append_data(np.asarray(env.render()))  # type: ignore[attr-defined]
                     frames += 1
                     obs, reward, term, trunc, _ = env.step(agent.act(obs))
                     total += float(reward)

@@ -85,9 +85,7 @@ def make_vec_env(
     resolve_spec(env_id)
     mode = pick_vectorization(env_id, num_envs, vectorization)
     if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:
-        raise ValueError(
-            f"{env_id} has no numpy-vectorised version: use --vectorization sync or async"
-        )
+        raise ValueError(f"{env_id} has no numpy-vectorised version: use --vectorization sync or async")
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     try:

@@ -89,7 +89,13 @@ class PPOConfig:
 
     def validate(self) -> None:
         """Raise ValueError with the fix for inconsistent or out-of-range values."""
-        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        for name in (
+            "total_timesteps",
+            "num_envs",
+            "num_steps",
+            "num_minibatches",
+            "update_epochs",
+        ):
             require_positive(name, getattr(self, name))
         for name in ("learning_rate", "clip_coef", "max_grad_norm", "checkpoint_every"):
             require_positive(name, getattr(self, name))

@@ -31,7 +31,8 @@ def gae(
         truncated: (B, T) bool.
         gamma: discount in [0, 1].
         gae_lambda: GAE lambda in [0, 1]; 1 gives Monte-Carlo returns minus values, 0 gives TD(0).
-        valid: optional (B, T) bool; advantages are 0 where it is False (autoreset steps, padding).
+        valid: optional (B, T) bool. A False step (an autoreset step, padding) adds no TD error and
+            gets advantage 0; such steps follow an episode end, which already cuts the chain.
 
     Returns:
         advantages (B, T) and returns = advantages + values (B, T).

@@ -27,11 +27,16 @@ def layer_init(layer: nn.Linear, gain: float) -> nn.Linear:
     return layer
 
 
-def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, out_gain: float, act: Activation) -> nn.Sequential:
+def mlp(
+    in_dim: int, hidden: tuple[int, ...], out_dim: int, out_gain: float, act: Activation
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     last = in_dim
     for size in hidden:
-        layers += [layer_init(nn.Linear(last, size), math.sqrt(2)), nn.Tanh() if act == "tanh" else nn.ReLU()]
+        layers += [
+            layer_init(nn.Linear(last, size), math.sqrt(2)),
+            nn.Tanh() if act == "tanh" else nn.ReLU(),
+        ]
         last = size
     layers.append(layer_init(nn.Linear(last, out_dim), out_gain))
     return nn.Sequential(*layers)
@@ -59,6 +64,9 @@ def gaussian_logprob_entropy(
 
 class ActorCritic(nn.Module):
     """Separate actor and critic MLPs on flat observations."""
+
+    action_low: torch.Tensor
+    action_high: torch.Tensor
 
     def __init__(
         self,
@@ -88,7 +96,10 @@ class ActorCritic(nn.Module):
         return self.critic(obs).squeeze(-1)
 
     def act(
-        self, obs: torch.Tensor, generator: torch.Generator | None = None, deterministic: bool = False
+        self,
+        obs: torch.Tensor,
+        generator: torch.Generator | None = None,
+        deterministic: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, D) -> sampled actions (N,) or (N, A), their log-probs (N,), values (N,)."""
         out = self.actor(obs)
@@ -121,6 +132,7 @@ class ActorCritic(nn.Module):
 
     def env_actions(self, actions: torch.Tensor) -> np.ndarray:
         """Policy actions -> what the env receives: Box samples clipped to the action bounds."""
+        actions = actions.detach()
         if self.discrete:
             return actions.cpu().numpy()
         return torch.clamp(actions, self.action_low, self.action_high).cpu().numpy()

@@ -197,10 +197,16 @@ class PPOTrainer:
     def evaluate(self, num_episodes: int, seed: int | None = None) -> dict[str, float]:
         """Deterministic policy (argmax / Gaussian mean), frozen normaliser, fresh seeded env."""
         returns = evaluate_policy(
-            self.policy, self.collector.obs_normalizer, self.config.env_id, num_episodes,
+            self.policy,
+            self.collector.obs_normalizer,
+            self.config.env_id,
+            num_episodes,
             seed=self.config.seed + 100_000 if seed is None else seed,
         )
-        return {"eval/return_mean": float(np.mean(returns)), "eval/return_std": float(np.std(returns))}
+        return {
+            "eval/return_mean": float(np.mean(returns)),
+            "eval/return_std": float(np.std(returns)),
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,63 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from prefrl.ppo.policy import ActorCritic
+
+
+def box(n, low=-1.0, high=1.0):
+    return gym.spaces.Box(low, high, (n,), np.float32)
+
+
+def test_discrete_logprobs_match_torch_categorical():
+    torch.manual_seed(0)
+    policy = ActorCritic(box(4, -np.inf, np.inf), gym.spaces.Discrete(3))
+    obs = torch.randn(16, 4)
+    actions, logprob, value = policy.act(obs)
+    assert actions.shape == (16,) and logprob.shape == (16,) and value.shape == (16,)
+    logits = policy.actor(obs)
+    dist = torch.distributions.Categorical(logits=logits)
+    lp, ent, v = policy.evaluate(obs, actions)
+    torch.testing.assert_close(lp, dist.log_prob(actions))
+    torch.testing.assert_close(ent, dist.entropy())
+    torch.testing.assert_close(lp, logprob)
+    torch.testing.assert_close(v, value)
+
+
+def test_gaussian_logprobs_match_torch_normal_and_env_actions_are_clipped():
+    torch.manual_seed(0)
+    policy = ActorCritic(box(5, -np.inf, np.inf), box(2, -0.5, 0.5), init_log_std=1.0)
+    obs = torch.randn(64, 5)
+    actions, logprob, _ = policy.act(obs)
+    mean = policy.actor(obs)
+    dist = torch.distributions.Normal(mean, policy.log_std.exp())
+    torch.testing.assert_close(logprob, dist.log_prob(actions).sum(-1))
+    lp, ent, _ = policy.evaluate(obs, actions)
+    torch.testing.assert_close(lp, logprob)
+    torch.testing.assert_close(ent, dist.entropy().sum(-1))
+    # std e^1 makes many samples leave [-0.5, 0.5]: they stay unclipped for the log-probs ...
+    assert actions.abs().max() > 0.5
+    # ... and are clipped only where they enter the env
+    env_actions = policy.env_actions(actions)
+    assert env_actions.min() >= -0.5 and env_actions.max() <= 0.5
+
+
+def test_orthogonal_init_and_deterministic_actions():
+    policy = ActorCritic(box(3), gym.spaces.Discrete(2), hidden_sizes=(32, 32))
+    w = policy.actor[0].weight.detach()
+    torch.testing.assert_close(w.T @ w, 2.0 * torch.eye(3), atol=1e-4, rtol=1e-4)  # gain sqrt(2)
+    assert policy.actor[-1].weight.abs().max() < 0.05  # gain 0.01: near-uniform initial policy
+    assert (policy.actor[0].bias == 0).all()
+    obs = torch.randn(8, 3)
+    a1, _, _ = policy.act(obs, deterministic=True)
+    torch.testing.assert_close(a1, policy.actor(obs).argmax(-1))
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_sampling_is_reproducible_with_a_generator(act):
+    policy = ActorCritic(box(3), box(2), activation=act)
+    obs = torch.randn(4, 3)
+    a = policy.act(obs, torch.Generator().manual_seed(3))[0]
+    b = policy.act(obs, torch.Generator().manual_seed(3))[0]
+    torch.testing.assert_close(a, b)

@@ -1,0 +1,149 @@
+"""End-to-end CLI runs with tiny budgets, and bad input: one line on stderr, exit 2, nothing written."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+
+from prefrl.cli import main
+from prefrl.logger import read_metrics
+
+TINY = [
+    "--total-timesteps",
+    "512",
+    "--num-envs",
+    "4",
+    "--num-steps",
+    "64",
+    "--num-eval-episodes",
+    "2",
+]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MUJOCO_GL="egl", SDL_VIDEODRIVER="dummy")
+    return subprocess.run(
+        [sys.executable, "-m", "prefrl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
+    assert main(["ppo", "--env-id", "CartPole-v1", *TINY, "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_ppo_writes_a_complete_run_directory(cartpole_run):
+    config = json.loads((cartpole_run / "config.json").read_text())
+    assert config["kind"] == "ppo" and config["config"]["total_timesteps"] == 512
+    assert config["config"]["learning_rate"] > 0  # the CartPole preset filled in the rest
+    rows = read_metrics(cartpole_run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [256, 512]
+    assert "eval/return_mean" in rows[-1] and "ppo/approx_kl" in rows[0]
+    assert (cartpole_run / "checkpoints" / "last.pt").stat().st_size > 0
+    assert any((cartpole_run / "tb").iterdir())
+    assert (cartpole_run / "plots" / "learning_curves.png").stat().st_size > 10_000
+
+
+def test_plot_and_video_commands(cartpole_run, tmp_path):
+    png = tmp_path / "curves.png"
+    assert main(["plot", str(cartpole_run), "--output", str(png)]) == 0
+    assert iio.imread(png).shape[0] > 300
+    video = tmp_path / "cartpole.mp4"
+    assert main(["video", str(cartpole_run), "--output", str(video), "--max-frames", "30"]) == 0
+    frames = list(iio.imiter(video))
+    assert len(frames) == 30 and frames[0].shape == (400, 600, 3)
+    assert frames[0].std() > 1  # a picture, not a blank frame
+
+
+def test_mujoco_run_and_offscreen_video(tmp_path):
+    run_dir = tmp_path / "hopper"
+    args = [
+        "--total-timesteps",
+        "128",
+        "--num-steps",
+        "128",
+        "--num-minibatches",
+        "2",
+        "--num-eval-episodes",
+        "1",
+    ]
+    assert main(["ppo", "--env-id", "Hopper-v5", *args, "--run-dir", str(run_dir)]) == 0
+    video = tmp_path / "hopper.mp4"
+    assert main(["video", str(run_dir), "--output", str(video), "--max-frames", "10"]) == 0
+    frames = list(iio.imiter(video))
+    assert len(frames) >= 5 and frames[0].std() > 1
+
+
+BAD_INPUT = [
+    (["ppo", "--env-id", "NoSuchEnv-v0"], "unknown env id"),
+    (["ppo", "--env-id", "CartPol-v1"], "did you mean CartPole-v1"),
+    (["ppo", "--env-id", "Blackjack-v1"], "observation space"),
+    (["ppo", "--learning-rate", "-0.1"], "learning_rate must be > 0"),
+    (["ppo", "--num-envs", "0"], "num_envs must be > 0"),
+    (["ppo", "--num-envs", "3", "--num-steps", "5", "--num-minibatches", "4"], "does not divide"),
+    (["ppo", "--gamma", "1.5"], "gamma must be in [0, 1]"),
+    (["ppo", "--target-kl", "0"], "target_kl"),
+    (["video", "does-not-exist"], "not a prefrl run directory"),
+    (["plot", "does-not-exist"], "not a prefrl run directory"),
+    (["frobnicate"], "unknown command"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUT)
+def test_bad_input_is_one_line_and_writes_nothing(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    extra = ["--run-dir", "run"] if argv[0] == "ppo" else []
+    assert main(argv + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
+    result = run_cli("ppo", "--env-id", "Nope-v0", "--run-dir", "r", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown env id") and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_refuses_other_directories_and_other_configs(cartpole_run, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    before = (cartpole_run / "metrics.jsonl").read_text()
+    cases = [
+        (["--resume", str(tmp_path / "empty")], "not a prefrl run directory"),
+        (
+            ["--resume", str(cartpole_run), "--learning-rate", "0.5"],
+            "does not match the run's config",
+        ),
+        (["--run-dir", str(cartpole_run)], "already exists"),
+    ]
+    for argv, message in cases:
+        assert main(["ppo", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+    assert (cartpole_run / "metrics.jsonl").read_text() == before
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_resuming_a_finished_run_changes_nothing(cartpole_run, capsys):
+    before = (cartpole_run / "metrics.jsonl").read_text()
+    assert main(["ppo", "--resume", str(cartpole_run)]) == 0
+    assert "already finished" in capsys.readouterr().err
+    assert (cartpole_run / "metrics.jsonl").read_text() == before
+
+
+def test_help_lists_the_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("ppo", "demo", "plot", "video"))

@@ -1,0 +1,78 @@
+"""A run killed part-way (a real signal to a real process) resumes from its last checkpoint and
+continues the step count, appending to its metrics without gaps or duplicates."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from prefrl.checkpoint import load_checkpoint
+from prefrl.logger import read_metrics
+
+BATCH = 8 * 128
+ARGS = [
+    "--env-id", "CartPole-v1", "--total-timesteps", str(200 * BATCH), "--num-envs", "8",
+    "--num-steps", "128", "--checkpoint-every", "3", "--num-eval-episodes", "0",
+]  # fmt: skip
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefrl", "ppo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_rows(metrics: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if metrics.exists() and len(read_metrics(metrics)) >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"no {n} metric rows after {timeout} s")
+
+
+def assert_contiguous(rows: list[dict], last_step: int) -> None:
+    steps = [row["step"] for row in rows]
+    assert steps == list(range(BATCH, last_step + 1, BATCH)), steps
+    assert [row["iteration"] for row in rows] == list(range(1, len(rows) + 1))
+
+
+def test_sigkill_then_resume_continues_without_gaps_or_duplicates(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(*ARGS, "--run-dir", str(run_dir))
+    wait_for_rows(run_dir / "metrics.jsonl", 8, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    killed_rows = read_metrics(run_dir / "metrics.jsonl")
+    checkpoint_step = load_checkpoint(run_dir / "checkpoints" / "last.pt")["global_step"]
+    assert 3 * BATCH <= checkpoint_step < 200 * BATCH
+    assert len(killed_rows) * BATCH >= checkpoint_step  # rows past the checkpoint are to be dropped
+
+    resumed = start("--resume", str(run_dir))
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert_contiguous(rows, 200 * BATCH)
+    # the rows up to the checkpoint are the killed run's own, unchanged
+    n_kept = checkpoint_step // BATCH
+    assert rows[:n_kept] == killed_rows[:n_kept]
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(*ARGS, "--checkpoint-every", "1000", "--run-dir", str(run_dir))
+    wait_for_rows(run_dir / "metrics.jsonl", 4, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"--resume {run_dir}" in " ".join(err.split())
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["global_step"] == rows[-1]["step"]  # nothing trained is lost
