@@ -73,7 +73,8 @@ def write_report(
         f"| env steps | {config.num_iterations * config.batch_size} |",
         f"| wall-clock time | {seconds:.1f} s |",
         f"| mean return, last 20 training episodes | {window:.1f} |",
-        f"| deterministic evaluation ({config.num_eval_episodes} episodes) | {eval_mean:.1f} +- {eval_std:.1f} |",
+        f"| deterministic evaluation, {config.num_eval_episodes} episodes "
+        f"| {eval_mean:.1f} +- {eval_std:.1f} |",
         f"| first reached a 20-episode mean of {SOLVED_RETURN:.0f} | {solved} |",
         "",
         f"![learning curves]({plot.relative_to(run_dir)})",
