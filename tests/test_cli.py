@@ -94,6 +94,7 @@ BAD_INPUT = [
     (["ppo", "--num-envs", "3", "--num-steps", "5", "--num-minibatches", "4"], "does not divide"),
     (["ppo", "--gamma", "1.5"], "gamma must be in [0, 1]"),
     (["ppo", "--target-kl", "0"], "target_kl"),
+    (["ppo", "--device", "tpu9"], "unknown device"),
     (["video", "does-not-exist"], "not a prefrl run directory"),
     (["plot", "does-not-exist"], "not a prefrl run directory"),
     (["frobnicate"], "unknown command"),

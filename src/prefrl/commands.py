@@ -19,6 +19,7 @@ from prefrl.runs import CHECKPOINT_FILE, create_run_dir, default_run_dir, open_r
 
 def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
     """Check everything, then create (or reopen) the run directory and build the trainer."""
+    check_device(config.device)
     envs = make_vec_env(config.env_id, config.num_envs, config.vectorization)
     try:
         state = None
@@ -43,6 +44,16 @@ def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> t
     if state is not None:
         trainer.load_state_dict(state)
     return trainer, run_dir
+
+
+def check_device(device: str) -> None:
+    """A ValueError with the fix for a device string torch cannot parse or this machine lacks."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
 
 
 def train_run(trainer: PPOTrainer, run_dir: Path, console: Console) -> dict[str, float] | None:
