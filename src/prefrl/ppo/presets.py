@@ -29,12 +29,23 @@ _MUJOCO: dict[str, Any] = {
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "CartPole-v1": (
+        # Many short env segments and few, large minibatches keep the per-sample Python overhead low;
+        # gamma and gae_lambda are rl-zoo3's; a small ratio clip keeps lr 7e-3 stable; value-loss
+        # clipping stalls the critic at CartPole's return scale. Seeds 1-20 all reach 475 in 31k-49k steps.
         "prefrl's own, tuned for wall-clock time to return 475 (benchmarks/cartpole_vs_sb3.py)",
         {
-            "total_timesteps": 100_000,
-            "num_envs": 8,
-            "num_steps": 128,
-            "learning_rate": 2.5e-4,
+            "total_timesteps": 150_000,
+            "num_envs": 32,
+            "num_steps": 32,
+            "learning_rate": 7e-3,
+            "anneal_lr": True,
+            "gamma": 0.98,
+            "gae_lambda": 0.8,
+            "num_minibatches": 4,
+            "update_epochs": 2,
+            "ent_coef": 0.0,
+            "clip_coef": 0.05,
+            "clip_vloss": False,
         },
     ),
     "Acrobot-v1": (
