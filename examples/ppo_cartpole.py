@@ -1,6 +1,6 @@
 """Train PPO on CartPole-v1 from Python, evaluate it, and reload the saved agent.
 
-    python examples/ppo_cartpole.py
+python examples/ppo_cartpole.py
 """
 
 from pathlib import Path
