@@ -47,6 +47,31 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class ComparisonBatch:
+    """B labelled pairs of segments of S steps, ready for the reward model."""
+
+    obs_1: torch.Tensor
+    """(B, S, D) observations of the first segments."""
+    actions_1: torch.Tensor
+    """(B, S) int64 or (B, S, A) float32 env actions of the first segments."""
+    obs_2: torch.Tensor
+    """(B, S, D)"""
+    actions_2: torch.Tensor
+    """(B, S) or (B, S, A)"""
+    labels: torch.Tensor
+    """(B,) float: P[segment 1 preferred] in {0, 0.5, 1}."""
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def index(self, idx: torch.Tensor) -> ComparisonBatch:
+        """The pairs at ``idx``; an (E, M) index gives per-member (E, M, ...) tensors."""
+        return ComparisonBatch(
+            self.obs_1[idx], self.actions_1[idx], self.obs_2[idx], self.actions_2[idx], self.labels[idx]
+        )
+
+
+@dataclass(frozen=True)
 class PPOBatch:
     """Flattened valid samples of a rollout with their advantages, ready for minibatches."""
 

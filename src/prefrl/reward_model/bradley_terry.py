@@ -47,7 +47,7 @@ def bradley_terry_loss(
 
     Args:
         returns_1, returns_2: (E, B) predicted segment returns of E ensemble members, or (B,).
-        labels: (B,) P[1 preferred] in {0, 0.5, 1}.
+        labels: (B,) or (E, B) P[1 preferred] in {0, 0.5, 1} (per member after bootstrapping).
         noise: share of answers assumed uniformly random (0.1 in the paper).
         margin: subtracted from R1 - R2 (a preference-strength margin for language models).
 
@@ -65,5 +65,5 @@ def bradley_terry_loss(
     with torch.no_grad():
         clear = labels != 0.5
         right = (returns_1 > returns_2) == (labels > 0.5)
-        accuracy = (right & clear).to(labels.dtype).sum(-1) / clear.sum().clamp_min(1)
+        accuracy = (right & clear).to(labels.dtype).sum(-1) / clear.sum(-1).clamp_min(1)
     return per_member.sum(), {"accuracy": accuracy.mean(), "loss_per_member": per_member.detach()}

@@ -1,0 +1,116 @@
+"""The reward model: an ensemble of MLPs on (observation, action), normalised for the agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from prefrl.reward_model.nets import EnsembleMLP
+from prefrl.validation import require, require_positive, validation_enabled
+
+RewardInputs = Literal["obs_action", "obs"]
+STD_EPS = 1e-8
+"""Added to each member's reward std before dividing by it."""
+
+
+@dataclass(frozen=True)
+class RewardModelConfig:
+    num_members: int = 3
+    """Ensemble size E (the paper uses 3)."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layers of each member (the paper's MuJoCo net: 2 x 64, leaky ReLU)."""
+    inputs: RewardInputs = "obs_action"
+    """What the reward sees per step: observation and action, or the observation alone."""
+    dropout: float = 0.0
+    """Dropout on hidden layers while fitting."""
+    noise: float = 0.1
+    """Share of answers assumed uniformly random in the Bradley-Terry likelihood (0: no noise model)."""
+    reward_std: float = 1.0
+    """Std of the normalised reward the agent sees (1 for MuJoCo, 0.05 for Atari in the paper)."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    def validate(self) -> None:
+        require_positive("num_members", self.num_members)
+        require_positive("reward_std", self.reward_std)
+        require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        require(0.0 <= self.noise < 1.0, f"noise must be in [0, 1), got {self.noise}: fix --noise")
+
+
+class RewardModel(nn.Module):
+    """r_hat(s, a): E members; the agent's reward is the mean of the members after each is
+    normalised to zero mean and std ``reward_std`` on recent data (:meth:`fit_normalization`)."""
+
+    def __init__(
+        self, observation_space: gym.spaces.Box, action_space: gym.Space, config: RewardModelConfig
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.obs_dim = int(np.prod(observation_space.shape))
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        if config.inputs == "obs":
+            self.action_dim = 0
+        elif self.discrete:
+            assert isinstance(action_space, gym.spaces.Discrete)
+            self.action_dim = int(action_space.n)
+        else:
+            assert isinstance(action_space, gym.spaces.Box)
+            self.action_dim = int(np.prod(action_space.shape))
+        self.net = EnsembleMLP(
+            config.num_members, self.obs_dim + self.action_dim, config.hidden_sizes, config.dropout
+        )
+        self.register_buffer("reward_mean", torch.zeros(config.num_members))
+        self.register_buffer("reward_scale", torch.ones(config.num_members))
+
+    reward_mean: torch.Tensor
+    reward_scale: torch.Tensor
+
+    def features(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(..., D) obs and (...,) or (..., A) actions -> (..., F) inputs (one-hot discrete actions)."""
+        if self.action_dim == 0:
+            return obs.float()
+        if self.discrete:
+            actions = nn.functional.one_hot(actions.long(), self.action_dim).float()
+        return torch.cat([obs.float(), actions.float()], dim=-1)
+
+    def per_member_segment_returns(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(E, M, S, D) per-member segments -> (E, M) undiscounted raw returns."""
+        e, m, s = obs.shape[:3]
+        x = self.features(obs, actions).reshape(e, m * s, -1)
+        return self.net(x).reshape(e, m, s).sum(-1)
+
+    def segment_returns(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(B, S, D) segments shared by all members -> (E, B) raw returns."""
+        b, s = obs.shape[:2]
+        x = self.features(obs, actions).reshape(b * s, -1)
+        return self.net(x).reshape(-1, b, s).sum(-1)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(N, D), (N, ...) -> (N,) normalised ensemble-mean reward for the agent."""
+        raw = self.net(self.features(obs, actions))  # (E, N)
+        normalised = (raw - self.reward_mean[:, None]) / self.reward_scale[:, None]
+        return normalised.mean(0) * self.config.reward_std
+
+    @torch.no_grad()
+    def fit_normalization(self, obs: torch.Tensor, actions: torch.Tensor) -> None:
+        """Set each member's mean and std from (N, D), (N, ...) recent steps."""
+        raw = self.net(self.features(obs, actions))
+        self.reward_mean.copy_(raw.mean(1))
+        self.reward_scale.copy_(
+            raw.std(1).clamp_min(STD_EPS) if raw.shape[1] > 1 else torch.ones_like(raw[:, 0])
+        )
+
+    @torch.no_grad()
+    def preference_disagreement(
+        self, obs_1: torch.Tensor, actions_1: torch.Tensor, obs_2: torch.Tensor, actions_2: torch.Tensor
+    ) -> torch.Tensor:
+        """(B,) variance across members of P[1 > 2] for B candidate pairs of (S, D) segments."""
+        p = torch.sigmoid(self.segment_returns(obs_1, actions_1) - self.segment_returns(obs_2, actions_2))
+        return p.var(0, unbiased=False) if p.shape[0] > 1 else torch.zeros(p.shape[1])

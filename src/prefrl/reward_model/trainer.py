@@ -1,0 +1,142 @@
+"""Fitting the reward-model ensemble to comparisons: bootstrap resamples per member, a held-out 1/e
+validation split, and an L2 weight adapted to keep validation loss within 1.1x-1.5x training loss."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from prefrl.datatypes import ComparisonBatch
+from prefrl.reward_model.bradley_terry import bradley_terry_loss
+from prefrl.reward_model.ensemble import RewardModel
+from prefrl.validation import require, require_positive, validation_enabled
+
+
+@dataclass(frozen=True)
+class RewardTrainerConfig:
+    learning_rate: float = 3e-4
+    """Adam learning rate."""
+    batch_size: int = 64
+    """Comparisons per minibatch (per member)."""
+    num_epochs: int = 10
+    """Passes over the (bootstrapped) training comparisons per fit."""
+    validation_fraction: float = 1.0 / math.e
+    """Share of comparisons held out for validation (the paper's 1/e)."""
+    bootstrap: bool = True
+    """Train each member on its own resample (with replacement) of the training comparisons."""
+    initial_l2: float = 1e-3
+    """Starting L2 coefficient on each member's weights."""
+    adapt_l2: bool = True
+    """Adapt L2 so that validation loss stays between l2_band[0] and l2_band[1] x training loss."""
+    l2_band: tuple[float, float] = (1.1, 1.5)
+    """Target range of validation loss / training loss."""
+    l2_step: float = 1.5
+    """Factor by which L2 moves when the ratio leaves the band."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    def validate(self) -> None:
+        for name in ("learning_rate", "batch_size", "num_epochs"):
+            require_positive(name, getattr(self, name))
+        require(0.0 <= self.validation_fraction < 1.0, "validation_fraction must be in [0, 1)")
+        require(self.initial_l2 >= 0, f"initial_l2 must be >= 0, got {self.initial_l2}")
+        require(
+            1.0 <= self.l2_band[0] <= self.l2_band[1], f"l2_band must be 1 <= low <= high, got {self.l2_band}"
+        )
+        require(self.l2_step > 1.0, f"l2_step must be > 1, got {self.l2_step}")
+
+
+class RewardModelTrainer:
+    """``fit(all comparisons so far) -> metrics``. Comparisons must keep their order between calls:
+    comparison i is in the validation split for good once drawn there (no leak across refits)."""
+
+    def __init__(self, model: RewardModel, config: RewardTrainerConfig, generator: torch.Generator) -> None:
+        self.model = model
+        self.config = config
+        self.generator = generator
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        self.l2 = torch.full((model.config.num_members,), config.initial_l2)
+        self._split_draws = torch.empty(0)
+
+    def split(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices (train, validation) of n comparisons; earlier comparisons keep their side."""
+        if n > len(self._split_draws):
+            extra = torch.rand(n - len(self._split_draws), generator=self.generator)
+            self._split_draws = torch.cat([self._split_draws, extra])
+        is_val = self._split_draws[:n] < self.config.validation_fraction
+        if n >= 2 and is_val.all():
+            is_val[0] = False
+        idx = torch.arange(n)
+        return idx[~is_val], idx[is_val]
+
+    def fit(self, data: ComparisonBatch) -> dict[str, float]:
+        """Train every member on its bootstrap sample for ``num_epochs``, then adapt L2."""
+        cfg, e = self.config, self.model.config.num_members
+        train_idx, val_idx = self.split(len(data))
+        if len(train_idx) == 0:
+            return {"reward_model/num_comparisons": float(len(data))}
+        n = len(train_idx)
+        if cfg.bootstrap:
+            sample = train_idx[torch.randint(n, (e, n), generator=self.generator)]
+        else:
+            sample = train_idx.expand(e, n)
+        self.model.train()
+        for _ in range(cfg.num_epochs):
+            order = torch.rand(e, n, generator=self.generator).argsort(dim=1)
+            shuffled = sample.gather(1, order)
+            for start in range(0, n, cfg.batch_size):
+                self._step(data.index(shuffled[:, start : start + cfg.batch_size]))
+        self.model.eval()
+        return self._evaluate(data, train_idx, val_idx)
+
+    def _step(self, mb: ComparisonBatch) -> None:
+        r1 = self.model.per_member_segment_returns(mb.obs_1, mb.actions_1)
+        r2 = self.model.per_member_segment_returns(mb.obs_2, mb.actions_2)
+        loss, _ = bradley_terry_loss(r1, r2, mb.labels, noise=self.model.config.noise)
+        loss = loss + (self.l2 * self.model.net.weight_norms()).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    @torch.no_grad()
+    def losses(self, data: ComparisonBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E,) Bradley-Terry loss per member and (E,) accuracy per member on ``data``."""
+        r1 = self.model.segment_returns(data.obs_1, data.actions_1)
+        r2 = self.model.segment_returns(data.obs_2, data.actions_2)
+        _, stats = bradley_terry_loss(r1, r2, data.labels, noise=self.model.config.noise)
+        accuracy = _accuracy(r1, r2, data.labels)
+        return stats["loss_per_member"], accuracy
+
+    def _evaluate(
+        self, data: ComparisonBatch, train_idx: torch.Tensor, val_idx: torch.Tensor
+    ) -> dict[str, float]:
+        train_loss, train_acc = self.losses(data.index(train_idx))
+        metrics = {
+            "reward_model/num_comparisons": float(len(data)),
+            "reward_model/train_loss": float(train_loss.mean()),
+            "reward_model/train_accuracy": float(train_acc.mean()),
+        }
+        if len(val_idx) > 0:
+            val_loss, val_acc = self.losses(data.index(val_idx))
+            metrics["reward_model/val_loss"] = float(val_loss.mean())
+            metrics["reward_model/val_accuracy"] = float(val_acc.mean())
+            if self.config.adapt_l2:
+                self._adapt_l2(val_loss / train_loss.clamp_min(1e-8))
+        metrics["reward_model/l2"] = float(self.l2.mean())
+        return metrics
+
+    def _adapt_l2(self, ratio: torch.Tensor) -> None:
+        low, high = self.config.l2_band
+        step = self.config.l2_step
+        self.l2 = torch.where(ratio > high, self.l2 * step, torch.where(ratio < low, self.l2 / step, self.l2))
+
+
+def _accuracy(r1: torch.Tensor, r2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(E,) share of clear labels (0 or 1) whose preferred segment each member ranks higher."""
+    clear = labels != 0.5
+    right = (r1 > r2) == (labels > 0.5)
+    return (right & clear).float().sum(-1) / clear.sum().clamp_min(1)

@@ -1,0 +1,82 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from prefrl.datatypes import ComparisonBatch
+from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
+from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
+
+OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+ACT = gym.spaces.Box(-1, 1, (2,), np.float32)
+
+
+def true_reward(obs, actions):
+    return obs[..., 0] - 0.5 * actions[..., 1]
+
+
+def synthetic(n, seed, shuffle_labels=False):
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(2, n, 10, 4, generator=g)
+    act = torch.rand(2, n, 10, 2, generator=g) * 2 - 1
+    r1, r2 = true_reward(obs[0], act[0]).sum(-1), true_reward(obs[1], act[1]).sum(-1)
+    labels = (r1 > r2).float()
+    if shuffle_labels:
+        labels = labels[torch.randperm(n, generator=g)]
+    return ComparisonBatch(obs[0], act[0], obs[1], act[1], labels), r1
+
+
+def fit(data, epochs=60, **model_kw):
+    torch.manual_seed(0)
+    model = RewardModel(OBS, ACT, RewardModelConfig(**model_kw))
+    trainer = RewardModelTrainer(
+        model, RewardTrainerConfig(num_epochs=epochs), torch.Generator().manual_seed(0)
+    )
+    return model, trainer, trainer.fit(data)
+
+
+def test_learns_the_true_reward_from_comparisons():
+    data, _ = synthetic(400, seed=0)
+    model, _, metrics = fit(data)
+    assert metrics["reward_model/val_accuracy"] > 0.9
+    test, true_returns = synthetic(300, seed=1)
+    predicted = model.segment_returns(test.obs_1, test.actions_1).mean(0)
+    corr = np.corrcoef(predicted.detach().numpy(), true_returns.numpy())[0, 1]
+    assert corr > 0.95
+
+
+def test_the_learning_check_fails_on_shuffled_labels():
+    data, _ = synthetic(400, seed=0, shuffle_labels=True)
+    _, _, metrics = fit(data)
+    assert metrics["reward_model/val_accuracy"] < 0.65
+
+
+def test_validation_split_is_about_one_over_e_and_stable_as_data_grows():
+    model = RewardModel(OBS, ACT, RewardModelConfig())
+    trainer = RewardModelTrainer(model, RewardTrainerConfig(), torch.Generator().manual_seed(0))
+    train, val = trainer.split(1000)
+    assert 0.33 < len(val) / 1000 < 0.41 and len(train) + len(val) == 1000
+    _, val_more = trainer.split(1500)
+    assert set(val.tolist()) <= set(val_more.tolist())
+    assert len(trainer.split(2)[0]) >= 1
+
+
+def test_l2_moves_against_overfitting():
+    data, _ = synthetic(30, seed=2)  # few comparisons: the members overfit
+    model = RewardModel(OBS, ACT, RewardModelConfig(hidden_sizes=(256, 256)))
+    trainer = RewardModelTrainer(model, RewardTrainerConfig(num_epochs=200), torch.Generator().manual_seed(0))
+    trainer.fit(data)
+    train_loss, _ = trainer.losses(data.index(trainer.split(30)[0]))
+    val_loss, _ = trainer.losses(data.index(trainer.split(30)[1]))
+    assert (val_loss / train_loss > 1.5).any()
+    assert trainer.l2.max() > 1e-3
+
+
+@pytest.mark.parametrize("inputs", ["obs_action", "obs"])
+def test_normalised_reward_for_the_agent(inputs):
+    model = RewardModel(OBS, gym.spaces.Discrete(3), RewardModelConfig(inputs=inputs, reward_std=0.5))
+    obs, act = torch.randn(500, 4), torch.randint(0, 3, (500,))
+    model.fit_normalization(obs, act)
+    r = model(obs, act)
+    assert r.shape == (500,) and abs(r.mean().item()) < 1e-4
+    assert r.std().item() <= 0.5 + 1e-4  # the mean of members normalised to std 0.5
