@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -44,6 +45,26 @@ class Rollout:
     def next_values(self) -> torch.Tensor:
         """(B, T) value of the observation that followed each step."""
         return torch.cat([self.values[:, 1:], self.last_values[:, None]], dim=1)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """S consecutive steps of one episode, as the agent lived them."""
+
+    obs: np.ndarray
+    """(S, D) raw observations."""
+    actions: np.ndarray
+    """(S,) int discrete or (S, A) float env actions."""
+    true_rewards: np.ndarray
+    """(S,) the env's own rewards: for synthetic labellers and diagnostics only, never for the agent
+    or the reward model."""
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    @property
+    def true_return(self) -> float:
+        return float(self.true_rewards.sum())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Preferences: segments, query selection, labellers and the preference store."""

@@ -1,0 +1,89 @@
+"""Labellers answer "which of these two segments is better?". Synthetic teachers answer from the
+env's true reward, with the simulated irrationalities of B-Pref (Lee et al. 2021)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from prefrl.datatypes import Segment
+from prefrl.validation import require, validation_enabled
+
+Label = float | None
+"""P[first segment preferred]: 1, 0, 0.5 (equally good), or None (skipped / can't tell)."""
+
+
+class Labeller(Protocol):
+    """Answers a list of segment pairs; None means no answer for that pair."""
+
+    name: str
+
+    def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]: ...
+
+
+@dataclass(frozen=True)
+class SyntheticLabellerConfig:
+    beta: float = math.inf
+    """Boltzmann rationality: P[1 > 2] = sigmoid(beta * (R1 - R2)); inf answers deterministically."""
+    error_rate: float = 0.0
+    """Chance that a clear answer is flipped."""
+    equal_threshold: float = 0.0
+    """Answer "equally good" (0.5) when |R1 - R2| <= this (0: only for equal returns, as the paper)."""
+    skip_threshold: float | None = None
+    """Skip the pair (no answer) when both returns are below this (nothing worth judging)."""
+    myopic_gamma: float = 1.0
+    """Weigh step t of S by gamma^(S - 1 - t): < 1 remembers the end of a clip best."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    def validate(self) -> None:
+        require(self.beta > 0, f"beta must be > 0, got {self.beta}")
+        require(0.0 <= self.error_rate <= 0.5, f"error_rate must be in [0, 0.5], got {self.error_rate}")
+        require(self.equal_threshold >= 0, f"equal_threshold must be >= 0, got {self.equal_threshold}")
+        require(0.0 < self.myopic_gamma <= 1.0, f"myopic_gamma must be in (0, 1], got {self.myopic_gamma}")
+
+
+def synthetic_labels(
+    rewards_1: np.ndarray, rewards_2: np.ndarray, config: SyntheticLabellerConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """(B, S) true rewards of each side -> (B,) labels in {0, 0.5, 1}, NaN where skipped."""
+    s = rewards_1.shape[-1]
+    weights = config.myopic_gamma ** np.arange(s - 1, -1, -1, dtype=np.float64)
+    r1, r2 = rewards_1 @ weights, rewards_2 @ weights
+    diff = r1 - r2
+    if math.isinf(config.beta):
+        labels = (diff > 0).astype(np.float64)
+    else:
+        p = 1.0 / (1.0 + np.exp(-np.clip(config.beta * diff, -50, 50)))
+        labels = (rng.random(diff.shape) < p).astype(np.float64)
+    flip = rng.random(diff.shape) < config.error_rate
+    labels = np.where(flip, 1.0 - labels, labels)
+    labels = np.where(np.abs(diff) <= config.equal_threshold, 0.5, labels)
+    if config.skip_threshold is not None:
+        labels = np.where((r1 < config.skip_threshold) & (r2 < config.skip_threshold), np.nan, labels)
+    return labels
+
+
+class SyntheticLabeller:
+    """Answers from the segments' true rewards (the paper's synthetic oracle by default)."""
+
+    def __init__(
+        self, config: SyntheticLabellerConfig, rng: np.random.Generator, name: str = "synthetic"
+    ) -> None:
+        self.config = config
+        self.rng = rng
+        self.name = name
+
+    def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]:
+        if not pairs:
+            return []
+        r1 = np.stack([a.true_rewards for a, _ in pairs]).astype(np.float64)
+        r2 = np.stack([b.true_rewards for _, b in pairs]).astype(np.float64)
+        labels = synthetic_labels(r1, r2, self.config, self.rng)
+        return [None if math.isnan(x) else float(x) for x in labels]

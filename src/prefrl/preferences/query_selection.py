@@ -1,0 +1,49 @@
+"""Which pairs of segments to ask about: at random, or where the reward-model ensemble disagrees
+most (the variance across members of P[1 > 2]) among ~10x oversampled random candidates."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from prefrl.reward_model.ensemble import RewardModel
+
+
+class QuerySelector(Protocol):
+    def select(self, obs: torch.Tensor, actions: torch.Tensor, num_pairs: int) -> np.ndarray:
+        """(N, S, D) candidate segments -> (num_pairs, 2) indices of the pairs to ask."""
+        ...
+
+
+def random_pairs(num_segments: int, num_pairs: int, rng: np.random.Generator) -> np.ndarray:
+    """(num_pairs, 2) random pairs of distinct segment indices."""
+    assert num_segments >= 2, "need at least 2 segments to form a pair"
+    first = rng.integers(0, num_segments, num_pairs)
+    second = (first + rng.integers(1, num_segments, num_pairs)) % num_segments
+    return np.stack([first, second], axis=1)
+
+
+class RandomSelector:
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def select(self, obs: torch.Tensor, actions: torch.Tensor, num_pairs: int) -> np.ndarray:
+        return random_pairs(obs.shape[0], num_pairs, self.rng)
+
+
+class DisagreementSelector:
+    """The paper's active selection: the pairs with the highest ensemble variance of P[1 > 2]."""
+
+    def __init__(self, model: RewardModel, rng: np.random.Generator, oversample: int = 10) -> None:
+        self.model = model
+        self.rng = rng
+        self.oversample = oversample
+
+    def select(self, obs: torch.Tensor, actions: torch.Tensor, num_pairs: int) -> np.ndarray:
+        candidates = random_pairs(obs.shape[0], num_pairs * self.oversample, self.rng)
+        i, j = torch.from_numpy(candidates[:, 0]), torch.from_numpy(candidates[:, 1])
+        variance = self.model.preference_disagreement(obs[i], actions[i], obs[j], actions[j])
+        top = torch.argsort(variance, descending=True)[:num_pairs].numpy()
+        return candidates[top]
