@@ -14,7 +14,7 @@ def test_wrapper_gives_the_reward_model_reward_and_keeps_the_true_one():
     for _ in range(5):
         action = wrapped.action_space.sample()
         expected = model(torch.as_tensor(obs)[None], torch.tensor([action]))[0].item()
-        obs, reward, terminated, truncated, info = wrapped.step(action)
+        obs, reward, _, _, info = wrapped.step(action)
         assert reward == expected and info["learned_reward"] == expected  # r_hat(s_t, a_t)
         assert info["true_reward"] == 1.0
     mixed = LearnedReward(gym.make("CartPole-v1"), model, env_coef=2.0)
