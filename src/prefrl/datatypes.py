@@ -40,6 +40,12 @@ class Rollout:
     """(B, T) bool: True for a real transition, False for an autoreset step."""
     last_values: torch.Tensor
     """(B,) critic values of the observations after the last step."""
+    raw_obs: torch.Tensor
+    """(B, T, D) float32 observations as the env returned them (for segments and reward models)."""
+    env_actions: torch.Tensor
+    """(B, T) or (B, T, A): the actions that entered the env (Box actions clipped to the bounds)."""
+    true_rewards: torch.Tensor
+    """(B, T) float32 env rewards, whatever the agent learned from (diagnostics, synthetic labels)."""
 
     @property
     def next_values(self) -> torch.Tensor:

@@ -3,61 +3,14 @@ cross an episode boundary."""
 
 import dataclasses
 
-import gymnasium as gym
-import numpy as np
 import torch
 
-from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.ppo.gae import gae
-from prefrl.ppo.policy import ActorCritic
-from prefrl.ppo.rollout import RolloutCollector
 from prefrl.ppo.trainer import make_batch
 
 
-class CounterEnv(gym.Env):
-    """obs = (episode id, step in episode); reward = episode id + 1; episodes of varying length."""
-
-    observation_space = gym.spaces.Box(0, 1e6, (2,), np.float64)
-    action_space = gym.spaces.Discrete(2)
-
-    def __init__(self, index: int) -> None:
-        self.index, self.episode, self.t = index, -1, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.episode += 1
-        self.t = 0
-        return np.array([self.episode, 0.0]), {}
-
-    def step(self, action):
-        self.t += 1
-        length = 2 + (3 * self.episode + self.index) % 5
-        return (
-            np.array([self.episode, self.t]),
-            float(self.episode + 1),
-            self.t >= length,
-            False,
-            {},
-        )
-
-
-def collect(num_envs=3, num_steps=40):
-    envs = gym.vector.SyncVectorEnv(
-        [lambda i=i: gym.wrappers.TimeLimit(CounterEnv(i), 4 if i == 1 else 100) for i in range(num_envs)]
-    )
-    collector = RolloutCollector(
-        envs,
-        ObsNormalizer((2,), False),
-        RewardScaler(num_envs, 1.0, False),
-        seed=0,
-        device=torch.device("cpu"),
-    )
-    policy = ActorCritic(envs.single_observation_space, envs.single_action_space)
-    return collector.collect(policy, num_steps, torch.Generator().manual_seed(0))
-
-
-def test_transitions_stay_inside_episodes():
-    rollout, _ = collect()
+def test_transitions_stay_inside_episodes(collect_counter):
+    rollout, _ = collect_counter()
     obs, valid = rollout.obs.numpy(), rollout.valid.numpy()
     done = (rollout.terminated | rollout.truncated).numpy()
     assert rollout.truncated.any() and rollout.terminated.any()
@@ -77,8 +30,8 @@ def test_transitions_stay_inside_episodes():
                     assert obs[b, t + 2, 0] == obs[b, t, 0] + 1 and obs[b, t + 2, 1] == 0
 
 
-def test_advantages_do_not_cross_episode_boundaries():
-    rollout, _ = collect()
+def test_advantages_do_not_cross_episode_boundaries(collect_counter):
+    rollout, _ = collect_counter()
     zeros = torch.zeros_like(rollout.values)
     rollout = dataclasses.replace(rollout, values=zeros, last_values=zeros[:, 0])
     adv, _ = gae(
@@ -101,8 +54,8 @@ def test_advantages_do_not_cross_episode_boundaries():
     assert len(make_batch(rollout, 1.0, 1.0)) == int(valid.sum())
 
 
-def test_finished_episodes_report_their_true_return_and_length():
-    rollout, stats = collect(num_steps=30)
+def test_finished_episodes_report_their_true_return_and_length(collect_counter):
+    rollout, stats = collect_counter(num_steps=30)
     done = (rollout.terminated | rollout.truncated).numpy()
     obs = rollout.obs.numpy()
     expected = []  # (length, return) in the order episodes end: by step, then env

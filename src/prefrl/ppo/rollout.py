@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,10 @@ import torch
 from prefrl.datatypes import Rollout
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.ppo.policy import ActorCritic
+
+
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(raw obs (B, D), env actions (B, ...), env rewards (B,)) -> rewards the agent learns from (B,)."""
 
 
 @dataclass
@@ -33,8 +38,11 @@ class RolloutCollector:
         reward_scaler: RewardScaler,
         seed: int,
         device: torch.device,
+        reward_fn: RewardFn | None = None,
     ) -> None:
         self.envs = envs
+        self.reward_fn = reward_fn
+        """Replaces the rewards the agent learns from (a learned reward); None: the env's reward."""
         self.obs_normalizer = obs_normalizer
         self.reward_scaler = reward_scaler
         self.device = device
@@ -54,54 +62,46 @@ class RolloutCollector:
         self, policy: ActorCritic, num_steps: int, generator: torch.Generator
     ) -> tuple[Rollout, EpisodeStats]:
         """Run ``num_steps`` vector steps; returns the (B, T) rollout and the finished episodes."""
-        n, t_max = self.num_envs, num_steps
-        obs_buf = np.zeros((t_max, n, *self.raw_obs.shape[1:]), dtype=np.float32)
-        action_buf: np.ndarray | None = None
-        logprob_buf = np.zeros((t_max, n), dtype=np.float32)
-        value_buf = np.zeros((t_max, n), dtype=np.float32)
-        reward_buf = np.zeros((t_max, n), dtype=np.float32)
-        term_buf = np.zeros((t_max, n), dtype=bool)
-        trunc_buf = np.zeros((t_max, n), dtype=bool)
-        valid_buf = np.zeros((t_max, n), dtype=bool)
+        buffers: dict[str, np.ndarray] = {}
+
+        def store(t: int, **values: np.ndarray) -> None:  # into (T, B, ...) buffers made on first use
+            for name, value in values.items():
+                if name not in buffers:
+                    buffers[name] = np.zeros((num_steps, *value.shape), dtype=value.dtype)
+                buffers[name][t] = value
+
         stats = EpisodeStats()
-        for t in range(t_max):
+        for t in range(num_steps):
             obs = self.obs_normalizer(self.raw_obs)
-            obs_t = torch.from_numpy(obs).to(self.device)
             with torch.inference_mode():
-                actions, logprob, value = policy.act(obs_t, generator)
-            actions_np = actions.cpu().numpy()
-            if action_buf is None:
-                action_buf = np.zeros((t_max, *actions_np.shape), dtype=actions_np.dtype)
-            next_obs, reward, term, trunc, _ = self.envs.step(policy.env_actions(actions))
-            valid = ~self.prev_done
-            done = np.logical_or(term, trunc)
-            obs_buf[t], action_buf[t] = obs, actions_np
-            logprob_buf[t], value_buf[t] = logprob.cpu().numpy(), value.cpu().numpy()
-            reward_buf[t] = self.reward_scaler(np.asarray(reward, dtype=np.float64), done, valid)
-            term_buf[t], trunc_buf[t], valid_buf[t] = term, trunc, valid
-            self._track_episodes(np.asarray(reward, dtype=np.float64), done, valid, stats)
+                actions, logprob, value = policy.act(torch.from_numpy(obs).to(self.device), generator)
+            env_actions = policy.env_actions(actions)
+            next_obs, reward, term, trunc, _ = self.envs.step(env_actions)
+            true_reward = np.asarray(reward, dtype=np.float64)
+            learned = (
+                true_reward
+                if self.reward_fn is None
+                else self.reward_fn(self.raw_obs, env_actions, true_reward)
+            )
+            valid, done = ~self.prev_done, np.logical_or(term, trunc)
+            store(
+                t, obs=obs, actions=actions.cpu().numpy(), logprobs=logprob.cpu().numpy(),
+                values=value.cpu().numpy(), rewards=self.reward_scaler(learned, done, valid),
+                terminated=np.asarray(term, bool), truncated=np.asarray(trunc, bool), valid=valid,
+                raw_obs=self.raw_obs.astype(np.float32), env_actions=env_actions,
+                true_rewards=true_reward.astype(np.float32),
+            )  # fmt: skip
+            self._track_episodes(true_reward, done, valid, stats)
             self.raw_obs = np.asarray(next_obs, dtype=np.float64)
             self.prev_done = done
         with torch.inference_mode():
             last_obs = self.obs_normalizer(self.raw_obs, update=False)
             last_values = policy.value(torch.from_numpy(last_obs).to(self.device))
-        assert action_buf is not None
-
-        def bt(x: np.ndarray) -> torch.Tensor:  # (T, B, ...) numpy -> (B, T, ...) tensor
-            return torch.from_numpy(np.ascontiguousarray(np.swapaxes(x, 0, 1))).to(self.device)
-
-        rollout = Rollout(
-            obs=bt(obs_buf),
-            actions=bt(action_buf),
-            logprobs=bt(logprob_buf),
-            values=bt(value_buf),
-            rewards=bt(reward_buf),
-            terminated=bt(term_buf),
-            truncated=bt(trunc_buf),
-            valid=bt(valid_buf),
-            last_values=last_values.float(),
-        )
-        return rollout, stats
+        tensors = {  # (T, B, ...) numpy -> (B, T, ...) tensors
+            k: torch.from_numpy(np.ascontiguousarray(np.swapaxes(v, 0, 1))).to(self.device)
+            for k, v in buffers.items()
+        }
+        return Rollout(**tensors, last_values=last_values.float()), stats
 
     def _track_episodes(
         self, reward: np.ndarray, done: np.ndarray, valid: np.ndarray, stats: EpisodeStats

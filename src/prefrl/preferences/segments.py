@@ -1,0 +1,62 @@
+"""Cutting rollouts into segments: S consecutive real steps of one episode, never across a boundary."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from prefrl.datatypes import Rollout, Segment
+
+SEGMENT_SECONDS = 1.5
+"""Simulated time per segment by default (Christiano et al. 2017: 1.5 s clips)."""
+
+
+def default_segment_length(env_id: str, seconds: float = SEGMENT_SECONDS) -> int:
+    """Steps in ``seconds`` of simulated time (the env's ``dt``, else its render fps), capped to fit
+    the episode; 25 when the env says neither."""
+    env = gym.make(env_id)
+    try:
+        dt = getattr(env.unwrapped, "dt", None) or getattr(env.unwrapped, "tau", None)
+        fps = env.metadata.get("render_fps")
+        steps = round(seconds / dt) if dt else round(seconds * fps) if fps else 25
+        max_steps = env.spec.max_episode_steps if env.spec else None
+    finally:
+        env.close()
+    if max_steps:
+        steps = min(steps, max(2, max_steps // 2))
+    return max(2, int(steps))
+
+
+def episode_runs(valid: np.ndarray, done: np.ndarray) -> list[tuple[int, int]]:
+    """(T,) masks of one env -> [start, end) runs of consecutive real steps of a single episode."""
+    runs, start = [], None
+    for t in range(len(valid)):
+        if valid[t] and start is None:
+            start = t
+        if start is not None and (not valid[t] or done[t]):
+            runs.append((start, t + 1 if valid[t] else t))
+            start = None
+    if start is not None:
+        runs.append((start, len(valid)))
+    return runs
+
+
+def cut_segments(rollout: Rollout, length: int, rng: np.random.Generator) -> list[Segment]:
+    """Non-overlapping segments of ``length`` steps from every episode run of the rollout, at a
+    random offset within each run; runs shorter than ``length`` give none."""
+    valid = rollout.valid.cpu().numpy()
+    done = (rollout.terminated | rollout.truncated).cpu().numpy()
+    obs = rollout.raw_obs.cpu().numpy()
+    actions = rollout.env_actions.cpu().numpy()
+    rewards = rollout.true_rewards.cpu().numpy()
+    segments = []
+    for b in range(valid.shape[0]):
+        for start, end in episode_runs(valid[b], done[b]):
+            count = (end - start) // length
+            if count == 0:
+                continue
+            offset = start + int(rng.integers(0, end - start - count * length + 1))
+            for k in range(count):
+                s = slice(offset + k * length, offset + (k + 1) * length)
+                segments.append(Segment(obs[b, s], actions[b, s], rewards[b, s]))
+    return segments
