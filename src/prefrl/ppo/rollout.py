@@ -14,7 +14,6 @@ from prefrl.datatypes import Rollout
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.ppo.policy import ActorCritic
 
-
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(raw obs (B, D), env actions (B, ...), env rewards (B,)) -> rewards the agent learns from (B,)."""
 
