@@ -12,12 +12,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 from rich.console import Console
 
 from prefrl.ppo.config import PPOConfig
+from prefrl.preferences.labellers import SyntheticLabellerConfig
+from prefrl.rlhp import RLHPConfig
 from prefrl.validation import deferred_validation
 
 console = Console(stderr=True)
@@ -35,6 +37,22 @@ class PPOCommand:
     """Continue the run in this directory from its last checkpoint (its config is kept)."""
     torch_threads: int = 1
     """Torch CPU threads (1 is fastest for small MLPs on a few cores)."""
+
+
+@dataclass(frozen=True)
+class RLHPCommand:
+    """Train from preferences only: the agent never sees the env's reward, only a reward model fitted
+    to a labeller's answers to "which of these two clips is better?". PPO flags as in `prefrl ppo`."""
+
+    config: Annotated[RLHPConfig, tyro.conf.arg(name="")]
+    labeller: Literal["synthetic"] = "synthetic"
+    """Who answers: a synthetic teacher from the env's true reward (people: the labelling app, soon)."""
+    teacher: SyntheticLabellerConfig = dataclasses.field(default_factory=SyntheticLabellerConfig)
+    """The synthetic teacher's simulated irrationality (B-Pref)."""
+    run_dir: Path | None = None
+    """Run directory to create (default: runs/rlhp-ENV-sSEED-DATE-TIME)."""
+    torch_threads: int = 1
+    """Torch CPU threads."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,21 @@ def cmd_ppo(argv: list[str]) -> int:
     return run_ppo(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
 
 
+def cmd_rlhp(argv: list[str]) -> int:
+    from prefrl.commands import run_rlhp
+    from prefrl.ppo.presets import preset_config
+
+    pre = _pre_parse(argv)
+    if pre.resume is not None:
+        raise ValueError("prefrl rlhp cannot resume a run yet: start a new run")
+    default = RLHPCommand(config=RLHPConfig(ppo=preset_config(pre.env_id or PPOConfig.env_id)))
+    with deferred_validation():
+        cmd = tyro.cli(RLHPCommand, default=default, args=argv, prog="prefrl rlhp")
+    cmd.config.validate()
+    cmd.teacher.validate()
+    return run_rlhp(cmd.config, cmd.teacher, cmd.run_dir, cmd.torch_threads, console)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from prefrl.demo import run_demo
 
@@ -151,6 +184,7 @@ def cmd_video(argv: list[str]) -> int:
 
 COMMANDS = {
     "ppo": (cmd_ppo, "train PPO on a gymnasium task (presets for common ids)"),
+    "rlhp": (cmd_rlhp, "train from preferences (synthetic labeller), never seeing the env's reward"),
     "demo": (cmd_demo, "the main job on the embedded default, with a report"),
     "plot": (cmd_plot, "draw a run's learning curves: prefrl plot RUN_DIR"),
     "video": (cmd_video, "render a run's agent to mp4: prefrl video RUN_DIR"),

@@ -13,8 +13,16 @@ from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.evaluate import config_from_dict
 from prefrl.ppo.trainer import PPOTrainer
+from prefrl.preferences.labellers import SyntheticLabellerConfig
 from prefrl.progress import train_with_progress
-from prefrl.runs import CHECKPOINT_FILE, create_run_dir, default_run_dir, open_run_logger
+from prefrl.rlhp import RLHPConfig
+from prefrl.runs import (
+    CHECKPOINT_FILE,
+    PREFERENCES_FILE,
+    create_run_dir,
+    default_run_dir,
+    open_run_logger,
+)
 
 
 def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
@@ -96,4 +104,49 @@ def run_ppo(
         )
     console.print(f"{trainer.global_step} steps in {time.perf_counter() - start:.1f} s; plot: {plot}")
     console.print(f"video: prefrl video {run_dir}   TensorBoard: tensorboard --logdir {run_dir}")
+    return 0
+
+
+def run_rlhp(
+    config: RLHPConfig, teacher: SyntheticLabellerConfig, run_dir: Path | None, threads: int, console: Console
+) -> int:
+    """``prefrl rlhp``: the preference loop with a synthetic labeller, in a new run directory."""
+    import numpy as np
+
+    from prefrl.plotting import plot_run
+    from prefrl.preferences.labellers import SyntheticLabeller
+    from prefrl.preferences.store import PreferenceStore
+    from prefrl.rlhp import RLHPTrainer
+
+    torch.set_num_threads(threads)
+    check_device(config.ppo.device)
+    envs = make_vec_env(config.ppo.env_id, config.ppo.num_envs, config.ppo.vectorization)
+    try:
+        run_dir = create_run_dir(
+            run_dir or default_run_dir("rlhp", config.ppo.env_id, config.ppo.seed), "rlhp", config
+        )
+    except BaseException:
+        envs.close()
+        raise
+    logger = open_run_logger(run_dir)
+    store = PreferenceStore(run_dir / PREFERENCES_FILE)
+    labeller = SyntheticLabeller(teacher, np.random.default_rng(config.ppo.seed + 2))
+    trainer = RLHPTrainer(config, labeller, store, envs, logger)
+    console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
+    try:
+        metrics = train_with_progress(
+            trainer, config.ppo.num_iterations * config.ppo.batch_size, console, "rlhp"
+        )
+    finally:
+        logger.close()
+        envs.close()
+        store.close()
+    if metrics is None:
+        console.print(f"stopped at step {trainer.ppo.global_step}; prefrl rlhp cannot resume yet")
+        return 130
+    plot = plot_run(run_dir)
+    console.print(
+        f"true return (last 20 episodes) {metrics.get('env/return_window', float('nan')):.1f} with "
+        f"{metrics.get('preferences/num_labels', 0):.0f} labels; plot: {plot}"
+    )
     return 0

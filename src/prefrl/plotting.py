@@ -7,24 +7,43 @@ from pathlib import Path
 from typing import Any
 
 from prefrl.logger import read_metrics
-from prefrl.runs import METRICS_FILE, read_run_config
+from prefrl.runs import METRICS_FILE, read_run_config, read_run_kind
 
-PANELS: list[tuple[str, list[str]]] = [
-    ("episode return", ["env/episode_return", "env/return_window", "eval/return_mean"]),
-    ("policy loss", ["ppo/policy_loss"]),
-    ("value loss", ["ppo/value_loss"]),
-    ("entropy", ["ppo/entropy"]),
-    ("approx KL / clip fraction", ["ppo/approx_kl", "ppo/clip_frac"]),
-    ("env steps / s", ["time/steps_per_second"]),
-]
+STEP = "step"
+LABELS = "preferences/num_labels"
+Panel = tuple[str, list[str], str]
+"""(title, metric keys, x-axis key)"""
+
+PANELS: dict[str, list[Panel]] = {
+    "ppo": [
+        ("episode return", ["env/episode_return", "env/return_window", "eval/return_mean"], STEP),
+        ("policy loss", ["ppo/policy_loss"], STEP),
+        ("value loss", ["ppo/value_loss"], STEP),
+        ("entropy", ["ppo/entropy"], STEP),
+        ("approx KL / clip fraction", ["ppo/approx_kl", "ppo/clip_frac"], STEP),
+        ("env steps / s", ["time/steps_per_second"], STEP),
+    ],
+    "rlhp": [
+        ("true episode return (never seen by the agent)", ["env/return_window", "eval/return_mean"], STEP),
+        ("true return against labels used", ["env/return_window"], LABELS),
+        ("labels used", [LABELS], STEP),
+        (
+            "reward model accuracy vs labeller",
+            ["reward_model/train_accuracy", "reward_model/val_accuracy"],
+            STEP,
+        ),
+        ("predicted vs true segment return: correlation", ["reward_model/segment_return_correlation"], STEP),
+        ("policy entropy", ["ppo/entropy"], STEP),
+    ],
+}
 
 
-def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+def _series(rows: list[dict[str, Any]], key: str, x_key: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for row in rows:
-        value = row.get(key)
-        if value is not None and math.isfinite(value):
-            xs.append(row["step"])
+        value, x = row.get(key), row.get(x_key)
+        if value is not None and x is not None and math.isfinite(value):
+            xs.append(x)
             ys.append(value)
     return xs, ys
 
@@ -37,7 +56,9 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
+    kind = read_run_kind(run_dir)
     config = read_run_config(run_dir)
+    config = config.get("ppo", config)
     metrics_file = run_dir / METRICS_FILE
     rows = read_metrics(metrics_file) if metrics_file.exists() else []
     if not rows:
@@ -45,14 +66,14 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     output = output or run_dir / "plots" / "learning_curves.png"
     output.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
-    for ax, (title, keys) in zip(axes.flat, PANELS, strict=True):
+    for ax, (title, keys, x_key) in zip(axes.flat, PANELS.get(kind, PANELS["ppo"]), strict=True):
         for key in keys:
-            xs, ys = _series(rows, key)
+            xs, ys = _series(rows, key, x_key)
             if xs:
                 style = "o" if key.startswith("eval/") else "-"
                 ax.plot(xs, ys, style, label=key, lw=1.2, ms=5)
         ax.set_title(title)
-        ax.set_xlabel("env steps")
+        ax.set_xlabel("env steps" if x_key == STEP else "labels used")
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)

@@ -20,7 +20,8 @@ from rich.progress import (
 
 
 class IterativeTrainer(Protocol):
-    global_step: int
+    @property
+    def global_step(self) -> int: ...
 
     @property
     def done(self) -> bool: ...

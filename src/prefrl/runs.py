@@ -4,6 +4,7 @@ RUN_DIR/config.json          {"kind": "ppo", "config": {...}} (the resolved conf
 RUN_DIR/metrics.jsonl        one row per iteration: {"step": env steps, "iteration": ..., ...}
 RUN_DIR/tb/                  TensorBoard events
 RUN_DIR/checkpoints/last.pt  the latest checkpoint (written atomically)
+    RUN_DIR/preferences.sqlite   segments, queries and answers of a preference run
 RUN_DIR/plots/, RUN_DIR/videos/
 """
 
@@ -20,6 +21,7 @@ from prefrl.logger import JSONLLogger, Logger, MultiLogger, TensorBoardLogger, r
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoints/last.pt"
+PREFERENCES_FILE = "preferences.sqlite"
 TENSORBOARD_DIR = "tb"
 RUN_FORMAT_VERSION = 1
 
@@ -65,6 +67,13 @@ def read_run_config(path: Path, kind: str | None = None) -> dict[str, Any]:
         raise ValueError(f"{path} is a {payload.get('kind')!r} run, not a {kind!r} run")
     config: dict[str, Any] = payload["config"]
     return config
+
+
+def read_run_kind(path: Path) -> str:
+    """ "ppo", "rlhp", ... of a run directory (after :func:`read_run_config` has checked it)."""
+    read_run_config(path)
+    kind: str = json.loads((Path(path) / CONFIG_FILE).read_text())["kind"]
+    return kind
 
 
 def open_run_logger(path: Path, resume_step: int | None = None) -> Logger:

@@ -24,7 +24,7 @@ from prefrl.ppo.evaluate import evaluate_policy
 from prefrl.ppo.gae import gae
 from prefrl.ppo.losses import entropy_bonus, explained_variance, policy_loss, value_loss
 from prefrl.ppo.policy import ActorCritic
-from prefrl.ppo.rollout import RolloutCollector
+from prefrl.ppo.rollout import EpisodeStats, RewardFn, RolloutCollector
 
 RETURN_WINDOW = 20
 """Episodes in the moving window of ``env/return_window``."""
@@ -56,7 +56,7 @@ def make_batch(rollout: Rollout, gamma: float, gae_lambda: float) -> PPOBatch:
 class PPOTrainer:
     """PPO on a gymnasium vector env. ``envs`` defaults to ``make_vec_env(config.env_id, ...)``;
     ``checkpoint_path`` (optional) receives a checkpoint every ``config.checkpoint_every``
-    iterations and at the end."""
+    iterations and at the end; ``reward_fn`` (optional) replaces the env's reward (a learned one)."""
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class PPOTrainer:
         envs: gym.vector.VectorEnv | None = None,
         logger: Logger | None = None,
         checkpoint_path: Path | None = None,
+        reward_fn: RewardFn | None = None,
     ) -> None:
         self.config = config
         self.logger: Logger = logger or NullLogger()
@@ -90,7 +91,9 @@ class PPOTrainer:
             RewardScaler(self.envs.num_envs, config.gamma, config.normalize_reward),
             seed=config.seed,
             device=self.device,
+            reward_fn=reward_fn,
         )
+        self._rollout_seconds = 0.0
         self.iteration = 0
         self.global_step = 0
         self.recent_returns: deque[float] = deque(maxlen=RETURN_WINDOW)
@@ -106,14 +109,24 @@ class PPOTrainer:
 
     def train_iteration(self) -> dict[str, float]:
         """One rollout and one PPO update; logs and returns the metrics (and checkpoints when due)."""
+        rollout, episodes = self.collect_rollout()
+        return self.update_from(rollout, episodes)
+
+    def collect_rollout(self) -> tuple[Rollout, EpisodeStats]:
+        """Act in the envs for ``num_steps`` steps with the current policy."""
+        start = time.perf_counter()
+        self.policy.eval()
+        rollout, episodes = self.collector.collect(self.policy, self.config.num_steps, self.generator)
+        self._rollout_seconds = time.perf_counter() - start
+        return rollout, episodes
+
+    def update_from(self, rollout: Rollout, episodes: EpisodeStats) -> dict[str, float]:
+        """The PPO update on a collected rollout, then metrics, logging and checkpointing."""
         cfg = self.config
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         lr = cfg.learning_rate * (1.0 - self.iteration / cfg.num_iterations if cfg.anneal_lr else 1.0)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.policy.eval()
-        rollout, episodes = self.collector.collect(self.policy, cfg.num_steps, self.generator)
-        t1 = time.perf_counter()
         batch = make_batch(rollout, cfg.gamma, cfg.gae_lambda)
         self.policy.train()
         metrics = self.update(batch)
@@ -126,9 +139,9 @@ class PPOTrainer:
                 "ppo/learning_rate": lr,
                 "ppo/explained_variance": explained_variance(batch.values, batch.returns),
                 "env/num_episodes": float(len(episodes.returns)),
-                "time/rollout_s": t1 - t0,
+                "time/rollout_s": self._rollout_seconds,
                 "time/update_s": t2 - t1,
-                "time/steps_per_second": cfg.batch_size / (t2 - t0),
+                "time/steps_per_second": cfg.batch_size / (t2 - t1 + self._rollout_seconds),
             }
         )
         if episodes.returns:

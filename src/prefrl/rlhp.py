@@ -1,0 +1,236 @@
+"""Deep RL from human preferences (Christiano et al. 2017), written as the paper's named steps:
+collect -> select queries -> label -> fit reward model -> PPO update on the learned reward."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+
+from prefrl.datatypes import ComparisonBatch, Rollout, Segment
+from prefrl.logger import Logger, NullLogger
+from prefrl.ppo.config import PPOConfig
+from prefrl.ppo.trainer import PPOTrainer
+from prefrl.preferences.labellers import Labeller
+from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
+from prefrl.preferences.segments import cut_segments, default_segment_length
+from prefrl.preferences.store import PreferenceStore
+from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
+from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
+from prefrl.validation import require, require_positive, validation_enabled
+
+
+@dataclass(frozen=True)
+class RLHPConfig:
+    ppo: Annotated[PPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PPOConfig)
+    """The agent's PPO (its env id is the task)."""
+    reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
+    """The reward-model ensemble."""
+    reward_trainer: RewardTrainerConfig = field(default_factory=RewardTrainerConfig)
+    """How the reward model is fitted."""
+    num_labels: int = 700
+    """Label budget: comparisons asked over the whole run."""
+    initial_label_fraction: float = 0.25
+    """Share of the budget asked about the initial policy's segments, fitted before RL starts."""
+    label_decay_steps: int | None = None
+    """c of the label rate c / (T + c) after T env steps (None: total_timesteps / 5)."""
+    segment_length: int | None = None
+    """Steps per segment (None: ~1.5 s of simulated time for the env)."""
+    query_selection: Literal["disagreement", "random"] = "disagreement"
+    """Ask where the ensemble disagrees most (among oversampled candidates), or at random."""
+    oversample: int = 10
+    """Candidate pairs per asked pair for disagreement selection."""
+    env_reward_coef: float = 0.0
+    """Agent's reward = env_reward_coef * env reward + learned reward (0: learned reward only)."""
+    pool_size: int = 2000
+    """Most recent segments that queries are drawn from."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    def validate(self) -> None:
+        self.ppo.validate()
+        self.reward_model.validate()
+        self.reward_trainer.validate()
+        require_positive("num_labels", self.num_labels)
+        require(0 <= self.initial_label_fraction <= 1, "initial_label_fraction must be in [0, 1]")
+        require(self.segment_length is None or self.segment_length >= 2, "segment_length must be >= 2")
+        require(self.label_decay_steps is None or self.label_decay_steps > 0, "label_decay_steps must be > 0")
+        require_positive("oversample", self.oversample)
+        require_positive("pool_size", self.pool_size)
+
+    @property
+    def num_initial_labels(self) -> int:
+        return round(self.num_labels * self.initial_label_fraction)
+
+
+def labels_due(step: int, total_steps: int, num_labels: int, num_initial: int, decay_steps: float) -> int:
+    """Labels to have asked by env step ``step``: the initial ones, then a rate proportional to
+    c / (T + c), scaled so that the whole budget is asked by ``total_steps``."""
+    if total_steps <= 0:
+        return num_labels
+    fraction = math.log1p(step / decay_steps) / math.log1p(total_steps / decay_steps)
+    return min(num_labels, num_initial + round((num_labels - num_initial) * min(1.0, fraction)))
+
+
+class SegmentPool:
+    """The most recent segments, which queries are drawn from."""
+
+    def __init__(self, capacity: int) -> None:
+        self.segments: deque[Segment] = deque(maxlen=capacity)
+
+    def add(self, segments: list[Segment]) -> None:
+        self.segments.extend(segments)
+
+    def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = torch.from_numpy(np.stack([s.obs for s in self.segments]))
+        actions = torch.from_numpy(np.stack([s.actions for s in self.segments]))
+        return obs, actions
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+
+class RLHPTrainer:
+    """The loop. ``labeller`` answers queries; every query and answer goes through ``store``."""
+
+    def __init__(
+        self,
+        config: RLHPConfig,
+        labeller: Labeller,
+        store: PreferenceStore,
+        envs: gym.vector.VectorEnv | None = None,
+        logger: Logger | None = None,
+    ) -> None:
+        self.config = config
+        self.labeller = labeller
+        self.store = store
+        self.logger: Logger = logger or NullLogger()
+        self.rng = np.random.default_rng(config.ppo.seed)
+        self.ppo = PPOTrainer(config.ppo, envs, reward_fn=self.learned_reward)
+        obs_space = self.ppo.envs.single_observation_space
+        assert isinstance(obs_space, gym.spaces.Box)
+        self.reward_model = RewardModel(obs_space, self.ppo.envs.single_action_space, config.reward_model)
+        generator = torch.Generator().manual_seed(config.ppo.seed + 1)
+        self.reward_trainer = RewardModelTrainer(self.reward_model, config.reward_trainer, generator)
+        self.selector: QuerySelector = (
+            DisagreementSelector(self.reward_model, self.rng, config.oversample)
+            if config.query_selection == "disagreement"
+            else RandomSelector(self.rng)
+        )
+        self.segment_length = config.segment_length or default_segment_length(config.ppo.env_id)
+        self.pool = SegmentPool(config.pool_size)
+        self.num_asked = 0
+        self.pretrained = False
+
+    @property
+    def done(self) -> bool:
+        return self.ppo.done
+
+    @property
+    def global_step(self) -> int:
+        return self.ppo.global_step
+
+    def save(self) -> None:
+        """Every answer is already committed in the store; policy and reward model are not
+        checkpointed yet (resuming a preference run is still to come)."""
+
+    def learned_reward(self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
+        """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward."""
+        with torch.no_grad():
+            r = self.reward_model(torch.from_numpy(obs).float(), torch.from_numpy(np.asarray(actions)))
+        return self.config.env_reward_coef * env_rewards + r.numpy().astype(np.float64)
+
+    def pretrain(self) -> dict[str, float]:
+        """Label segments of the initial policy and fit the reward model before RL starts."""
+        wanted = max(2, 2 * self.config.num_initial_labels)
+        rollout = None
+        while len(self.pool) < min(wanted, self.config.pool_size) or rollout is None:
+            rollout, _ = self.ppo.collect_rollout()
+            self.collect(rollout)
+        metrics = self.ask(self.config.num_initial_labels)
+        metrics.update(self.fit_reward_model(rollout))
+        self.pretrained = True
+        return metrics
+
+    def train_iteration(self) -> dict[str, float]:
+        if not self.pretrained:
+            self.pretrain()
+        rollout, episodes = self.ppo.collect_rollout()
+        diagnostics = self.diagnose(self.collect(rollout))
+        cfg = self.config
+        due = labels_due(
+            self.ppo.global_step, cfg.ppo.num_iterations * cfg.ppo.batch_size, cfg.num_labels,
+            cfg.num_initial_labels, cfg.label_decay_steps or cfg.ppo.total_timesteps / 5,
+        )  # fmt: skip
+        metrics = self.ask(due - self.num_asked)
+        if metrics["preferences/num_answered"] > 0:
+            metrics.update(self.fit_reward_model(rollout))
+        metrics.update(diagnostics)
+        metrics.update(self.ppo.update_from(rollout, episodes))
+        self.logger.log(metrics, self.ppo.global_step)
+        return metrics
+
+    def collect(self, rollout: Rollout) -> list[Segment]:
+        """Cut the rollout into segments and add them to the pool."""
+        segments = cut_segments(rollout, self.segment_length, self.rng)
+        self.pool.add(segments)
+        return segments
+
+    def ask(self, num_queries: int) -> dict[str, float]:
+        """Select ``num_queries`` pairs from the pool, store them, and have the labeller answer."""
+        answered = 0
+        if num_queries > 0 and len(self.pool) >= 2:
+            obs, actions = self.pool.stacked()
+            pairs = self.selector.select(obs, actions, num_queries)
+            segments = [(self.pool.segments[i], self.pool.segments[j]) for i, j in pairs]
+            ids = self.store.add_segments([s for pair in segments for s in pair], self.ppo.iteration)
+            queries = self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True))
+            for query, label in zip(queries, self.labeller.label(segments), strict=True):
+                self.store.answer(query, label, self.labeller.name)
+                answered += 1
+            self.num_asked += num_queries
+        return {
+            "preferences/num_answered": float(answered),
+            "preferences/num_labels": float(len(self.store.comparisons(trainable_only=True))),
+        }
+
+    def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
+        """Fit the ensemble to every comparison so far; renormalise its reward on recent steps."""
+        metrics = self.reward_trainer.fit(self.comparison_batch())
+        valid = rollout.valid
+        self.reward_model.fit_normalization(rollout.raw_obs[valid], rollout.env_actions[valid])
+        return metrics
+
+    def comparison_batch(self) -> ComparisonBatch:
+        comparisons = self.store.comparisons(trainable_only=True)
+        ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
+        segments = self.store.segments(ids)
+        obs = torch.from_numpy(np.stack([s.obs for s in segments]))
+        actions = torch.from_numpy(np.stack([s.actions for s in segments]))
+        labels = torch.tensor([c.label for c in comparisons], dtype=torch.float32)
+        return ComparisonBatch(obs[0::2], actions[0::2], obs[1::2], actions[1::2], labels)
+
+    def diagnose(self, fresh: list[Segment]) -> dict[str, float]:
+        """Predicted against true returns on segments the reward model has never been fitted on."""
+        if len(fresh) < 3:
+            return {}
+        obs = torch.from_numpy(np.stack([s.obs for s in fresh]))
+        actions = torch.from_numpy(np.stack([s.actions for s in fresh]))
+        with torch.no_grad():
+            flat = self.reward_model(obs.reshape(-1, obs.shape[-1]), actions.reshape(-1, *actions.shape[2:]))
+        predicted = flat.reshape(len(fresh), -1).sum(-1).numpy()
+        true = np.array([s.true_return for s in fresh])
+        corr = float(np.corrcoef(predicted, true)[0, 1]) if predicted.std() > 0 and true.std() > 0 else 0.0
+        return {
+            "reward_model/segment_return_correlation": corr,
+            "reward_model/predicted_segment_return": float(predicted.mean()),
+            "env/true_segment_return": float(true.mean()),
+        }
