@@ -64,6 +64,9 @@ def test_rlhp_cli_writes_a_preference_run(tmp_path):
     assert [r["step"] for r in rows] == [4096, 8192]
     assert "reward_model/val_accuracy" in rows[-1] and "env/return_window" in rows[-1]
     assert (run_dir / "plots" / "learning_curves.png").exists()
+    video = tmp_path / "pendulum.mp4"  # the checkpoint holds the agent, as for PPO runs
+    assert main(["video", str(run_dir), "--output", str(video), "--max-frames", "5"]) == 0
+    assert video.stat().st_size > 0
 
 
 def learn(tmp_path, labeller_config=None) -> float:

@@ -131,7 +131,7 @@ def run_rlhp(
     logger = open_run_logger(run_dir)
     store = PreferenceStore(run_dir / PREFERENCES_FILE)
     labeller = SyntheticLabeller(teacher, np.random.default_rng(config.ppo.seed + 2))
-    trainer = RLHPTrainer(config, labeller, store, envs, logger)
+    trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
     console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
     try:
         metrics = train_with_progress(
@@ -142,7 +142,9 @@ def run_rlhp(
         envs.close()
         store.close()
     if metrics is None:
-        console.print(f"stopped at step {trainer.ppo.global_step}; prefrl rlhp cannot resume yet")
+        console.print(
+            f"stopped at step {trainer.ppo.global_step} (checkpoint saved; resuming rlhp runs is to come)"
+        )
         return 130
     plot = plot_run(run_dir)
     console.print(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 import gymnasium as gym
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 import tyro
 
+from prefrl.checkpoint import save_checkpoint
 from prefrl.datatypes import ComparisonBatch, Rollout, Segment
 from prefrl.logger import Logger, NullLogger
 from prefrl.ppo.config import PPOConfig
@@ -108,11 +110,13 @@ class RLHPTrainer:
         store: PreferenceStore,
         envs: gym.vector.VectorEnv | None = None,
         logger: Logger | None = None,
+        checkpoint_path: Path | None = None,
     ) -> None:
         self.config = config
         self.labeller = labeller
         self.store = store
         self.logger: Logger = logger or NullLogger()
+        self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(config.ppo.seed)
         self.ppo = PPOTrainer(config.ppo, envs, reward_fn=self.learned_reward)
         obs_space = self.ppo.envs.single_observation_space
@@ -139,8 +143,17 @@ class RLHPTrainer:
         return self.ppo.global_step
 
     def save(self) -> None:
-        """Every answer is already committed in the store; policy and reward model are not
-        checkpointed yet (resuming a preference run is still to come)."""
+        """Checkpoint (if a path was given): the PPO state, readable by ``load_agent`` and
+        ``prefrl video``, plus the reward model and its trainer. Answers live in the store."""
+        if self.checkpoint_path is not None:
+            state = self.ppo.state_dict()
+            state["rlhp"] = {
+                "reward_model": self.reward_model.state_dict(),
+                "reward_trainer": self.reward_trainer.state_dict(),
+                "num_asked": self.num_asked,
+                "rng": self.rng.bit_generator.state,
+            }
+            save_checkpoint(self.checkpoint_path, state)
 
     def learned_reward(self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
         """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward."""
@@ -176,6 +189,8 @@ class RLHPTrainer:
         metrics.update(diagnostics)
         metrics.update(self.ppo.update_from(rollout, episodes))
         self.logger.log(metrics, self.ppo.global_step)
+        if self.ppo.iteration % cfg.ppo.checkpoint_every == 0 or self.done:
+            self.save()
         return metrics
 
     def collect(self, rollout: Rollout) -> list[Segment]:

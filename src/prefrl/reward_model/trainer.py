@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -61,6 +62,20 @@ class RewardModelTrainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         self.l2 = torch.full((model.config.num_members,), config.initial_l2)
         self._split_draws = torch.empty(0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "l2": self.l2.clone(),
+            "split_draws": self._split_draws.clone(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.l2 = state["l2"].clone()
+        self._split_draws = state["split_draws"].clone()
+        self.generator.set_state(state["generator"])
 
     def split(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices (train, validation) of n comparisons; earlier comparisons keep their side."""
