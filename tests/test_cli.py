@@ -98,13 +98,19 @@ BAD_INPUT = [
     (["video", "does-not-exist"], "not a prefrl run directory"),
     (["plot", "does-not-exist"], "not a prefrl run directory"),
     (["frobnicate"], "unknown command"),
+    (["rlhp", "--env-id", "Nope-v0"], "unknown env id"),
+    (["rlhp", "--num-labels", "0"], "num_labels must be > 0"),
+    (["rlhp", "--reward-model.noise", "1.5"], "noise must be in [0, 1)"),
+    (["rlhp", "--teacher.error-rate", "0.9"], "error_rate must be in [0, 0.5]"),
+    (["rlhp", "--reward-trainer.batch-size", "-1"], "batch_size must be > 0"),
+    (["rlhp", "--resume", "somewhere"], "cannot resume"),
 ]
 
 
 @pytest.mark.parametrize("argv,message", BAD_INPUT)
 def test_bad_input_is_one_line_and_writes_nothing(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    extra = ["--run-dir", "run"] if argv[0] == "ppo" else []
+    extra = ["--run-dir", "run"] if argv[0] in ("ppo", "rlhp") else []
     assert main(argv + extra) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and message in err, err
