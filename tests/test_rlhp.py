@@ -85,3 +85,10 @@ def test_pendulum_learns_from_preferences_alone(tmp_path):
 @pytest.mark.slow
 def test_the_preference_learning_check_fails_with_random_answers(tmp_path):
     assert learn(tmp_path, SyntheticLabellerConfig(error_rate=0.5)) < -600
+
+
+def test_segments_longer_than_every_episode_give_a_clear_error(tmp_path, capsys):
+    # CartPole's random episodes last ~20 steps: 400-step segments never fit
+    argv = ["rlhp", "--env-id", "CartPole-v1", "--segment-length", "400", "--total-timesteps", "2048"]
+    assert main([*argv, "--num-envs", "8", "--num-steps", "256", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "pass a smaller --segment-length" in capsys.readouterr().err

@@ -82,6 +82,10 @@ def labels_due(step: int, total_steps: int, num_labels: int, num_initial: int, d
     return min(num_labels, num_initial + round((num_labels - num_initial) * min(1.0, fraction)))
 
 
+MAX_PRETRAIN_ROLLOUTS = 100
+"""Rollouts of the initial policy to fill the segment pool before giving up."""
+
+
 class SegmentPool:
     """The most recent segments, which queries are drawn from."""
 
@@ -163,11 +167,18 @@ class RLHPTrainer:
 
     def pretrain(self) -> dict[str, float]:
         """Label segments of the initial policy and fit the reward model before RL starts."""
-        wanted = max(2, 2 * self.config.num_initial_labels)
+        wanted = min(max(2, 2 * self.config.num_initial_labels), self.config.pool_size)
         rollout = None
-        while len(self.pool) < min(wanted, self.config.pool_size) or rollout is None:
+        for attempt in range(MAX_PRETRAIN_ROLLOUTS):
             rollout, _ = self.ppo.collect_rollout()
             self.collect(rollout)
+            if len(self.pool) >= wanted or (attempt >= 10 and len(self.pool) < 2):
+                break
+        if rollout is None or len(self.pool) < 2:
+            raise ValueError(
+                f"no two segments of {self.segment_length} steps in {MAX_PRETRAIN_ROLLOUTS} rollouts of "
+                f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length"
+            )
         metrics = self.ask(self.config.num_initial_labels)
         metrics.update(self.fit_reward_model(rollout))
         self.pretrained = True
