@@ -103,7 +103,7 @@ BAD_INPUT = [
     (["rlhp", "--reward-model.noise", "1.5"], "noise must be in [0, 1)"),
     (["rlhp", "--teacher.error-rate", "0.9"], "error_rate must be in [0, 0.5]"),
     (["rlhp", "--reward-trainer.batch-size", "-1"], "batch_size must be > 0"),
-    (["rlhp", "--resume", "somewhere"], "cannot resume"),
+    (["rlhp", "--resume", "somewhere"], "not a prefrl run directory"),
 ]
 
 

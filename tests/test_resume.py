@@ -76,3 +76,40 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     rows = read_metrics(run_dir / "metrics.jsonl")
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert state["global_step"] == rows[-1]["step"]  # nothing trained is lost
+
+
+def test_a_killed_preference_run_resumes_and_keeps_every_answer(tmp_path):
+    from prefrl.preferences.store import PreferenceStore
+
+    run_dir, batch, iterations = tmp_path / "rlhp", 4 * 256, 30
+    args = [
+        "--env-id", "Pendulum-v1", "--num-envs", "4", "--num-steps", "256", "--num-minibatches", "4",
+        "--update-epochs", "2", "--total-timesteps", str(iterations * batch), "--checkpoint-every", "2",
+        "--num-labels", "120", "--reward-trainer.num-epochs", "2", "--num-eval-episodes", "0",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefrl", "rlhp", *args, "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for_rows(run_dir / "metrics.jsonl", 7, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    answered_before = {
+        (c.segment_1, c.segment_2, c.label)
+        for c in PreferenceStore(run_dir / "preferences.sqlite").comparisons()
+    }
+    assert answered_before
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "prefrl", "rlhp", "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(batch, iterations * batch + 1, batch))
+    store = PreferenceStore(run_dir / "preferences.sqlite")
+    answered_after = {(c.segment_1, c.segment_2, c.label) for c in store.comparisons()}
+    assert answered_before <= answered_after  # no answer is lost
+    assert store.num_queries() <= 120  # the budget holds across the restart

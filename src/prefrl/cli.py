@@ -18,7 +18,6 @@ import tyro
 from rich.console import Console
 
 from prefrl.ppo.config import PPOConfig
-from prefrl.preferences.labellers import SyntheticLabellerConfig
 from prefrl.rlhp import RLHPConfig
 from prefrl.validation import deferred_validation
 
@@ -47,10 +46,10 @@ class RLHPCommand:
     config: Annotated[RLHPConfig, tyro.conf.arg(name="")]
     labeller: Literal["synthetic"] = "synthetic"
     """Who answers: a synthetic teacher from the env's true reward (people: the labelling app, soon)."""
-    teacher: SyntheticLabellerConfig = dataclasses.field(default_factory=SyntheticLabellerConfig)
-    """The synthetic teacher's simulated irrationality (B-Pref)."""
     run_dir: Path | None = None
     """Run directory to create (default: runs/rlhp-ENV-sSEED-DATE-TIME)."""
+    resume: Path | None = None
+    """Continue the run in this directory from its last checkpoint (its config is kept)."""
     torch_threads: int = 1
     """Torch CPU threads."""
 
@@ -100,14 +99,14 @@ def _pre_parse(argv: list[str]) -> argparse.Namespace:
 
 def parse_ppo(argv: list[str]) -> tuple[PPOCommand, PPOConfig | None]:
     """The ppo command, and the run's saved config when resuming."""
-    from prefrl.ppo.evaluate import config_from_dict
     from prefrl.ppo.presets import preset_config
     from prefrl.runs import read_run_config
+    from prefrl.validation import config_from_dict
 
     pre = _pre_parse(argv)
     saved: PPOConfig | None = None
     if pre.resume is not None:
-        saved = config_from_dict(read_run_config(Path(pre.resume), kind="ppo"))
+        saved = config_from_dict(PPOConfig, read_run_config(Path(pre.resume), kind="ppo"))
         default = saved
     else:
         default = preset_config(pre.env_id or PPOConfig.env_id)
@@ -144,16 +143,25 @@ def cmd_ppo(argv: list[str]) -> int:
 def cmd_rlhp(argv: list[str]) -> int:
     from prefrl.commands import run_rlhp
     from prefrl.ppo.presets import preset_config
+    from prefrl.runs import read_run_config
+    from prefrl.validation import config_from_dict
 
     pre = _pre_parse(argv)
+    saved: RLHPConfig | None = None
     if pre.resume is not None:
-        raise ValueError("prefrl rlhp cannot resume a run yet: start a new run")
-    default = RLHPCommand(config=RLHPConfig(ppo=preset_config(pre.env_id or PPOConfig.env_id)))
+        saved = config_from_dict(RLHPConfig, read_run_config(Path(pre.resume), kind="rlhp"))
+        default = saved
+    else:
+        default = RLHPConfig(ppo=preset_config(pre.env_id or PPOConfig.env_id))
     with deferred_validation():
-        cmd = tyro.cli(RLHPCommand, default=default, args=argv, prog="prefrl rlhp")
+        cmd = tyro.cli(RLHPCommand, default=RLHPCommand(config=default), args=argv, prog="prefrl rlhp")
     cmd.config.validate()
-    cmd.teacher.validate()
-    return run_rlhp(cmd.config, cmd.teacher, cmd.run_dir, cmd.torch_threads, console)
+    if saved is not None and saved != cmd.config:
+        raise ValueError(
+            f"--resume {pre.resume}: the given flags change the run's config: drop them "
+            "(a resumed run keeps its config) or start a new run"
+        )
+    return run_rlhp(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
 
 
 def cmd_demo(argv: list[str]) -> int:

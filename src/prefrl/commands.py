@@ -11,11 +11,10 @@ from rich.console import Console
 from prefrl.checkpoint import load_checkpoint
 from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
-from prefrl.ppo.evaluate import config_from_dict
 from prefrl.ppo.trainer import PPOTrainer
-from prefrl.preferences.labellers import SyntheticLabellerConfig
+from prefrl.preferences.store import PreferenceStore
 from prefrl.progress import train_with_progress
-from prefrl.rlhp import RLHPConfig
+from prefrl.rlhp import RLHPConfig, RLHPTrainer
 from prefrl.runs import (
     CHECKPOINT_FILE,
     PREFERENCES_FILE,
@@ -23,6 +22,7 @@ from prefrl.runs import (
     default_run_dir,
     open_run_logger,
 )
+from prefrl.validation import config_from_dict
 
 
 def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
@@ -33,7 +33,7 @@ def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> t
         state = None
         if resume is not None:
             state = load_checkpoint(resume / CHECKPOINT_FILE)
-            if config_from_dict(state["config"]) != config:
+            if config_from_dict(PPOConfig, state["config"]) != config:
                 raise ValueError(
                     f"{resume / CHECKPOINT_FILE} was written with another config than "
                     f"{resume / 'config.json'}: the run directory is inconsistent; start a new run"
@@ -107,43 +107,65 @@ def run_ppo(
     return 0
 
 
-def run_rlhp(
-    config: RLHPConfig, teacher: SyntheticLabellerConfig, run_dir: Path | None, threads: int, console: Console
-) -> int:
-    """``prefrl rlhp``: the preference loop with a synthetic labeller, in a new run directory."""
+def start_rlhp(
+    config: RLHPConfig, run_dir: Path | None, resume: Path | None
+) -> tuple[RLHPTrainer, Path, PreferenceStore]:
+    """Check everything, then create (or reopen) the run directory and build the loop."""
     import numpy as np
 
-    from prefrl.plotting import plot_run
     from prefrl.preferences.labellers import SyntheticLabeller
-    from prefrl.preferences.store import PreferenceStore
-    from prefrl.rlhp import RLHPTrainer
 
-    torch.set_num_threads(threads)
     check_device(config.ppo.device)
     envs = make_vec_env(config.ppo.env_id, config.ppo.num_envs, config.ppo.vectorization)
     try:
-        run_dir = create_run_dir(
-            run_dir or default_run_dir("rlhp", config.ppo.env_id, config.ppo.seed), "rlhp", config
-        )
+        state = None
+        if resume is not None:
+            state = load_checkpoint(resume / CHECKPOINT_FILE)
+            if "rlhp" not in state or config_from_dict(RLHPConfig, state["rlhp"]["config"]) != config:
+                raise ValueError(
+                    f"{resume / CHECKPOINT_FILE} does not match {resume / 'config.json'}: the run "
+                    "directory is inconsistent; start a new run"
+                )
+            run_dir = resume
+            logger = open_run_logger(run_dir, resume_step=int(state["global_step"]))
+        else:
+            default = default_run_dir("rlhp", config.ppo.env_id, config.ppo.seed)
+            run_dir = create_run_dir(run_dir or default, "rlhp", config)
+            logger = open_run_logger(run_dir)
     except BaseException:
         envs.close()
         raise
-    logger = open_run_logger(run_dir)
     store = PreferenceStore(run_dir / PREFERENCES_FILE)
-    labeller = SyntheticLabeller(teacher, np.random.default_rng(config.ppo.seed + 2))
+    labeller = SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
     trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
+    if state is not None:
+        trainer.load_state_dict(state)
+    return trainer, run_dir, store
+
+
+def run_rlhp(
+    config: RLHPConfig, run_dir: Path | None, resume: Path | None, threads: int, console: Console
+) -> int:
+    """``prefrl rlhp``: the preference loop with a synthetic labeller."""
+    from prefrl.plotting import plot_run
+
+    torch.set_num_threads(threads)
+    trainer, run_dir, store = start_rlhp(config, run_dir, resume)
     console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
     try:
-        metrics = train_with_progress(
-            trainer, config.ppo.num_iterations * config.ppo.batch_size, console, "rlhp"
-        )
+        if trainer.done:
+            console.print(f"{run_dir} already finished ({trainer.global_step} steps)")
+            return 0
+        total = config.ppo.num_iterations * config.ppo.batch_size
+        metrics = train_with_progress(trainer, total, console, "rlhp")
     finally:
-        logger.close()
-        envs.close()
+        trainer.logger.close()
+        trainer.ppo.envs.close()
         store.close()
     if metrics is None:
         console.print(
-            f"stopped at step {trainer.ppo.global_step} (checkpoint saved; resuming rlhp runs is to come)"
+            f"stopped at step {trainer.global_step}, checkpoint saved: continue with "
+            f"[bold]prefrl rlhp --resume {run_dir}[/bold]"
         )
         return 130
     plot = plot_run(run_dir)

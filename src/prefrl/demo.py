@@ -16,7 +16,6 @@ from rich.console import Console
 
 from prefrl.logger import read_metrics
 from prefrl.ppo.presets import preset_config
-from prefrl.preferences.labellers import SyntheticLabellerConfig
 from prefrl.rlhp import RLHPConfig
 from prefrl.runs import METRICS_FILE, default_run_dir
 
@@ -38,7 +37,7 @@ def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
     console.print(f"1/2 learning {DEMO_ENV} from {DEMO_LABELS} preferences, never seeing its reward")
     start = time.perf_counter()
     config = RLHPConfig(ppo=ppo_config, num_labels=DEMO_LABELS)
-    if run_rlhp(config, SyntheticLabellerConfig(), run_dir / "rlhp", 1, console) != 0:
+    if run_rlhp(config, run_dir / "rlhp", None, 1, console) != 0:
         return 130
     rlhp_seconds = time.perf_counter() - start
     console.print(f"2/2 the yardstick: PPO on {DEMO_ENV}'s true reward, same hyperparameters")

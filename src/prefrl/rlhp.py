@@ -3,6 +3,7 @@ collect -> select queries -> label -> fit reward model -> PPO update on the lear
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from prefrl.datatypes import ComparisonBatch, Rollout, Segment
 from prefrl.logger import Logger, NullLogger
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
-from prefrl.preferences.labellers import Labeller
+from prefrl.preferences.labellers import Labeller, SyntheticLabellerConfig
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
@@ -36,6 +37,8 @@ class RLHPConfig:
     """The reward-model ensemble."""
     reward_trainer: RewardTrainerConfig = field(default_factory=RewardTrainerConfig)
     """How the reward model is fitted."""
+    teacher: SyntheticLabellerConfig = field(default_factory=SyntheticLabellerConfig)
+    """The synthetic labeller's simulated irrationality (B-Pref), when labels are synthetic."""
     num_labels: int = 700
     """Label budget: comparisons asked over the whole run."""
     initial_label_fraction: float = 0.25
@@ -61,6 +64,7 @@ class RLHPConfig:
         self.ppo.validate()
         self.reward_model.validate()
         self.reward_trainer.validate()
+        self.teacher.validate()
         require_positive("num_labels", self.num_labels)
         require(0 <= self.initial_label_fraction <= 1, "initial_label_fraction must be in [0, 1]")
         require(self.segment_length is None or self.segment_length >= 2, "segment_length must be >= 2")
@@ -152,12 +156,23 @@ class RLHPTrainer:
         if self.checkpoint_path is not None:
             state = self.ppo.state_dict()
             state["rlhp"] = {
+                "config": dataclasses.asdict(self.config),
                 "reward_model": self.reward_model.state_dict(),
                 "reward_trainer": self.reward_trainer.state_dict(),
-                "num_asked": self.num_asked,
                 "rng": self.rng.bit_generator.state,
             }
             save_checkpoint(self.checkpoint_path, state)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint of :meth:`save`; the asked count comes from the store, so
+        answers given after the checkpoint count (none is lost)."""
+        self.ppo.load_state_dict(state)
+        saved = state["rlhp"]
+        self.reward_model.load_state_dict(saved["reward_model"])
+        self.reward_trainer.load_state_dict(saved["reward_trainer"])
+        self.rng.bit_generator.state = saved["rng"]
+        self.num_asked = self.store.num_queries()
+        self.pretrained = True
 
     def learned_reward(self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
         """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward."""

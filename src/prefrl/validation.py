@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
+import typing
 from collections.abc import Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _VALIDATE = contextvars.ContextVar("prefrl_validate_configs", default=True)
 
@@ -22,6 +27,28 @@ def deferred_validation() -> Iterator[None]:
         yield
     finally:
         _VALIDATE.reset(token)
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a (nested) config dataclass from its ``dataclasses.asdict`` form, as saved in JSON
+    (lists back to tuples). Unknown fields mean another prefrl version wrote it: ValueError."""
+    hints = typing.get_type_hints(cls, include_extras=False)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"the saved {cls.__name__} has fields this prefrl does not know ({', '.join(unknown)}): "
+            "use the prefrl version that wrote it"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = config_from_dict(hint, value)  # type: ignore[arg-type]
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
 
 
 def validation_enabled() -> bool:

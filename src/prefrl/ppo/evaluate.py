@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from prefrl.envs.make import make_env
 from prefrl.envs.normalize import ObsNormalizer
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.policy import ActorCritic
+from prefrl.validation import config_from_dict
 
 
 @dataclass
@@ -34,24 +34,10 @@ class Agent:
         return self.policy.env_actions(action)[0]
 
 
-def config_from_dict(fields: dict[str, Any]) -> PPOConfig:
-    """A PPOConfig from its saved dict (JSON turns tuples into lists)."""
-    known = {f.name for f in dataclasses.fields(PPOConfig)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(
-            f"the saved config has fields this prefrl does not know ({', '.join(unknown)}): "
-            "use the prefrl version that wrote it"
-        )
-    fields = dict(fields)
-    fields["hidden_sizes"] = tuple(fields.get("hidden_sizes", PPOConfig.hidden_sizes))
-    return PPOConfig(**fields)
-
-
 def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, Agent]:
     """The config of a checkpoint and the agent (policy + observation normaliser) it stores."""
     state = load_checkpoint(checkpoint_path, device)
-    config = config_from_dict(state["config"])
+    config = config_from_dict(PPOConfig, state["config"])
     env = make_env(config.env_id)
     obs_space = env.observation_space
     assert isinstance(obs_space, gym.spaces.Box)

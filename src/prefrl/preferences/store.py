@@ -150,6 +150,9 @@ class PreferenceStore:
                 ids.append(int(cursor.lastrowid or 0))
         return ids
 
+    def num_queries(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM queries").fetchone()[0])
+
     def pending_queries(self, limit: int | None = None) -> list[tuple[int, int, int]]:
         """(query id, segment 1, segment 2) of unanswered queries, oldest first."""
         sql = "SELECT id, segment_1, segment_2 FROM queries WHERE status = 'pending' ORDER BY id"
