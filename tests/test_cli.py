@@ -99,6 +99,7 @@ BAD_INPUT = [
     (["plot", "does-not-exist"], "not a prefrl run directory"),
     (["frobnicate"], "unknown command"),
     (["rlhp", "--env-id", "Nope-v0"], "unknown env id"),
+    (["ppo", "--env-id", "Pendulum-v1", "--no-early-termination"], "does not take --no-early-termination"),
     (["rlhp", "--num-labels", "0"], "num_labels must be > 0"),
     (["rlhp", "--reward-model.noise", "1.5"], "noise must be in [0, 1)"),
     (["rlhp", "--teacher.error-rate", "0.9"], "error_rate must be in [0, 0.5]"),

@@ -28,7 +28,7 @@ from prefrl.validation import config_from_dict
 def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
     """Check everything, then create (or reopen) the run directory and build the trainer."""
     check_device(config.device)
-    envs = make_vec_env(config.env_id, config.num_envs, config.vectorization)
+    envs = make_vec_env(config.env_id, config.num_envs, config.vectorization, **config.env_kwargs)
     try:
         state = None
         if resume is not None:
@@ -116,7 +116,8 @@ def start_rlhp(
     from prefrl.preferences.labellers import SyntheticLabeller
 
     check_device(config.ppo.device)
-    envs = make_vec_env(config.ppo.env_id, config.ppo.num_envs, config.ppo.vectorization)
+    ppo = config.ppo
+    envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, **ppo.env_kwargs)
     try:
         state = None
         if resume is not None:

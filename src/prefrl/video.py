@@ -32,7 +32,7 @@ def record_video(
     config, agent = load_agent(run_dir / CHECKPOINT_FILE)
     output = output or run_dir / "videos" / f"{config.env_id.replace('/', '_')}.mp4"
     output.parent.mkdir(parents=True, exist_ok=True)
-    env = make_env(config.env_id, render_mode="rgb_array")
+    env = make_env(config.env_id, render_mode="rgb_array", **config.env_kwargs)
     fps = int(env.metadata.get("render_fps", 30))
     frames = 0
     returns: list[float] = []

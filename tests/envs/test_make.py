@@ -35,3 +35,17 @@ def test_unsupported_action_space():
 class _MultiBinaryEnv(gym.Env):
     observation_space = gym.spaces.Box(-1, 1, (2,))
     action_space = gym.spaces.MultiBinary(3)
+
+
+def test_the_papers_mujoco_variants():
+    from prefrl.ppo.presets import preset_config
+
+    config = preset_config("Hopper-v5", no_early_termination=True, no_control_cost=True)
+    envs = make_vec_env("Hopper-v5", 1, **config.env_kwargs)
+    envs.reset(seed=0)
+    for _ in range(300):  # a random Hopper falls within ~100 steps; without termination it goes on
+        _, _, terminated, _, _ = envs.step(envs.action_space.sample())
+        assert not terminated.any()
+    env = envs.envs[0].unwrapped
+    assert env._ctrl_cost_weight == 0.0
+    envs.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -49,10 +51,27 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: 
     )
 
 
+@contextlib.contextmanager
+def _env_options_checked(env_id: str, kwargs: dict[str, Any]) -> Iterator[None]:
+    """Turn gymnasium's TypeError for an option the env does not take into a ValueError with the fix."""
+    try:
+        yield
+    except TypeError as exc:
+        if not kwargs or "argument" not in str(exc):
+            raise
+        flags = {
+            "terminate_when_unhealthy": "--no-early-termination",
+            "ctrl_cost_weight": "--no-control-cost",
+        }
+        named = ", ".join(flags.get(k, k) for k in kwargs)
+        raise ValueError(f"{env_id} does not take {named} ({exc}): drop it for this env") from None
+
+
 def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
     """One env, its spaces checked."""
     resolve_spec(env_id)
-    env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    with _env_options_checked(env_id, kwargs):
+        env = gym.make(env_id, render_mode=render_mode, **kwargs)
     try:
         check_spaces(env.observation_space, env.action_space, env_id)
     except ValueError:
@@ -86,7 +105,8 @@ def make_vec_env(
     mode = pick_vectorization(env_id, num_envs, vectorization)
     if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no numpy-vectorised version: use --vectorization sync or async")
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    with _env_options_checked(env_id, kwargs):
+        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     try:
         check_spaces(envs.single_observation_space, envs.single_action_space, env_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prefrl.envs.make import Vectorization
 from prefrl.ppo.policy import Activation
@@ -60,6 +61,11 @@ class PPOConfig:
     """Hidden activation."""
     init_log_std: float = 0.0
     """Initial log-std of Gaussian (Box) policies."""
+    no_early_termination: bool = False
+    """MuJoCo: keep episodes running when the body is unhealthy (Christiano et al. 2017 removed early
+    termination: it leaks reward information; the env's terminate_when_unhealthy=False)."""
+    no_control_cost: bool = False
+    """MuJoCo: drop the torque penalty from the reward (people cannot see torque; ctrl_cost_weight=0)."""
     vectorization: Vectorization = "auto"
     """auto: gymnasium's numpy-vectorised env when the id has one, else sync."""
     seed: int = 1
@@ -74,6 +80,16 @@ class PPOConfig:
     def __post_init__(self) -> None:
         if validation_enabled():
             self.validate()
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``gymnasium.make`` that select the env variant."""
+        kwargs: dict[str, Any] = {}
+        if self.no_early_termination:
+            kwargs["terminate_when_unhealthy"] = False
+        if self.no_control_cost:
+            kwargs["ctrl_cost_weight"] = 0.0
+        return kwargs
 
     @property
     def batch_size(self) -> int:

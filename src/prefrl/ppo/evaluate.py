@@ -38,7 +38,7 @@ def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, A
     """The config of a checkpoint and the agent (policy + observation normaliser) it stores."""
     state = load_checkpoint(checkpoint_path, device)
     config = config_from_dict(PPOConfig, state["config"])
-    env = make_env(config.env_id)
+    env = make_env(config.env_id, **config.env_kwargs)
     obs_space = env.observation_space
     assert isinstance(obs_space, gym.spaces.Box)
     policy = ActorCritic(
@@ -58,10 +58,11 @@ def evaluate_policy(
     env_id: str,
     num_episodes: int,
     seed: int,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> list[float]:
     """Returns of ``num_episodes`` deterministic episodes on a single env seeded ``seed + i``."""
     agent = Agent(policy, obs_normalizer)
-    env = make_env(env_id)
+    env = make_env(env_id, **(env_kwargs or {}))
     returns = []
     try:
         for i in range(num_episodes):

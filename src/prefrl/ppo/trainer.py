@@ -73,7 +73,9 @@ class PPOTrainer:
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
-        self.envs = envs or make_vec_env(config.env_id, config.num_envs, config.vectorization)
+        self.envs = envs or make_vec_env(
+            config.env_id, config.num_envs, config.vectorization, **config.env_kwargs
+        )
         obs_space = self.envs.single_observation_space
         assert isinstance(obs_space, gym.spaces.Box)
         self.policy = ActorCritic(
@@ -215,6 +217,7 @@ class PPOTrainer:
             self.config.env_id,
             num_episodes,
             seed=self.config.seed + 100_000 if seed is None else seed,
+            env_kwargs=self.config.env_kwargs,
         )
         return {
             "eval/return_mean": float(np.mean(returns)),
