@@ -183,15 +183,15 @@ class RLHPTrainer:
     def pretrain(self) -> dict[str, float]:
         """Label segments of the initial policy and fit the reward model before RL starts."""
         wanted = min(max(2, 2 * self.config.num_initial_labels), self.config.pool_size)
-        rollout = None
-        for attempt in range(MAX_PRETRAIN_ROLLOUTS):
+        rollout, attempt = None, 0
+        for attempt in range(1, MAX_PRETRAIN_ROLLOUTS + 1):
             rollout, _ = self.ppo.collect_rollout()
             self.collect(rollout)
             if len(self.pool) >= wanted or (attempt >= 10 and len(self.pool) < 2):
                 break
         if rollout is None or len(self.pool) < 2:
             raise ValueError(
-                f"no two segments of {self.segment_length} steps in {MAX_PRETRAIN_ROLLOUTS} rollouts of "
+                f"no two segments of {self.segment_length} steps in {attempt} rollouts of "
                 f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length"
             )
         metrics = self.ask(self.config.num_initial_labels)
@@ -200,8 +200,7 @@ class RLHPTrainer:
         return metrics
 
     def train_iteration(self) -> dict[str, float]:
-        if not self.pretrained:
-            self.pretrain()
+        pretrain_metrics = {} if self.pretrained else self.pretrain()
         rollout, episodes = self.ppo.collect_rollout()
         diagnostics = self.diagnose(self.collect(rollout))
         cfg = self.config
@@ -209,7 +208,7 @@ class RLHPTrainer:
             self.ppo.global_step, cfg.ppo.num_iterations * cfg.ppo.batch_size, cfg.num_labels,
             cfg.num_initial_labels, cfg.label_decay_steps or cfg.ppo.total_timesteps / 5,
         )  # fmt: skip
-        metrics = self.ask(due - self.num_asked)
+        metrics = {**pretrain_metrics, **self.ask(due - self.num_asked)}
         if metrics["preferences/num_answered"] > 0:
             metrics.update(self.fit_reward_model(rollout))
         metrics.update(diagnostics)
