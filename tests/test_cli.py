@@ -105,6 +105,7 @@ BAD_INPUT = [
     (["rlhp", "--teacher.error-rate", "0.9"], "error_rate must be in [0, 0.5]"),
     (["rlhp", "--reward-trainer.batch-size", "-1"], "batch_size must be > 0"),
     (["rlhp", "--resume", "somewhere"], "not a prefrl run directory"),
+    (["rlhp", "--env-id", "Pendulum-v1", "--segment-length", "500"], "longer than Pendulum-v1's episodes"),
 ]
 
 

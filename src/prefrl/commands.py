@@ -107,6 +107,18 @@ def run_ppo(
     return 0
 
 
+def check_segment_length(config: RLHPConfig) -> None:
+    """A ValueError with the fix when segments cannot fit in the env's longest episode."""
+    from prefrl.envs.make import resolve_spec
+
+    max_steps = resolve_spec(config.ppo.env_id).max_episode_steps
+    if config.segment_length is not None and max_steps and config.segment_length > max_steps:
+        raise ValueError(
+            f"--segment-length {config.segment_length} is longer than {config.ppo.env_id}'s episodes "
+            f"({max_steps} steps at most): pass at most {max_steps}"
+        )
+
+
 def start_rlhp(
     config: RLHPConfig, run_dir: Path | None, resume: Path | None
 ) -> tuple[RLHPTrainer, Path, PreferenceStore]:
@@ -117,6 +129,7 @@ def start_rlhp(
 
     check_device(config.ppo.device)
     ppo = config.ppo
+    check_segment_length(config)
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, **ppo.env_kwargs)
     try:
         state = None
@@ -136,7 +149,7 @@ def start_rlhp(
     except BaseException:
         envs.close()
         raise
-    store = PreferenceStore(run_dir / PREFERENCES_FILE)
+    store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
     labeller = SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
     trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
     if state is not None:

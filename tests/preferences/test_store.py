@@ -108,3 +108,10 @@ def test_a_killed_process_loses_no_acknowledged_answer(tmp_path):
         assert by_query[query][1] == [0.0, 0.5, 1.0][query % 3]
     pending = {q for q, _, _ in reopened.pending_queries()}
     assert pending.isdisjoint(by_query) and len(pending) + len(by_query) == 5000  # nothing half-written
+
+
+def test_a_store_belongs_to_one_env(tmp_path):
+    PreferenceStore(tmp_path / "p.sqlite", env_id="Pendulum-v1").close()
+    PreferenceStore(tmp_path / "p.sqlite", env_id="Pendulum-v1").close()
+    with pytest.raises(ValueError, match="holds segments of Pendulum-v1, not Hopper-v5"):
+        PreferenceStore(tmp_path / "p.sqlite", env_id="Hopper-v5")

@@ -71,9 +71,10 @@ def check_label(label: float | None) -> float | None:
 
 
 class PreferenceStore:
-    """Open (or create) the store at ``path``."""
+    """Open (or create) the store at ``path``. With ``env_id``, a new store records it and an
+    existing one must hold segments of that env (ValueError otherwise)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, env_id: str | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
@@ -81,6 +82,19 @@ class PreferenceStore:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._create_schema()
+        if env_id is not None:
+            self._check_env(env_id)
+
+    def _check_env(self, env_id: str) -> None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'env_id'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('env_id', ?)", (env_id,))
+        elif row[0] != env_id:
+            self.db.close()
+            raise ValueError(
+                f"{self.path} holds segments of {row[0]}, not {env_id}: use a store of this env "
+                "or a new run directory"
+            )
 
     def _create_schema(self) -> None:
         existing = self.db.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone()
