@@ -152,6 +152,25 @@ def test_resuming_a_finished_run_changes_nothing(cartpole_run, capsys):
     assert (cartpole_run / "metrics.jsonl").read_text() == before
 
 
+def test_resuming_a_preference_run_with_other_settings_names_them(tmp_path, capsys):
+    run_dir = tmp_path / "rlhp"
+    args = [
+        "--env-id",
+        "Pendulum-v1",
+        "--total-timesteps",
+        "4096",
+        "--num-labels",
+        "20",
+        "--num-eval-episodes",
+        "0",
+    ]
+    assert main(["rlhp", *args, "--run-dir", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["rlhp", "--resume", str(run_dir), "--reward-model.num-members", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "reward_model.num_members=5 (run has 3)" in err and "\n" not in err.strip()
+
+
 def test_help_lists_the_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out

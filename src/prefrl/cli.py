@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar, cast
 
 import tyro
 from rich.console import Console
@@ -22,6 +22,17 @@ from prefrl.rlhp import RLHPConfig
 from prefrl.validation import deferred_validation
 
 console = Console(stderr=True)
+
+
+class TrainingCommand(Protocol):
+    @property
+    def config(self) -> Any: ...
+
+    @property
+    def torch_threads(self) -> int: ...
+
+
+C = TypeVar("C", bound=TrainingCommand)
 
 
 @dataclass(frozen=True)
@@ -97,70 +108,61 @@ def _pre_parse(argv: list[str]) -> argparse.Namespace:
     return pre.parse_known_args(argv)[0]
 
 
-def parse_ppo(argv: list[str]) -> tuple[PPOCommand, PPOConfig | None]:
-    """The ppo command, and the run's saved config when resuming."""
+def parse_training(argv: list[str], command: type[C], kind: str, prog: str) -> C:
+    """Parse ``prefrl ppo`` / ``prefrl rlhp``: the env id's preset (or, with --resume, the run's
+    saved config) gives the defaults, flags override them; a resumed run's config may not change."""
     from prefrl.ppo.presets import preset_config
     from prefrl.runs import read_run_config
     from prefrl.validation import config_from_dict
 
+    config_cls: type[PPOConfig] | type[RLHPConfig] = PPOConfig if kind == "ppo" else RLHPConfig
     pre = _pre_parse(argv)
-    saved: PPOConfig | None = None
+    saved: PPOConfig | RLHPConfig | None = None
     if pre.resume is not None:
-        saved = config_from_dict(PPOConfig, read_run_config(Path(pre.resume), kind="ppo"))
+        saved = config_from_dict(config_cls, read_run_config(Path(pre.resume), kind=kind))
         default = saved
     else:
-        default = preset_config(pre.env_id or PPOConfig.env_id)
+        ppo = preset_config(pre.env_id or PPOConfig.env_id)
+        default = ppo if kind == "ppo" else RLHPConfig(ppo=ppo)
     with deferred_validation():
-        cmd = tyro.cli(PPOCommand, default=PPOCommand(config=default), args=argv, prog="prefrl ppo")
+        default_command: C = cast(Any, command)(config=default)
+        cmd = tyro.cli(command, default=default_command, args=argv, prog=prog)
     cmd.config.validate()
     if cmd.torch_threads < 1:
-        raise ValueError(f"torch_threads must be >= 1, got {cmd.torch_threads}: fix --torch-threads")
+        raise ValueError("torch_threads must be >= 1: fix --torch-threads")
     if saved is not None:
-        _check_same_config(saved, cmd.config, Path(pre.resume))
-    return cmd, saved
+        diffs = config_diffs(dataclasses.asdict(saved), dataclasses.asdict(cmd.config))
+        if diffs:
+            raise ValueError(
+                f"--resume {pre.resume}: {', '.join(diffs)} does not match the run's config: drop "
+                "those flags (a resumed run keeps its config) or start a new run"
+            )
+    return cmd
 
 
-def _check_same_config(saved: PPOConfig, given: PPOConfig, run_dir: Path) -> None:
-    diffs = [
-        f"{f.name}={getattr(given, f.name)!r} (run has {getattr(saved, f.name)!r})"
-        for f in dataclasses.fields(PPOConfig)
-        if getattr(saved, f.name) != getattr(given, f.name)
-    ]
-    if diffs:
-        raise ValueError(
-            f"--resume {run_dir}: {', '.join(diffs)} does not match the run's config: drop those "
-            "flags (a resumed run keeps its config) or start a new run"
-        )
+def config_diffs(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
+    """'name=given (run has saved)' for every (nested) field that differs."""
+    diffs = []
+    for name, old in saved.items():
+        new = given[name]
+        if isinstance(old, dict):
+            diffs += config_diffs(old, new, f"{prefix}{name}.")
+        elif old != new:
+            diffs.append(f"{prefix}{name}={new!r} (run has {old!r})")
+    return diffs
 
 
 def cmd_ppo(argv: list[str]) -> int:
     from prefrl.commands import run_ppo
 
-    cmd, _ = parse_ppo(argv)
+    cmd = parse_training(argv, PPOCommand, "ppo", "prefrl ppo")
     return run_ppo(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
 
 
 def cmd_rlhp(argv: list[str]) -> int:
     from prefrl.commands import run_rlhp
-    from prefrl.ppo.presets import preset_config
-    from prefrl.runs import read_run_config
-    from prefrl.validation import config_from_dict
 
-    pre = _pre_parse(argv)
-    saved: RLHPConfig | None = None
-    if pre.resume is not None:
-        saved = config_from_dict(RLHPConfig, read_run_config(Path(pre.resume), kind="rlhp"))
-        default = saved
-    else:
-        default = RLHPConfig(ppo=preset_config(pre.env_id or PPOConfig.env_id))
-    with deferred_validation():
-        cmd = tyro.cli(RLHPCommand, default=RLHPCommand(config=default), args=argv, prog="prefrl rlhp")
-    cmd.config.validate()
-    if saved is not None and saved != cmd.config:
-        raise ValueError(
-            f"--resume {pre.resume}: the given flags change the run's config: drop them "
-            "(a resumed run keeps its config) or start a new run"
-        )
+    cmd = parse_training(argv, RLHPCommand, "rlhp", "prefrl rlhp")
     return run_rlhp(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from prefrl.logger import read_metrics
-from prefrl.runs import METRICS_FILE, read_run_config, read_run_kind
+from prefrl.runs import METRICS_FILE, read_run
 
 STEP = "step"
 LABELS = "preferences/num_labels"
@@ -56,8 +56,7 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    kind = read_run_kind(run_dir)
-    config = read_run_config(run_dir)
+    kind, config = read_run(run_dir)
     config = config.get("ppo", config)
     metrics_file = run_dir / METRICS_FILE
     rows = read_metrics(metrics_file) if metrics_file.exists() else []

@@ -52,6 +52,11 @@ def create_run_dir(path: Path, kind: str, config: Any) -> Path:
 
 def read_run_config(path: Path, kind: str | None = None) -> dict[str, Any]:
     """The saved config dict of a run directory, with clear errors for anything else."""
+    return read_run(path, kind)[1]
+
+
+def read_run(path: Path, kind: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(kind, saved config dict) of a run directory; ``kind`` given: it must match."""
     path = Path(path)
     config_file = path / CONFIG_FILE
     if not config_file.is_file():
@@ -65,15 +70,7 @@ def read_run_config(path: Path, kind: str | None = None) -> dict[str, Any]:
         raise ValueError(f"{config_file} is not valid JSON ({exc}): the run directory is damaged") from None
     if kind is not None and payload.get("kind") != kind:
         raise ValueError(f"{path} is a {payload.get('kind')!r} run, not a {kind!r} run")
-    config: dict[str, Any] = payload["config"]
-    return config
-
-
-def read_run_kind(path: Path) -> str:
-    """ "ppo", "rlhp", ... of a run directory (after :func:`read_run_config` has checked it)."""
-    read_run_config(path)
-    kind: str = json.loads((Path(path) / CONFIG_FILE).read_text())["kind"]
-    return kind
+    return str(payload["kind"]), payload["config"]
 
 
 def open_run_logger(path: Path, resume_step: int | None = None) -> Logger:
