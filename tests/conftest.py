@@ -44,16 +44,17 @@ class CounterEnv(gym.Env):
         )
 
 
-def _collect(num_envs=3, num_steps=40):
+def _collect(num_envs=3, num_steps=40, reward_fn=None, reward_scaler=None):
     envs = gym.vector.SyncVectorEnv(
         [lambda i=i: gym.wrappers.TimeLimit(CounterEnv(i), 4 if i == 1 else 100) for i in range(num_envs)]
     )
     collector = RolloutCollector(
         envs,
         ObsNormalizer((2,), False),
-        RewardScaler(num_envs, 1.0, False),
+        reward_scaler or RewardScaler(num_envs, 1.0, False),
         seed=0,
         device=torch.device("cpu"),
+        reward_fn=reward_fn,
     )
     policy = ActorCritic(envs.single_observation_space, envs.single_action_space)
     return collector.collect(policy, num_steps, torch.Generator().manual_seed(0))
@@ -61,6 +62,7 @@ def _collect(num_envs=3, num_steps=40):
 
 @pytest.fixture
 def collect_counter():
-    """collect_counter(num_envs, num_steps) -> (rollout, stats) of CounterEnvs with a random policy;
+    """collect_counter(num_envs, num_steps, reward_fn=None, reward_scaler=None) -> (rollout, stats)
+    of CounterEnvs with a random policy;
     env 1 is truncated at 4 steps, the others terminate after 2-6 steps."""
     return _collect

@@ -92,3 +92,21 @@ def test_segments_longer_than_every_episode_give_a_clear_error(tmp_path, capsys)
     argv = ["rlhp", "--env-id", "CartPole-v1", "--segment-length", "400", "--total-timesteps", "2048"]
     assert main([*argv, "--num-envs", "8", "--num-steps", "256", "--run-dir", str(tmp_path / "r")]) == 2
     assert "pass a smaller --segment-length" in capsys.readouterr().err
+
+
+def test_refits_read_each_segment_from_the_store_once_and_see_answers_from_elsewhere(tmp_path):
+    t = trainer(tmp_path, num_labels=20, ppo={"num_steps": 64, "num_minibatches": 4})
+    t.pretrain()
+    read = []
+    original = t.store.segments
+    t.store.segments = lambda ids: read.append(list(ids)) or original(ids)
+    first = t.comparisons.batch()
+    assert len(first) == 5 and read == [[]]  # pretraining's fit already read them
+    other = PreferenceStore(tmp_path / "p.sqlite")  # another process (the labelling app) answers
+    ids = other.add_segments([t.pool.segments[0], t.pool.segments[1]])
+    other.answer(other.add_queries([(ids[0], ids[1])])[0], 1.0, "someone")
+    other.answer(other.add_queries([(ids[1], ids[0])])[0], None, "someone")  # can't tell: not trained on
+    batch = t.comparisons.batch()
+    assert len(batch) == 6 and read[-1] == ids
+    torch.testing.assert_close(batch.obs_1[-1], torch.from_numpy(t.pool.segments[0].obs))
+    assert batch.labels[-1] == 1.0

@@ -108,6 +108,28 @@ class SegmentPool:
         return len(self.segments)
 
 
+class ComparisonCache:
+    """The store's trainable comparisons as tensors. Each segment is read from SQLite once, so a
+    refit reads only the answers given since the last one (by this process or another)."""
+
+    def __init__(self, store: PreferenceStore) -> None:
+        self.store = store
+        self.segments: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        """segment id -> ((S, D) obs, (S, ...) actions)."""
+
+    def batch(self) -> ComparisonBatch:
+        """Every trainable comparison so far, in answer order."""
+        comparisons = self.store.comparisons(trainable_only=True)
+        ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
+        missing = [i for i in dict.fromkeys(ids) if i not in self.segments]
+        for i, segment in zip(missing, self.store.segments(missing), strict=True):
+            self.segments[i] = (segment.obs, segment.actions)
+        obs = torch.from_numpy(np.stack([self.segments[i][0] for i in ids]))
+        actions = torch.from_numpy(np.stack([self.segments[i][1] for i in ids]))
+        labels = torch.tensor([c.label for c in comparisons], dtype=torch.float32)
+        return ComparisonBatch(obs[0::2], actions[0::2], obs[1::2], actions[1::2], labels)
+
+
 class RLHPTrainer:
     """The loop. ``labeller`` answers queries; every query and answer goes through ``store``."""
 
@@ -139,6 +161,7 @@ class RLHPTrainer:
         )
         self.segment_length = config.segment_length or default_segment_length(config.ppo.env_id)
         self.pool = SegmentPool(config.pool_size)
+        self.comparisons = ComparisonCache(store)
         self.num_asked = 0
         self.pretrained = False
 
@@ -195,7 +218,7 @@ class RLHPTrainer:
                 f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length"
             )
         metrics = self.ask(self.config.num_initial_labels)
-        metrics.update(self.fit_reward_model(rollout))
+        metrics.update(self.fit_reward_model(rollout, max_steps=None))
         self.pretrained = True
         return metrics
 
@@ -210,7 +233,7 @@ class RLHPTrainer:
         )  # fmt: skip
         metrics = {**pretrain_metrics, **self.ask(due - self.num_asked)}
         if metrics["preferences/num_answered"] > 0:
-            metrics.update(self.fit_reward_model(rollout))
+            metrics.update(self.fit_reward_model(rollout, cfg.reward_trainer.max_steps_per_refit))
         metrics.update(diagnostics)
         metrics.update(self.ppo.update_from(rollout, episodes))
         self.logger.log(metrics, self.ppo.global_step)
@@ -242,21 +265,13 @@ class RLHPTrainer:
             "preferences/num_labels": float(len(self.store.comparisons(trainable_only=True))),
         }
 
-    def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
-        """Fit the ensemble to every comparison so far; renormalise its reward on recent steps."""
-        metrics = self.reward_trainer.fit(self.comparison_batch())
+    def fit_reward_model(self, rollout: Rollout, max_steps: int | None) -> dict[str, float]:
+        """Fit the ensemble to every comparison so far (at most ``max_steps`` gradient steps);
+        renormalise its reward on recent steps."""
+        metrics = self.reward_trainer.fit(self.comparisons.batch(), max_steps)
         valid = rollout.valid
         self.reward_model.fit_normalization(rollout.raw_obs[valid], rollout.env_actions[valid])
         return metrics
-
-    def comparison_batch(self) -> ComparisonBatch:
-        comparisons = self.store.comparisons(trainable_only=True)
-        ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
-        segments = self.store.segments(ids)
-        obs = torch.from_numpy(np.stack([s.obs for s in segments]))
-        actions = torch.from_numpy(np.stack([s.actions for s in segments]))
-        labels = torch.tensor([c.label for c in comparisons], dtype=torch.float32)
-        return ComparisonBatch(obs[0::2], actions[0::2], obs[1::2], actions[1::2], labels)
 
     def diagnose(self, fresh: list[Segment]) -> dict[str, float]:
         """Predicted against true returns on segments the reward model has never been fitted on."""

@@ -3,8 +3,10 @@ cross an episode boundary."""
 
 import dataclasses
 
+import numpy as np
 import torch
 
+from prefrl.envs.normalize import RewardScaler
 from prefrl.ppo.gae import gae
 from prefrl.ppo.trainer import make_batch
 
@@ -66,3 +68,30 @@ def test_finished_episodes_report_their_true_return_and_length(collect_counter):
                 expected.append((int(length), float((episode + 1) * length)))
     assert len(expected) >= 5
     assert list(zip(stats.lengths, stats.returns, strict=True))[: len(expected)] == expected
+
+
+def test_a_reward_fn_pays_the_agent_in_one_call_per_rollout(collect_counter):
+    calls = []
+
+    def reward_fn(raw_obs, env_actions, env_rewards):
+        calls.append(raw_obs.shape)
+        return 10.0 * raw_obs[:, 1] + env_actions - env_rewards  # any function of the step
+
+    rollout, _ = collect_counter(num_envs=3, num_steps=40, reward_fn=reward_fn)
+    assert calls == [(3 * 40, 2)]
+    expected = 10.0 * rollout.raw_obs[..., 1] + rollout.env_actions - rollout.true_rewards
+    torch.testing.assert_close(rollout.rewards, expected.float())
+
+
+def test_rewards_are_scaled_in_time_order_like_step_by_step(collect_counter):
+    """Scaling after the rollout gives what scaling at each step gave: same running statistics."""
+    scaler = RewardScaler(3, 0.9, True)
+    rollout, _ = collect_counter(num_envs=3, num_steps=40, reward_scaler=scaler)
+    reference = RewardScaler(3, 0.9, True)
+    done = rollout.terminated | rollout.truncated
+    for t in range(40):
+        step = reference(
+            rollout.true_rewards[:, t].double().numpy(), done[:, t].numpy(), rollout.valid[:, t].numpy()
+        )
+        np.testing.assert_allclose(rollout.rewards[:, t].numpy(), step, rtol=1e-6)
+    np.testing.assert_allclose(scaler.rms.var, reference.rms.var)

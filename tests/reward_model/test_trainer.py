@@ -80,3 +80,14 @@ def test_normalised_reward_for_the_agent(inputs):
     r = model(obs, act)
     assert r.shape == (500,) and abs(r.mean().item()) < 1e-4
     assert r.std().item() <= 0.5 + 1e-4  # the mean of members normalised to std 0.5
+
+
+def test_a_capped_refit_stops_at_max_steps_and_warm_refits_keep_learning():
+    data, _ = synthetic(400, seed=0)
+    model = RewardModel(OBS, ACT, RewardModelConfig())
+    trainer = RewardModelTrainer(model, RewardTrainerConfig(num_epochs=5), torch.Generator().manual_seed(0))
+    num_train = len(trainer.split(400)[0])
+    assert trainer.fit(data)["reward_model/num_steps"] == 5 * -(-num_train // 64)  # uncapped: epochs
+    accuracies = [trainer.fit(data, max_steps=7) for _ in range(15)]
+    assert {m["reward_model/num_steps"] for m in accuracies} == {7.0}
+    assert accuracies[-1]["reward_model/val_accuracy"] > max(0.9, accuracies[0]["reward_model/val_accuracy"])

@@ -15,7 +15,8 @@ from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.ppo.policy import ActorCritic
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-"""(raw obs (B, D), env actions (B, ...), env rewards (B,)) -> rewards the agent learns from (B,)."""
+"""(raw obs (N, D), env actions (N, ...), env rewards (N,)) -> rewards the agent learns from (N,).
+Called once per rollout on all its N = T * B steps (a learned reward runs as one batch)."""
 
 
 @dataclass
@@ -77,22 +78,19 @@ class RolloutCollector:
             env_actions = policy.env_actions(actions)
             next_obs, reward, term, trunc, _ = self.envs.step(env_actions)
             true_reward = np.asarray(reward, dtype=np.float64)
-            learned = (
-                true_reward
-                if self.reward_fn is None
-                else self.reward_fn(self.raw_obs, env_actions, true_reward)
-            )
             valid, done = ~self.prev_done, np.logical_or(term, trunc)
             store(
                 t, obs=obs, actions=actions.cpu().numpy(), logprobs=logprob.cpu().numpy(),
-                values=value.cpu().numpy(), rewards=self.reward_scaler(learned, done, valid),
-                terminated=np.asarray(term, bool), truncated=np.asarray(trunc, bool), valid=valid,
+                values=value.cpu().numpy(), terminated=np.asarray(term, bool),
+                truncated=np.asarray(trunc, bool), valid=valid, done=done,
                 raw_obs=self.raw_obs.astype(np.float32), env_actions=env_actions,
                 true_rewards=true_reward.astype(np.float32),
             )  # fmt: skip
             self._track_episodes(true_reward, done, valid, stats)
             self.raw_obs = np.asarray(next_obs, dtype=np.float64)
             self.prev_done = done
+        buffers["rewards"] = self._agent_rewards(buffers)
+        del buffers["done"]
         with torch.inference_mode():
             last_obs = self.obs_normalizer(self.raw_obs, update=False)
             last_values = policy.value(torch.from_numpy(last_obs).to(self.device))
@@ -101,6 +99,26 @@ class RolloutCollector:
             for k, v in buffers.items()
         }
         return Rollout(**tensors, last_values=last_values.float()), stats
+
+    def _agent_rewards(self, buffers: dict[str, np.ndarray]) -> np.ndarray:
+        """(T, B) scaled rewards the agent learns from: the env's, or ``reward_fn``'s computed in
+        one call over the whole rollout, then scaled step by step in time order."""
+        true_rewards = buffers["true_rewards"].astype(np.float64)
+        if self.reward_fn is None:
+            rewards = true_rewards
+        else:
+            num_steps, num_envs = true_rewards.shape
+            raw_obs, env_actions = buffers["raw_obs"], buffers["env_actions"]
+            rewards = np.asarray(
+                self.reward_fn(
+                    raw_obs.reshape(num_steps * num_envs, *raw_obs.shape[2:]),
+                    env_actions.reshape(num_steps * num_envs, *env_actions.shape[2:]),
+                    true_rewards.reshape(-1),
+                ),
+                dtype=np.float64,
+            ).reshape(num_steps, num_envs)
+        done, valid = buffers["done"], buffers["valid"]
+        return np.stack([self.reward_scaler(rewards[t], done[t], valid[t]) for t in range(len(rewards))])
 
     def _track_episodes(
         self, reward: np.ndarray, done: np.ndarray, valid: np.ndarray, stats: EpisodeStats

@@ -23,6 +23,10 @@ class RewardTrainerConfig:
     """Comparisons per minibatch (per member)."""
     num_epochs: int = 10
     """Passes over the (bootstrapped) training comparisons per fit."""
+    max_steps_per_refit: int | None = 32
+    """Cap on gradient steps per refit during training (the first fit is never capped): the model
+    is warm-started, so a refit continues training rather than starting over, and its cost stays
+    flat as comparisons accumulate (None: always num_epochs)."""
     validation_fraction: float = 1.0 / math.e
     """Share of comparisons held out for validation (the paper's 1/e)."""
     bootstrap: bool = True
@@ -43,6 +47,8 @@ class RewardTrainerConfig:
     def validate(self) -> None:
         for name in ("learning_rate", "batch_size", "num_epochs"):
             require_positive(name, getattr(self, name))
+        if self.max_steps_per_refit is not None:
+            require_positive("max_steps_per_refit", self.max_steps_per_refit)
         require(0.0 <= self.validation_fraction < 1.0, "validation_fraction must be in [0, 1)")
         require(self.initial_l2 >= 0, f"initial_l2 must be >= 0, got {self.initial_l2}")
         require(
@@ -88,8 +94,9 @@ class RewardModelTrainer:
         idx = torch.arange(n)
         return idx[~is_val], idx[is_val]
 
-    def fit(self, data: ComparisonBatch) -> dict[str, float]:
-        """Train every member on its bootstrap sample for ``num_epochs``, then adapt L2."""
+    def fit(self, data: ComparisonBatch, max_steps: int | None = None) -> dict[str, float]:
+        """Train every member on its bootstrap sample for ``num_epochs`` (at most ``max_steps``
+        minibatch steps), then adapt L2."""
         cfg, e = self.config, self.model.config.num_members
         train_idx, val_idx = self.split(len(data))
         if len(train_idx) == 0:
@@ -99,14 +106,18 @@ class RewardModelTrainer:
             sample = train_idx[torch.randint(n, (e, n), generator=self.generator)]
         else:
             sample = train_idx.expand(e, n)
+        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        num_steps = cfg.num_epochs * steps_per_epoch
+        num_steps = num_steps if max_steps is None else min(num_steps, max_steps)
         self.model.train()
-        for _ in range(cfg.num_epochs):
-            order = torch.rand(e, n, generator=self.generator).argsort(dim=1)
-            shuffled = sample.gather(1, order)
-            for start in range(0, n, cfg.batch_size):
-                self._step(data.index(shuffled[:, start : start + cfg.batch_size]))
+        for step in range(num_steps):
+            if step % steps_per_epoch == 0:
+                order = torch.rand(e, n, generator=self.generator).argsort(dim=1)
+                shuffled = sample.gather(1, order)
+            start = (step % steps_per_epoch) * cfg.batch_size
+            self._step(data.index(shuffled[:, start : start + cfg.batch_size]))
         self.model.eval()
-        return self._evaluate(data, train_idx, val_idx)
+        return {**self._evaluate(data, train_idx, val_idx), "reward_model/num_steps": float(num_steps)}
 
     def _step(self, mb: ComparisonBatch) -> None:
         r1 = self.model.per_member_segment_returns(mb.obs_1, mb.actions_1)
