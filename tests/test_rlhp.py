@@ -1,9 +1,11 @@
 import itertools
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
+from prefrl.checkpoint import load_checkpoint
 from prefrl.cli import main
 from prefrl.logger import read_metrics
 from prefrl.ppo.presets import preset_config
@@ -110,3 +112,54 @@ def test_refits_read_each_segment_from_the_store_once_and_see_answers_from_elsew
     assert len(batch) == 6 and read[-1] == ids
     torch.testing.assert_close(batch.obs_1[-1], torch.from_numpy(t.pool.segments[0].obs))
     assert batch.labels[-1] == 1.0
+
+
+class NoRewardEnv(gym.Env):
+    """A task with no reward of its own (only people could judge it)."""
+
+    observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(3, np.float32), float("nan"), False, False, {}
+
+
+gym.register("prefrl_test/NoReward-v0", entry_point=NoRewardEnv, max_episode_steps=100)
+
+RLHP_BAD_INPUT = [
+    (["--env-id", "prefrl_test/NoReward-v0"], "returned reward nan at step 0"),
+    (["--env-id", "Pendulum-v1", "--num-labels", "1"], "asks 0 labels before RL starts"),
+    (["--env-id", "Pendulum-v1", "--initial-label-fraction", "0"], "raise --num-labels or --initial"),
+]
+
+
+@pytest.mark.parametrize("argv,message", RLHP_BAD_INPUT)
+def test_rlhp_bad_input_is_one_line_and_writes_nothing(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["rlhp", *argv, "--run-dir", "run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_noisy_labeller_continues_its_random_sequence(tmp_path):
+    def build(name):
+        t = trainer(tmp_path / name, SyntheticLabellerConfig(error_rate=0.3), num_labels=20)
+        t.checkpoint_path = tmp_path / name / "last.pt"
+        return t
+
+    run = build("run")
+    run.pretrain()
+    run.save()
+    segments = list(run.pool.segments)
+    pairs = list(zip(segments[0::2], segments[1::2], strict=False))
+    assert len(pairs) >= 10
+    answers_after_the_checkpoint = run.labeller.label(pairs)
+    resumed = build("resumed")
+    resumed.load_state_dict(load_checkpoint(run.checkpoint_path))
+    assert resumed.labeller.label(pairs) == answers_after_the_checkpoint
+    assert build("fresh").labeller.label(pairs) != answers_after_the_checkpoint  # the check can fail

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import torch
 from rich.console import Console
 
@@ -119,17 +122,45 @@ def check_segment_length(config: RLHPConfig) -> None:
         )
 
 
+TRUE_REWARD_PROBE_STEPS = 50
+"""Random-action steps taken to check that an env reports a true reward for the synthetic labeller."""
+
+
+def check_true_reward(config: RLHPConfig) -> None:
+    """A ValueError with the fix when the env's reward is not a finite number: the synthetic labeller
+    answers from it (a random policy, a few steps, before anything is written)."""
+    env = gym.make(config.ppo.env_id, disable_env_checker=True, **config.ppo.env_kwargs)
+    try:
+        env.reset(seed=config.ppo.seed)
+        env.action_space.seed(config.ppo.seed)
+        for step in range(TRUE_REWARD_PROBE_STEPS):
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            if (
+                isinstance(reward, bool)
+                or not isinstance(reward, int | float | np.number)
+                or not (math.isfinite(float(reward)))
+            ):
+                raise ValueError(
+                    f"{config.ppo.env_id} returned reward {reward!r} at step {step}, but the synthetic "
+                    "labeller answers from the env's true reward: use an env that reports a finite "
+                    "numeric reward (or have people label: --labeller human)"
+                )
+            if terminated or truncated:
+                env.reset()
+    finally:
+        env.close()
+
+
 def start_rlhp(
     config: RLHPConfig, run_dir: Path | None, resume: Path | None
 ) -> tuple[RLHPTrainer, Path, PreferenceStore]:
     """Check everything, then create (or reopen) the run directory and build the loop."""
-    import numpy as np
-
     from prefrl.preferences.labellers import SyntheticLabeller
 
     check_device(config.ppo.device)
     ppo = config.ppo
     check_segment_length(config)
+    check_true_reward(config)
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, **ppo.env_kwargs)
     try:
         state = None

@@ -67,6 +67,12 @@ class RLHPConfig:
         self.teacher.validate()
         require_positive("num_labels", self.num_labels)
         require(0 <= self.initial_label_fraction <= 1, "initial_label_fraction must be in [0, 1]")
+        require(
+            self.num_initial_labels >= 1,
+            f"num_labels {self.num_labels} x initial_label_fraction {self.initial_label_fraction} asks "
+            f"{self.num_initial_labels} labels before RL starts, and the reward model needs some to fit: "
+            "raise --num-labels or --initial-label-fraction",
+        )
         require(self.segment_length is None or self.segment_length >= 2, "segment_length must be >= 2")
         require(self.label_decay_steps is None or self.label_decay_steps > 0, "label_decay_steps must be > 0")
         require_positive("oversample", self.oversample)
@@ -183,6 +189,7 @@ class RLHPTrainer:
                 "reward_model": self.reward_model.state_dict(),
                 "reward_trainer": self.reward_trainer.state_dict(),
                 "rng": self.rng.bit_generator.state,
+                "labeller": self.labeller.state_dict() if hasattr(self.labeller, "state_dict") else None,
             }
             save_checkpoint(self.checkpoint_path, state)
 
@@ -194,6 +201,8 @@ class RLHPTrainer:
         self.reward_model.load_state_dict(saved["reward_model"])
         self.reward_trainer.load_state_dict(saved["reward_trainer"])
         self.rng.bit_generator.state = saved["rng"]
+        if saved.get("labeller") is not None and hasattr(self.labeller, "load_state_dict"):
+            self.labeller.load_state_dict(saved["labeller"])
         self.num_asked = self.store.num_queries()
         self.pretrained = True
 

@@ -80,6 +80,13 @@ class SyntheticLabeller:
         self.rng = rng
         self.name = name
 
+    def state_dict(self) -> dict:
+        """The random state, so that a resumed run's noisy answers continue the same sequence."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
     def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]:
         if not pairs:
             return []
