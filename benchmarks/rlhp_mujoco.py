@@ -10,7 +10,7 @@ deterministic evaluation at the end. Rows are appended to ``OUT/results.jsonl`` 
 killed benchmark keeps what it had), and the table is printed from all rows found there.
 
     python benchmarks/rlhp_mujoco.py --envs Hopper-v5 HalfCheetah-v5 Swimmer-v5 --labels 700 1400 \
-        --seeds 1 --steps 301056 [--out benchmarks/out/rlhp_mujoco] [--extra ...]
+        --seeds 1 --steps 301056 [--out benchmarks/out/rlhp_mujoco] [--extra "--reward-model.noise 0"]
     python benchmarks/rlhp_mujoco.py --table-only
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--steps", type=int, default=301_056)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/rlhp_mujoco"))
-    parser.add_argument("--extra", nargs="*", default=[], help="more `prefrl rlhp` flags (an ablation)")
+    parser.add_argument("--extra", default="", help='more `prefrl rlhp` flags, quoted (an ablation): "--x 1"')
     parser.add_argument("--skip-ppo", action="store_true", help="reuse PPO rows already in --out")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
@@ -114,7 +115,7 @@ def main() -> None:
         for seed in args.seeds:
             for env_id in args.envs:
                 plan = [] if args.skip_ppo else [("ppo", None, [])]
-                plan += [("rlhp", n, args.extra) for n in args.labels]
+                plan += [("rlhp", n, shlex.split(args.extra)) for n in args.labels]
                 for kind, labels, extra in plan:
                     row = run(kind, env_id, seed, args.steps, labels, args.out, extra)
                     with results.open("a") as f:
