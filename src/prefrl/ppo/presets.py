@@ -86,6 +86,44 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "Hopper-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
     "HalfCheetah-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
     "Walker2d-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
+    "Swimmer-v5": (
+        "rl-zoo3 hyperparams/ppo.yml (Swimmer-v3): the MuJoCo defaults with gamma 0.9999",
+        {**_MUJOCO, "gamma": 0.9999, "anneal_lr": False},
+    ),
+    "Reacher-v5": (
+        "rl-zoo3 hyperparams/ppo.yml (Reacher-v2, tuned): n_steps 512, batch 32",
+        {
+            **_MUJOCO,
+            "num_steps": 512,
+            "num_minibatches": 16,
+            "anneal_lr": False,
+            "gamma": 0.9,
+            "gae_lambda": 1.0,
+            "learning_rate": 1.04019e-4,
+            "ent_coef": 7.52585e-08,
+            "clip_coef": 0.3,
+            "update_epochs": 5,
+            "max_grad_norm": 0.9,
+            "vf_coef": 0.950368,
+        },
+    ),
+    "InvertedDoublePendulum-v5": (
+        "rl-zoo3 hyperparams/ppo.yml (InvertedDoublePendulum-v3, tuned): n_steps 128 in one minibatch",
+        {
+            **_MUJOCO,
+            "num_steps": 128,
+            "num_minibatches": 1,
+            "anneal_lr": False,
+            "gamma": 0.98,
+            "gae_lambda": 0.8,
+            "learning_rate": 1.55454e-4,
+            "ent_coef": 1.05057e-06,
+            "clip_coef": 0.4,
+            "update_epochs": 10,
+            "max_grad_norm": 0.5,
+            "vf_coef": 0.695929,
+        },
+    ),
 }
 
 
