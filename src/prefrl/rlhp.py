@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,6 +235,7 @@ class RLHPTrainer:
     def train_iteration(self) -> dict[str, float]:
         pretrain_metrics = {} if self.pretrained else self.pretrain()
         rollout, episodes = self.ppo.collect_rollout()
+        start = time.perf_counter()
         diagnostics = self.diagnose(self.collect(rollout))
         cfg = self.config
         due = labels_due(
@@ -244,7 +246,12 @@ class RLHPTrainer:
         if metrics["preferences/num_answered"] > 0:
             metrics.update(self.fit_reward_model(rollout, cfg.reward_trainer.max_steps_per_refit))
         metrics.update(diagnostics)
+        preferences_seconds = time.perf_counter() - start
         metrics.update(self.ppo.update_from(rollout, episodes))
+        metrics["time/preferences_s"] = preferences_seconds  # segments, queries, labels, refit
+        metrics["time/steps_per_second"] = cfg.ppo.batch_size / (
+            metrics["time/rollout_s"] + metrics["time/update_s"] + preferences_seconds
+        )
         self.logger.log(metrics, self.ppo.global_step)
         if self.ppo.iteration % cfg.ppo.checkpoint_every == 0 or self.done:
             self.save()
