@@ -23,10 +23,11 @@ class RewardTrainerConfig:
     """Comparisons per minibatch (per member)."""
     num_epochs: int = 10
     """Passes over the (bootstrapped) training comparisons per fit."""
-    max_steps_per_refit: int | None = 32
-    """Cap on gradient steps per refit during training (the first fit is never capped): the model
-    is warm-started, so a refit continues training rather than starting over, and its cost stays
-    flat as comparisons accumulate (None: always num_epochs)."""
+    max_steps_per_refit: int | None = None
+    """Cap on gradient steps per refit during training (the first fit is never capped; the model is
+    warm-started). None: num_epochs every refit, the paper's choice. A cap keeps a refit's cost flat
+    as comparisons accumulate but learns less: on Pendulum-v1 (700 labels, seed 1) a cap of 32 gave
+    -445 at 147k steps against -173 uncapped (benchmarks/RESULTS.md)."""
     validation_fraction: float = 1.0 / math.e
     """Share of comparisons held out for validation (the paper's 1/e)."""
     bootstrap: bool = True
