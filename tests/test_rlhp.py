@@ -11,6 +11,7 @@ from prefrl.logger import read_metrics
 from prefrl.ppo.presets import preset_config
 from prefrl.preferences.labellers import SyntheticLabeller, SyntheticLabellerConfig
 from prefrl.preferences.store import PreferenceStore
+from prefrl.reward_model.trainer import RewardTrainerConfig
 from prefrl.rlhp import RLHPConfig, RLHPTrainer, labels_due
 
 
@@ -166,3 +167,13 @@ def test_a_resumed_noisy_labeller_continues_its_random_sequence(tmp_path):
     resumed.load_state_dict(load_checkpoint(run.checkpoint_path))
     assert resumed.labeller.label(pairs) == answers_after_the_checkpoint
     assert build("fresh").labeller.label(pairs) != answers_after_the_checkpoint  # the check can fail
+
+
+def test_the_first_fit_runs_the_initial_epochs_and_refits_the_usual_ones(tmp_path):
+    t = trainer(
+        tmp_path, num_labels=20, reward_trainer=RewardTrainerConfig(initial_num_epochs=30),
+        ppo={"total_timesteps": 12288},
+    )  # fmt: skip
+    assert t.pretrain()["reward_model/num_steps"] == 30  # 5 comparisons: one minibatch per epoch
+    refits = [m for m in (t.train_iteration() for _ in range(3)) if "reward_model/num_steps" in m]
+    assert refits and all(m["reward_model/num_steps"] == 10 for m in refits)

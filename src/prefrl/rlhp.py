@@ -228,7 +228,8 @@ class RLHPTrainer:
                 f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length"
             )
         metrics = self.ask(self.config.num_initial_labels)
-        metrics.update(self.fit_reward_model(rollout, max_steps=None))
+        initial_epochs = self.config.reward_trainer.initial_num_epochs
+        metrics.update(self.fit_reward_model(rollout, max_steps=None, num_epochs=initial_epochs))
         self.pretrained = True
         return metrics
 
@@ -281,10 +282,12 @@ class RLHPTrainer:
             "preferences/num_labels": float(len(self.store.comparisons(trainable_only=True))),
         }
 
-    def fit_reward_model(self, rollout: Rollout, max_steps: int | None) -> dict[str, float]:
+    def fit_reward_model(
+        self, rollout: Rollout, max_steps: int | None, num_epochs: int | None = None
+    ) -> dict[str, float]:
         """Fit the ensemble to every comparison so far (at most ``max_steps`` gradient steps);
         renormalise its reward on recent steps."""
-        metrics = self.reward_trainer.fit(self.comparisons.batch(), max_steps)
+        metrics = self.reward_trainer.fit(self.comparisons.batch(), max_steps, num_epochs)
         valid = rollout.valid
         self.reward_model.fit_normalization(rollout.raw_obs[valid], rollout.env_actions[valid])
         return metrics

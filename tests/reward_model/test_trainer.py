@@ -88,6 +88,7 @@ def test_a_capped_refit_stops_at_max_steps_and_warm_refits_keep_learning():
     trainer = RewardModelTrainer(model, RewardTrainerConfig(num_epochs=5), torch.Generator().manual_seed(0))
     num_train = len(trainer.split(400)[0])
     assert trainer.fit(data)["reward_model/num_steps"] == 5 * -(-num_train // 64)  # uncapped: epochs
+    assert trainer.fit(data, num_epochs=2)["reward_model/num_steps"] == 2 * -(-num_train // 64)
     accuracies = [trainer.fit(data, max_steps=7) for _ in range(15)]
     assert {m["reward_model/num_steps"] for m in accuracies} == {7.0}
     assert accuracies[-1]["reward_model/val_accuracy"] > max(0.9, accuracies[0]["reward_model/val_accuracy"])

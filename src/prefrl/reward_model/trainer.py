@@ -22,7 +22,10 @@ class RewardTrainerConfig:
     batch_size: int = 64
     """Comparisons per minibatch (per member)."""
     num_epochs: int = 10
-    """Passes over the (bootstrapped) training comparisons per fit."""
+    """Passes over the (bootstrapped) training comparisons per refit."""
+    initial_num_epochs: int = 200
+    """Passes in the first fit, on the initial policy's labels before RL starts (the paper
+    pre-trains for 200 epochs; 10 passes over a few dozen comparisons are only a few Adam steps)."""
     max_steps_per_refit: int | None = None
     """Cap on gradient steps per refit during training (the first fit is never capped; the model is
     warm-started). None: num_epochs every refit, the paper's choice. A cap keeps a refit's cost flat
@@ -46,7 +49,7 @@ class RewardTrainerConfig:
             self.validate()
 
     def validate(self) -> None:
-        for name in ("learning_rate", "batch_size", "num_epochs"):
+        for name in ("learning_rate", "batch_size", "num_epochs", "initial_num_epochs"):
             require_positive(name, getattr(self, name))
         if self.max_steps_per_refit is not None:
             require_positive("max_steps_per_refit", self.max_steps_per_refit)
@@ -95,9 +98,11 @@ class RewardModelTrainer:
         idx = torch.arange(n)
         return idx[~is_val], idx[is_val]
 
-    def fit(self, data: ComparisonBatch, max_steps: int | None = None) -> dict[str, float]:
-        """Train every member on its bootstrap sample for ``num_epochs`` (at most ``max_steps``
-        minibatch steps), then adapt L2."""
+    def fit(
+        self, data: ComparisonBatch, max_steps: int | None = None, num_epochs: int | None = None
+    ) -> dict[str, float]:
+        """Train every member on its bootstrap sample for ``num_epochs`` (the config's by default;
+        at most ``max_steps`` minibatch steps), then adapt L2."""
         cfg, e = self.config, self.model.config.num_members
         train_idx, val_idx = self.split(len(data))
         if len(train_idx) == 0:
@@ -108,7 +113,7 @@ class RewardModelTrainer:
         else:
             sample = train_idx.expand(e, n)
         steps_per_epoch = math.ceil(n / cfg.batch_size)
-        num_steps = cfg.num_epochs * steps_per_epoch
+        num_steps = (num_epochs or cfg.num_epochs) * steps_per_epoch
         num_steps = num_steps if max_steps is None else min(num_steps, max_steps)
         self.model.train()
         for step in range(num_steps):
