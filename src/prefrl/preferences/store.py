@@ -166,6 +166,12 @@ class PreferenceStore:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> PreferenceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # segments
     def add_segments(
         self, segments: Sequence[Segment], iteration: int = 0, texts: Sequence[str] | None = None
