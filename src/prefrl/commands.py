@@ -229,8 +229,11 @@ def start_labelling(trainer: RLHPTrainer, run_dir: Path, console: Console) -> Ba
     human = trainer.config.human
     LabelQueue(trainer.store).set_budget(trainer.config.num_labels)
     server, url = start_background(run_dir / PREFERENCES_FILE, human.host, human.port, human.lease_seconds)
-    console.print(f"label at [bold]{url}[/bold]  (more labellers: prefrl label add-labeller NAME "
-                  f"--run-dir {run_dir} --url {server.url})")  # fmt: skip
+    console.print(f"label at {url}", soft_wrap=True)
+    console.print(
+        f"more labellers: prefrl label add-labeller NAME --run-dir {run_dir} --url {server.url}",
+        soft_wrap=True,
+    )
     return server
 
 
@@ -251,7 +254,9 @@ def run_label(run_dir: Path, host: str, port: int, lease_seconds: float, console
 
     check_labelling_installed()
     store = labelling_store(run_dir)
-    serve_forever(store, host, port, lease_seconds, lambda url: console.print(f"label at [bold]{url}[/bold]"))
+    serve_forever(
+        store, host, port, lease_seconds, lambda url: console.print(f"label at {url}", soft_wrap=True)
+    )
     return 0
 
 

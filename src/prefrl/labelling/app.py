@@ -57,8 +57,8 @@ class LabellingContext:
         self.renderer = None if self.env_id is None else ClipRenderer(self.env_id, clip_dir)
 
     def queue(self) -> Iterator[LabelQueue]:
-        """A request's own connection (sqlite connections belong to one thread)."""
-        store = PreferenceStore(self.store_path)
+        """A request's own connection (FastAPI may open and close it in different threads)."""
+        store = PreferenceStore(self.store_path, any_thread=True)
         try:
             yield LabelQueue(store, self.lease_seconds)
         finally:

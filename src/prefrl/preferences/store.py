@@ -106,12 +106,15 @@ def check_label(label: float | None) -> float | None:
 
 class PreferenceStore:
     """Open (or create) the store at ``path``. With ``env_id``, a new store records it and an
-    existing one must hold segments of that env (ValueError otherwise)."""
+    existing one must hold segments of that env (ValueError otherwise). ``any_thread``: the
+    connection may be handed between threads (one at a time), as a web request's is."""
 
-    def __init__(self, path: Path, env_id: str | None = None) -> None:
+    def __init__(self, path: Path, env_id: str | None = None, any_thread: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        self.db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=not any_thread
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")

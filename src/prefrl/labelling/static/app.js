@@ -41,6 +41,12 @@ function playTogether() {
   });
 }
 
+function mark() {
+  // state for tests and scripts driving the page: the query on screen, and whether a request is busy
+  document.body.dataset.query = current ? String(current.id) : "";
+  document.body.dataset.busy = busy ? "1" : "0";
+}
+
 function show(query) {
   current = query;
   $("description").textContent = query.description;
@@ -68,6 +74,7 @@ function showWaiting(message) {
   $("buttons").hidden = true;
   $("message").hidden = false;
   $("message").textContent = message;
+  mark();
   clearTimeout(pollTimer);
   pollTimer = setTimeout(next, 2000);
 }
@@ -78,6 +85,7 @@ async function next() {
     showProgress(data.progress);
     if (data.query === null) showWaiting(data.message);
     else if (!current || current.id !== data.query.id) show(data.query);
+    mark();
   } catch (err) {
     setStatus(err.message, true);
     showWaiting("cannot reach the labelling server; retrying…");
@@ -87,6 +95,7 @@ async function next() {
 async function answer(choice) {
   if (busy || !current) return;
   busy = true;
+  mark();
   const query = current;
   setStatus("saving…", false);
   try {
@@ -98,12 +107,14 @@ async function answer(choice) {
     setStatus(err.message, true);
   } finally {
     busy = false;
+    mark();
   }
 }
 
 async function undo() {
   if (busy) return;
   busy = true;
+  mark();
   try {
     const data = await api("POST", "/api/undo");
     showProgress(data.progress);
@@ -114,6 +125,7 @@ async function undo() {
     setStatus(err.message, true);
   } finally {
     busy = false;
+    mark();
   }
 }
 
