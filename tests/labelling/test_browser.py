@@ -56,7 +56,8 @@ def test_label_with_the_keyboard_undo_and_answer_again(page, tmp_path):
     q1, q2, _ = run["queries"]
     wait_for_query(page, q1)
     page.wait_for_function(  # both clips are playing
-        "[...document.querySelectorAll('video')].every(v => v.currentTime > 0.1 && !v.paused && v.videoWidth > 0)",
+        "[...document.querySelectorAll('video')]"
+        ".every(v => v.currentTime > 0.1 && !v.paused && v.videoWidth > 0)",
         timeout=60_000,
     )
     assert page.inner_text("#description").startswith("Which pendulum")
