@@ -157,6 +157,13 @@ def start_rlhp(
         envs.close()
         raise
     store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
+    kind = store.meta("labeller_kind") or labeller_kind
+    if kind != labeller_kind:
+        store.close()
+        logger.close()
+        envs.close()
+        raise ValueError(f"{run_dir} is labelled by {kind} labellers: pass --labeller {kind}")
+    store.set_meta("labeller_kind", labeller_kind)
     labeller: Labeller = (
         HumanLabeller(config.human)
         if human
