@@ -116,3 +116,26 @@ def test_clips_of_a_real_run_render(tmp_path):
     env.close()
     assert len(frames) == len(segment) and fps == 20 and frames[0].shape == (500, 500, 3)
     assert not np.array_equal(frames[0], frames[-1])  # the pendulum moved
+
+
+def test_mujoco_clips_render_offscreen(tmp_path):
+    """Hopper segments render through EGL from qpos+qvel render states, to an H.264 mp4."""
+    import gymnasium as gym
+
+    from prefrl.envs.render_state import RENDER_STATE_KEY, RenderStateInfo
+    from prefrl.labelling.render import ClipRenderer
+
+    env = RenderStateInfo(gym.make("Hopper-v5"))
+    _, info = env.reset(seed=0)
+    states = [info[RENDER_STATE_KEY]]
+    for _ in range(11):
+        states.append(env.step(env.action_space.sample())[4][RENDER_STATE_KEY])
+    env.close()
+    renderer = ClipRenderer("Hopper-v5", tmp_path / "clips")
+    path = renderer.request(7, np.stack(states)).result(timeout=120)
+    renderer.close()
+    assert path == tmp_path / "clips" / "7.mp4" and path.read_bytes()[4:8] == b"ftyp"
+    import imageio.v3 as iio
+
+    frames = iio.imread(path)
+    assert frames.shape[1:] == (240, 320, 3) and len(frames) == 3  # 12 steps at 125 Hz, every 4th

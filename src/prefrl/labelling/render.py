@@ -52,9 +52,11 @@ def make_render_env(env_id: str) -> Any:
 
     try:
         width, height = MUJOCO_SIZE
-        return gym.make(env_id, render_mode="rgb_array", width=width, height=height)
+        env = gym.make(env_id, render_mode="rgb_array", width=width, height=height)
     except TypeError:  # classic control has a fixed size
-        return gym.make(env_id, render_mode="rgb_array")
+        env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=0)  # gymnasium renders only after a reset; the states are then set step by step
+    return env
 
 
 def frame_skip(env: Any) -> tuple[int, float]:
@@ -67,11 +69,9 @@ def frame_skip(env: Any) -> tuple[int, float]:
 
 
 def render_frames(env: Any, states: np.ndarray) -> tuple[list[np.ndarray], float]:
-    """(S, K) render states -> frames (H, W, 3) uint8 and their fps."""
+    """(S, K) render states -> frames (H, W, 3) uint8 and their fps (``env`` from make_render_env)."""
     from prefrl.envs.render_state import set_render_state
 
-    if getattr(env.unwrapped, "state", None) is None and not hasattr(env.unwrapped, "data"):
-        env.reset(seed=0)
     skip, fps = frame_skip(env)
     frames = []
     for state in states[::skip]:
