@@ -207,8 +207,8 @@ class RLHPTrainer:
         if rollout is None or len(self.pool) < 2:
             raise ValueError(
                 f"no two segments of {self.segment_length} steps in {attempt} rollouts of "
-                f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length (MuJoCo: or "
-                "--no-early-termination, as the paper did)"
+                f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length "
+                "(MuJoCo: or --no-early-termination, as the paper did)"
             )
         self.pretrained = True
         if self.asynchronous:
