@@ -51,7 +51,7 @@ def main() -> None:
     store = PreferenceStore(args.run_dir / "preferences.sqlite")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium")
-        page = browser.new_page(viewport={"width": 1180, "height": 620})
+        page = browser.new_page(viewport={"width": 1180, "height": 680})
         page.goto(args.url)
         label(page, store, args.num_answers, args.screenshot)
         browser.close()

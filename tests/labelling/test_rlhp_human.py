@@ -138,4 +138,4 @@ def test_mujoco_clips_render_offscreen(tmp_path):
     import imageio.v3 as iio
 
     frames = iio.imread(path)
-    assert frames.shape[1:] == (240, 320, 3) and len(frames) == 3  # 12 steps at 125 Hz, every 4th
+    assert frames.shape[1:] == (240, 320, 3) and len(frames) == 3  # 12 steps at 125 Hz, every 5th

@@ -36,6 +36,8 @@ HERE = Path(__file__).parent
 CLIP_TIMEOUT_S = 120.0
 """Longest a clip request waits for its rendering."""
 WAITING_MESSAGE = "waiting for new clips"
+RENDER_AHEAD = 2
+"""Pending queries after the one shown whose clips are rendered in advance."""
 
 
 class AnswerBody(BaseModel):
@@ -193,7 +195,11 @@ def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -
         prompt, first, second = text
         return {"id": query_id, "kind": "text", "description": task_description(None),
                 "prompt": prompt, "responses": [first, second]}  # fmt: skip
-    context.prerender(store, [int(row[0]), int(row[1])])
+    upcoming = store.db.execute(  # render ahead, after this query's clips, so the next ones are ready
+        "SELECT segment_1, segment_2 FROM queries WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+        (query_id, RENDER_AHEAD),
+    ).fetchall()
+    context.prerender(store, [int(i) for pair in [row, *upcoming] for i in pair])
     return {
         "id": query_id,
         "kind": "clips",

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-CLIP_FPS = 30
+CLIP_FPS = 25
 """Target frame rate: steps are skipped so that clips play in simulated real time near this rate."""
 MUJOCO_SIZE = (320, 240)
-"""Width, height of MuJoCo clips (small: offscreen software rendering costs ~50 ms a frame)."""
+"""Width, height of MuJoCo clips (small: software EGL rendering costs ~50-150 ms a frame)."""
 
 TASK_DESCRIPTIONS = {
     "Hopper": "Which robot hops forward (to the right) better, staying upright?",
@@ -56,7 +56,23 @@ def make_render_env(env_id: str) -> Any:
     except TypeError:  # classic control has a fixed size
         env = gym.make(env_id, render_mode="rgb_array")
     env.reset(seed=0)  # gymnasium renders only after a reset; the states are then set step by step
+    _plain_mujoco_scene(env)
     return env
+
+
+def _plain_mujoco_scene(env: Any) -> None:
+    """No shadows or floor reflections: software EGL renders 2-3x faster, the motion reads the same."""
+    renderer = getattr(env.unwrapped, "mujoco_renderer", None)
+    if renderer is None:
+        return
+    import mujoco
+
+    try:
+        scene = renderer._get_viewer("rgb_array").scn
+    except AttributeError:  # another gymnasium renderer layout: keep its defaults
+        return
+    scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+    scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
 
 
 def frame_skip(env: Any) -> tuple[int, float]:
