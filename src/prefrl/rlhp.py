@@ -152,6 +152,7 @@ class RLHPTrainer:
         self.asynchronous = isinstance(labeller, HumanLabeller)
         """People answer in the app: enqueue queries, never wait, refit when the answers change."""
         self.fitted_signature = (0, 0)
+        self.reward_fitted = False
 
     @property
     def done(self) -> bool:
@@ -184,17 +185,22 @@ class RLHPTrainer:
         self.rng.bit_generator.state = saved["rng"]
         self.num_asked = self.store.num_queries()
         self.pretrained = True
+        self.reward_fitted = True
 
     def learned_reward(self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
-        """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward."""
+        """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward (zero
+        until the reward model's first fit: people may not have answered yet, and an untrained
+        network's reward would only make the policy drift at random)."""
+        if not self.reward_fitted:
+            return self.config.env_reward_coef * env_rewards
         with torch.no_grad():
             r = self.reward_model(torch.from_numpy(obs).float(), torch.from_numpy(np.asarray(actions)))
         return self.config.env_reward_coef * env_rewards + r.numpy().astype(np.float64)
 
     def pretrain(self) -> dict[str, float]:
         """Label segments of the initial policy and fit the reward model before RL starts. People
-        (asynchronous) are only given the first queries: RL starts at once on the untrained reward
-        model, and the loop refits as their answers arrive."""
+        (asynchronous) are only given the first queries: RL starts at once, paid zero until the
+        first answers are fitted, and the loop refits as more answers arrive."""
         wanted = min(max(2, 2 * self.config.num_initial_labels), self.config.pool_size)
         if self.asynchronous:
             wanted = min(max(2, 2 * self.config.human.queue_size), self.config.pool_size)
@@ -289,6 +295,7 @@ class RLHPTrainer:
     def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
         """Fit the ensemble to every comparison so far; renormalise its reward on recent steps."""
         metrics = self.reward_trainer.fit(self.comparison_batch())
+        self.reward_fitted |= "reward_model/train_loss" in metrics  # else nothing was trained on yet
         valid = rollout.valid
         self.reward_model.fit_normalization(rollout.raw_obs[valid], rollout.env_actions[valid])
         return metrics
