@@ -14,7 +14,7 @@ from .conftest import comparisons
 
 @pytest.fixture
 def client(run):
-    with TestClient(create_app(run["store"])) as client:
+    with TestClient(create_app(run["store"], render_ahead=None)) as client:
         yield client
 
 
@@ -63,7 +63,7 @@ def test_no_pending_query_says_waiting_for_new_clips(tmp_path):
     from .conftest import make_run
 
     run = make_run(tmp_path / "run", num_queries=1)
-    with TestClient(create_app(run["store"])) as client:
+    with TestClient(create_app(run["store"], render_ahead=None)) as client:
         q = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
         assert client.get("/api/next", headers=auth(run, "bob")).json()["query"] is None  # leased
         client.post("/api/answer", json={"query_id": q, "choice": "left"}, headers=auth(run))
@@ -125,7 +125,7 @@ def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(run, client):
 
 
 def test_an_expired_lease_returns_the_query_to_the_pool(run):
-    with TestClient(create_app(run["store"], lease_seconds=0.2)) as client:
+    with TestClient(create_app(run["store"], lease_seconds=0.2, render_ahead=None)) as client:
         q = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
         assert client.get("/api/next", headers=auth(run, "bob")).json()["query"]["id"] != q
         time.sleep(0.3)
@@ -139,7 +139,7 @@ def test_k_answers_per_query_and_agreement_on_the_admin_page(tmp_path):
     from .conftest import make_run
 
     run = make_run(tmp_path / "run", num_queries=2, redundancy=2)
-    with TestClient(create_app(run["store"])) as client:
+    with TestClient(create_app(run["store"], render_ahead=None)) as client:
         answers = {"alice": ["left", "left"], "bob": ["left", "right"]}
         for name, choices in answers.items():
             for choice in choices:

@@ -15,7 +15,7 @@ NAMES = ("alice", "bob", "carol", "dave")
 @pytest.fixture
 def served(tmp_path):
     run = make_run(tmp_path / "run", num_queries=40, length=3)
-    server, url = start_background(run["store"], "127.0.0.1", 0, lease_seconds=300)
+    server, url = start_background(run["store"], "127.0.0.1", 0, 300, render_ahead=None)
     assert url.startswith(server.url + "/?token=")
     yield run, server.url
     server.stop()

@@ -48,11 +48,14 @@ class AnswerBody(BaseModel):
 class LabellingContext:
     """What every request needs: the store's path, the clip renderer, the lease length."""
 
-    def __init__(self, store_path: Path, clip_dir: Path, lease_seconds: float) -> None:
+    def __init__(
+        self, store_path: Path, clip_dir: Path, lease_seconds: float, render_ahead: int | None
+    ) -> None:
         if not Path(store_path).is_file():
             raise ValueError(f"no preference store at {store_path}: pass a run directory of `prefrl rlhp`")
         self.store_path = Path(store_path)
         self.lease_seconds = lease_seconds
+        self.render_ahead = render_ahead
         with PreferenceStore(self.store_path) as store:
             row = store.db.execute("SELECT value FROM meta WHERE key = 'env_id'").fetchone()
         self.env_id: str | None = None if row is None else row[0]
@@ -75,10 +78,17 @@ class LabellingContext:
                 self.renderer.request(segment_id, segment.render_state)
 
 
-def create_app(store_path: Path, clip_dir: Path | None = None, lease_seconds: float = 300.0) -> FastAPI:
+def create_app(
+    store_path: Path,
+    clip_dir: Path | None = None,
+    lease_seconds: float = 300.0,
+    render_ahead: int | None = RENDER_AHEAD,
+) -> FastAPI:
     """The app over the store at ``store_path``; clips go to ``clip_dir`` (default: ``clips/`` beside
-    the store)."""
-    context = LabellingContext(store_path, clip_dir or Path(store_path).parent / "clips", lease_seconds)
+    the store). ``render_ahead``: pending queries after the one shown whose clips are rendered in
+    advance (None: clips are rendered only when the page asks for them)."""
+    clip_dir = clip_dir or Path(store_path).parent / "clips"
+    context = LabellingContext(store_path, clip_dir, lease_seconds, render_ahead)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -195,11 +205,13 @@ def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -
         prompt, first, second = text
         return {"id": query_id, "kind": "text", "description": task_description(None),
                 "prompt": prompt, "responses": [first, second]}  # fmt: skip
-    upcoming = store.db.execute(  # render ahead, after this query's clips, so the next ones are ready
-        "SELECT segment_1, segment_2 FROM queries WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
-        (query_id, RENDER_AHEAD),
-    ).fetchall()
-    context.prerender(store, [int(i) for pair in [row, *upcoming] for i in pair])
+    if context.render_ahead is not None:  # this query's clips first, then the next ones
+        upcoming = store.db.execute(
+            "SELECT segment_1, segment_2 FROM queries WHERE status = 'pending' AND id > ? ORDER BY id "
+            "LIMIT ?",
+            (query_id, context.render_ahead),
+        ).fetchall()
+        context.prerender(store, [int(i) for pair in [row, *upcoming] for i in pair])
     return {
         "id": query_id,
         "kind": "clips",

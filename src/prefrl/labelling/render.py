@@ -1,15 +1,17 @@
 """Clips of segments for people: each segment is rendered once, from its per-step render states, to
 a small H.264 mp4 (yuv420p, faststart; Debian's Chromium plays it) cached beside the store.
 
-MuJoCo renders offscreen (``MUJOCO_GL=egl``), classic control through pygame (SDL dummy driver). One
-worker thread owns the rendering env (GL contexts belong to a thread); requests wait on its futures.
+MuJoCo renders offscreen (``MUJOCO_GL=egl``), classic control through pygame (SDL dummy driver), in
+one worker process that keeps its env; requests wait on its futures.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ CLIP_FPS = 25
 """Target frame rate: steps are skipped so that clips play in simulated real time near this rate."""
 MUJOCO_SIZE = (320, 240)
 """Width, height of MuJoCo clips (small: software EGL rendering costs ~50-150 ms a frame)."""
+
+PARENT_POLL_S = 0.5
+"""How often the rendering process checks that the server still runs."""
 
 TASK_DESCRIPTIONS = {
     "Hopper": "Which robot hops forward (to the right) better, staying upright?",
@@ -110,17 +115,48 @@ def write_mp4(frames: list[np.ndarray], fps: float, path: Path) -> None:
     tmp.replace(path)
 
 
+_WORKER_ENVS: dict[str, Any] = {}
+"""The rendering process's envs, one per env id (made on first use, kept for the next clips)."""
+
+
+def render_clip(env_id: str, states: np.ndarray, path: Path) -> Path:
+    """Render one clip to ``path`` unless it exists (runs in the rendering process)."""
+    if not path.exists():
+        if env_id not in _WORKER_ENVS:
+            _WORKER_ENVS[env_id] = make_render_env(env_id)
+        frames, fps = render_frames(_WORKER_ENVS[env_id], states)
+        write_mp4(frames, fps, path)
+    return path
+
+
+def _worker_init() -> None:
+    """Rendering process set-up: offscreen back ends, and exit once the server is gone (even after a
+    SIGKILL, which leaves no chance to shut the pool down)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+
+
 class ClipRenderer:
-    """Renders segment clips of ``env_id`` into ``clip_dir`` (``{segment id}.mp4``), once each."""
+    """Renders segment clips of ``env_id`` into ``clip_dir`` (``{segment id}.mp4``), once each, in one
+    separate process: rendering holds the GIL for long stretches, and training runs in this one."""
 
     def __init__(self, env_id: str, clip_dir: Path) -> None:
         self.env_id = env_id
         self.clip_dir = Path(clip_dir)
         self.clip_dir.mkdir(parents=True, exist_ok=True)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefrl-clips")
+        self.executor = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        )
         self.lock = threading.Lock()
         self.futures: dict[int, Future[Path]] = {}
-        self.env: Any = None
 
     def path(self, segment_id: int) -> Path:
         return self.clip_dir / f"{int(segment_id)}.mp4"
@@ -130,28 +166,15 @@ class ClipRenderer:
         with self.lock:
             future = self.futures.get(segment_id)
             if future is None or (future.done() and future.exception() is not None):
-                future = self.executor.submit(self._render, segment_id, states)
+                path = self.path(segment_id)
+                if path.exists():
+                    future = Future()
+                    future.set_result(path)
+                else:
+                    future = self.executor.submit(render_clip, self.env_id, states, path)
                 self.futures[segment_id] = future
             return future
 
-    def _render(self, segment_id: int, states: np.ndarray) -> Path:
-        path = self.path(segment_id)
-        if not path.exists():
-            if self.env is None:
-                self.env = make_render_env(self.env_id)
-            frames, fps = render_frames(self.env, states)
-            write_mp4(frames, fps, path)
-        return path
-
     def close(self) -> None:
-        """Stop rendering (queued clips are dropped) and close the env in the thread that owns it."""
-        with self.lock:
-            for future in self.futures.values():
-                future.cancel()
-        self.executor.submit(self._close_env).result()
-        self.executor.shutdown(wait=True)
-
-    def _close_env(self) -> None:
-        if self.env is not None:
-            self.env.close()
-            self.env = None
+        """Stop rendering: queued clips are dropped, the one being rendered is finished."""
+        self.executor.shutdown(wait=True, cancel_futures=True)

@@ -84,15 +84,16 @@ class BackgroundServer:
 
 
 def start_background(
-    store_path: Path, host: str, port: int, lease_seconds: float
+    store_path: Path, host: str, port: int, lease_seconds: float, render_ahead: int | None = 2
 ) -> tuple[BackgroundServer, str]:
-    """Serve the app over ``store_path`` in a thread; returns the server and the owner's URL."""
+    """Serve the app over ``store_path`` in a thread; returns the server and the owner's URL
+    (``render_ahead``: see ``create_app``)."""
     from prefrl.labelling.app import create_app
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     sock = bind(host, port)
     try:
-        server = BackgroundServer(create_app(store_path, lease_seconds=lease_seconds), sock).start()
+        server = BackgroundServer(create_app(store_path, None, lease_seconds, render_ahead), sock).start()
     except BaseException:
         sock.close()
         raise
