@@ -183,7 +183,10 @@ def add_routes(app: FastAPI, context: LabellingContext) -> None:
             raise HTTPException(404, f"no segment {segment_id}") from None
         if segment.render_state is None:
             raise HTTPException(404, f"segment {segment_id} has no render state (not a run for people)")
-        path = context.renderer.request(segment_id, segment.render_state).result(timeout=CLIP_TIMEOUT_S)
+        try:
+            path = context.renderer.request(segment_id, segment.render_state).result(CLIP_TIMEOUT_S)
+        except Exception as exc:  # the page shows the message; the next request tries again
+            raise HTTPException(500, f"rendering the clip of segment {segment_id} failed: {exc!r}") from exc
         return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/api/stats")

@@ -34,7 +34,10 @@ function playTogether() {
   // both clips have the same number of frames: restart both whenever one ends (synchronised loop)
   const videos = [$("left"), $("right")];
   const restart = () => videos.forEach((v) => { v.currentTime = 0; v.play().catch(() => {}); });
-  videos.forEach((v) => { v.onended = restart; });
+  videos.forEach((v) => {
+    v.onended = restart;
+    v.onerror = () => setStatus("a clip failed to load: reload the page to try again", true);
+  });
   let ready = 0;
   videos.forEach((v) => {
     v.oncanplaythrough = () => { v.oncanplaythrough = null; if (++ready === 2) restart(); };
