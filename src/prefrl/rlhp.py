@@ -189,8 +189,8 @@ class RLHPTrainer:
 
     def learned_reward(self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
         """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward (zero
-        until the reward model's first fit: people may not have answered yet, and an untrained
-        network's reward would only make the policy drift at random)."""
+        until the reward model's first fit, on ``human.min_labels`` answers when people answer: an
+        untrained or barely trained network's reward would send the policy astray)."""
         if not self.reward_fitted:
             return self.config.env_reward_coef * env_rewards
         with torch.no_grad():
@@ -199,8 +199,8 @@ class RLHPTrainer:
 
     def pretrain(self) -> dict[str, float]:
         """Label segments of the initial policy and fit the reward model before RL starts. People
-        (asynchronous) are only given the first queries: RL starts at once, paid zero until the
-        first answers are fitted, and the loop refits as more answers arrive."""
+        (asynchronous) are only given the first queries: RL starts at once, paid zero until
+        ``human.min_labels`` answers are fitted, and the loop refits as more answers arrive."""
         wanted = min(max(2, 2 * self.config.num_initial_labels), self.config.pool_size)
         if self.asynchronous:
             wanted = min(max(2, 2 * self.config.human.queue_size), self.config.pool_size)
@@ -295,7 +295,11 @@ class RLHPTrainer:
     def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
         """Fit the ensemble to every comparison so far; renormalise its reward on recent steps."""
         metrics = self.reward_trainer.fit(self.comparison_batch())
-        self.reward_fitted |= "reward_model/train_loss" in metrics  # else nothing was trained on yet
+        trained = "reward_model/train_loss" in metrics  # else nothing was trained on yet
+        enough = (
+            not self.asynchronous or metrics["reward_model/num_comparisons"] >= self.config.human.min_labels
+        )
+        self.reward_fitted |= trained and enough
         valid = rollout.valid
         self.reward_model.fit_normalization(rollout.raw_obs[valid], rollout.env_actions[valid])
         return metrics

@@ -18,7 +18,8 @@ from prefrl.rlhp import RLHPConfig, RLHPTrainer
 
 def human_trainer(tmp_path, num_labels=12, queue_size=4):
     ppo = preset_config("Pendulum-v1", num_steps=64, num_envs=4, total_timesteps=4096)
-    config = RLHPConfig(ppo=ppo, num_labels=num_labels, human=HumanLabellingConfig(queue_size=queue_size))
+    human = HumanLabellingConfig(queue_size=queue_size, min_labels=3)
+    config = RLHPConfig(ppo=ppo, num_labels=num_labels, human=human)
     envs = make_vec_env("Pendulum-v1", 4, render_states=True)
     store = PreferenceStore(tmp_path / "p.sqlite", env_id="Pendulum-v1")
     return RLHPTrainer(config, HumanLabeller(config.human), store, envs)
@@ -44,7 +45,11 @@ def test_the_loop_enqueues_never_waits_and_refits_when_answers_arrive(tmp_path):
     assert all(s.render_state is not None and s.render_state.shape[1] == 2 for s in lease_segments)
     obs, actions = np.zeros((2, 3)), np.zeros((2, 1), np.float32)
     assert not t.learned_reward(obs, actions, np.ones(2)).any()  # paid nothing before the first fit
-    answer_as_a_person(t.store, 3)
+    answer_as_a_person(t.store, 2)
+    early = t.train_iteration()
+    assert early["preferences/num_labels"] == 2 and "reward_model/train_loss" in early  # fitted ...
+    assert not t.learned_reward(obs, actions, np.ones(2)).any()  # ... but under min_labels: still zero
+    answer_as_a_person(t.store, 1)
     second = t.train_iteration()
     assert second["preferences/num_labels"] == 3 and "reward_model/train_loss" in second  # refitted
     assert t.learned_reward(obs, actions, np.ones(2)).any()

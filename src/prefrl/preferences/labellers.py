@@ -99,6 +99,9 @@ class HumanLabellingConfig:
     """Pending queries kept ready for the labellers (refilled each iteration, within the budget)."""
     redundancy: int = 1
     """Answers asked per query (k > 1: several labellers, with agreement statistics)."""
+    min_labels: int = 20
+    """Answers fitted before the agent is paid the learned reward (zero until then): a reward model
+    fitted on a handful of answers sends the policy the wrong way, which costs many steps to undo."""
     lease_seconds: float = 300.0
     """A query shown to a labeller returns to the pool after this long without an answer."""
     host: str = "127.0.0.1"
@@ -113,6 +116,7 @@ class HumanLabellingConfig:
     def validate(self) -> None:
         require(self.queue_size >= 1, f"queue_size must be >= 1, got {self.queue_size}")
         require(self.redundancy >= 1, f"redundancy must be >= 1, got {self.redundancy}")
+        require(self.min_labels >= 1, f"min_labels must be >= 1, got {self.min_labels}")
         require(self.lease_seconds > 0, f"lease_seconds must be > 0, got {self.lease_seconds}")
         require(0 <= self.port < 65536, f"port must be in [0, 65535], got {self.port}")
 
