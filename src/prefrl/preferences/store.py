@@ -2,6 +2,8 @@
 
 Every answer is committed (WAL, synchronous=FULL) before the call that records it returns, so a
 crash loses nothing that was acknowledged. "Can't tell" is recorded (label NULL) but not trained on.
+Segments may carry render states (to draw clips for people) or a text (language-model responses,
+see :meth:`PreferenceStore.add_text_pair`). Labellers, leases, undo and agreement: ``queue.py``.
 """
 
 from __future__ import annotations
