@@ -1,4 +1,4 @@
-"""The ``prefrl`` command line: ``ppo``, ``demo``, ``plot``, ``video``.
+"""The ``prefrl`` command line: ``ppo``, ``rlhp``, ``label``, ``demo``, ``plot``, ``video``.
 
 Each subcommand is a frozen dataclass that tyro turns into flags. Bad input ends in one line on
 stderr that says what to do (exit code 2), before anything is written.
@@ -55,14 +55,44 @@ class RLHPCommand:
     to a labeller's answers to "which of these two clips is better?". PPO flags as in `prefrl ppo`."""
 
     config: Annotated[RLHPConfig, tyro.conf.arg(name="")]
-    labeller: Literal["synthetic"] = "synthetic"
-    """Who answers: a synthetic teacher from the env's true reward (people: the labelling app, soon)."""
+    labeller: Literal["synthetic", "human"] = "synthetic"
+    """Who answers: a synthetic teacher from the env's true reward, or people in the labelling app
+    (served next to training, its URL printed; see --human.* for its queue and port)."""
     run_dir: Path | None = None
     """Run directory to create (default: runs/rlhp-ENV-sSEED-DATE-TIME)."""
     resume: Path | None = None
     """Continue the run in this directory from its last checkpoint (its config is kept)."""
     torch_threads: int = 1
     """Torch CPU threads."""
+
+
+@dataclass(frozen=True)
+class LabelCommand:
+    """Serve the labelling app over a run's preference store (people answer while training goes on).
+    Add labellers with `prefrl label add-labeller NAME --run-dir RUN_DIR`."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """The run directory (of `prefrl rlhp`)."""
+    host: str = "127.0.0.1"
+    """Address to listen on (0.0.0.0: reachable from other machines)."""
+    port: int = 8000
+    """Port (0: a free port)."""
+    lease_seconds: float = 300.0
+    """A query shown to a labeller returns to the pool after this long without an answer."""
+
+
+@dataclass(frozen=True)
+class AddLabellerCommand:
+    """Register a labeller (or give one a new token) and print their personal URL."""
+
+    name: tyro.conf.Positional[str]
+    """The labeller's name (letters, digits, '_', '.', '@', '-')."""
+    run_dir: Path
+    """The run directory whose store they will label."""
+    admin: bool = False
+    """May see the admin page (agreement statistics)."""
+    url: str = "http://127.0.0.1:8000"
+    """Where the app is served, for the printed URL."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +193,20 @@ def cmd_rlhp(argv: list[str]) -> int:
     from prefrl.commands import run_rlhp
 
     cmd = parse_training(argv, RLHPCommand, "rlhp", "prefrl rlhp")
-    return run_rlhp(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
+    return run_rlhp(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console, cmd.labeller)
+
+
+def cmd_label(argv: list[str]) -> int:
+    from prefrl.commands import add_labeller, run_label
+
+    if argv and argv[0] == "add-labeller":
+        add = tyro.cli(AddLabellerCommand, args=argv[1:], prog="prefrl label add-labeller")
+        print(add_labeller(add.run_dir, add.name, add.admin, add.url))
+        return 0
+    cmd = tyro.cli(LabelCommand, args=argv, prog="prefrl label")
+    if not 0 <= cmd.port < 65536 or cmd.lease_seconds <= 0:
+        raise ValueError("--port must be in [0, 65535] and --lease-seconds > 0")
+    return run_label(cmd.run_dir, cmd.host, cmd.port, cmd.lease_seconds, console)
 
 
 def cmd_demo(argv: list[str]) -> int:
@@ -195,7 +238,11 @@ def cmd_video(argv: list[str]) -> int:
 
 COMMANDS = {
     "ppo": (cmd_ppo, "train PPO on a gymnasium task (presets for common ids)"),
-    "rlhp": (cmd_rlhp, "train from preferences (synthetic labeller), never seeing the env's reward"),
+    "rlhp": (
+        cmd_rlhp,
+        "train from preferences (synthetic or human labellers), never seeing the env's reward",
+    ),
+    "label": (cmd_label, "serve the labelling app: prefrl label RUN_DIR; prefrl label add-labeller NAME"),
     "demo": (cmd_demo, "learn Pendulum from preferences alone, next to PPO; writes a report"),
     "plot": (cmd_plot, "draw a run's learning curves: prefrl plot RUN_DIR"),
     "video": (cmd_video, "render a run's agent to mp4: prefrl video RUN_DIR"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
@@ -26,6 +27,9 @@ from prefrl.runs import (
     open_run_logger,
 )
 from prefrl.validation import config_from_dict
+
+if TYPE_CHECKING:
+    from prefrl.labelling.server import BackgroundServer
 
 
 def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
@@ -152,16 +156,20 @@ def check_true_reward(config: RLHPConfig) -> None:
 
 
 def start_rlhp(
-    config: RLHPConfig, run_dir: Path | None, resume: Path | None
+    config: RLHPConfig, run_dir: Path | None, resume: Path | None, labeller_kind: str = "synthetic"
 ) -> tuple[RLHPTrainer, Path, PreferenceStore]:
     """Check everything, then create (or reopen) the run directory and build the loop."""
-    from prefrl.preferences.labellers import SyntheticLabeller
+    from prefrl.preferences.labellers import HumanLabeller, Labeller, SyntheticLabeller
 
     check_device(config.ppo.device)
     ppo = config.ppo
     check_segment_length(config)
-    check_true_reward(config)
-    envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, **ppo.env_kwargs)
+    human = labeller_kind == "human"
+    if human:
+        check_labelling_installed()
+    else:
+        check_true_reward(config)
+    envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, render_states=human, **ppo.env_kwargs)
     try:
         state = None
         if resume is not None:
@@ -181,7 +189,18 @@ def start_rlhp(
         envs.close()
         raise
     store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
-    labeller = SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
+    kind = store.meta("labeller_kind") or labeller_kind
+    if kind != labeller_kind:
+        store.close()
+        logger.close()
+        envs.close()
+        raise ValueError(f"{run_dir} is labelled by {kind} labellers: pass --labeller {kind}")
+    store.set_meta("labeller_kind", labeller_kind)
+    labeller: Labeller = (
+        HumanLabeller(config.human)
+        if human
+        else SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
+    )
     trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
     if state is not None:
         trainer.load_state_dict(state)
@@ -189,21 +208,31 @@ def start_rlhp(
 
 
 def run_rlhp(
-    config: RLHPConfig, run_dir: Path | None, resume: Path | None, threads: int, console: Console
+    config: RLHPConfig,
+    run_dir: Path | None,
+    resume: Path | None,
+    threads: int,
+    console: Console,
+    labeller_kind: str = "synthetic",
 ) -> int:
-    """``prefrl rlhp``: the preference loop with a synthetic labeller."""
+    """``prefrl rlhp``: the preference loop; with people, the labelling app is served beside it."""
     from prefrl.plotting import plot_run
 
     torch.set_num_threads(threads)
-    trainer, run_dir, store = start_rlhp(config, run_dir, resume)
+    trainer, run_dir, store = start_rlhp(config, run_dir, resume, labeller_kind)
     console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
+    server: BackgroundServer | None = None
     try:
         if trainer.done:
             console.print(f"{run_dir} already finished ({trainer.global_step} steps)")
             return 0
+        if labeller_kind == "human":
+            server = start_labelling(trainer, run_dir, console)
         total = config.ppo.num_iterations * config.ppo.batch_size
         metrics = train_with_progress(trainer, total, console, "rlhp")
     finally:
+        if server is not None:
+            server.stop()
         trainer.logger.close()
         trainer.ppo.envs.close()
         store.close()
@@ -219,3 +248,61 @@ def run_rlhp(
         f"{metrics.get('preferences/num_labels', 0):.0f} labels; plot: {plot}"
     )
     return 0
+
+
+def check_labelling_installed() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "the labelling app needs its extra: pip install 'prefrl[app]' (FastAPI and uvicorn)"
+        ) from None
+
+
+def start_labelling(trainer: RLHPTrainer, run_dir: Path, console: Console) -> BackgroundServer:
+    """Serve the labelling app over the run's store in a background thread; print the owner's URL."""
+    from prefrl.labelling.server import start_background
+    from prefrl.preferences.queue import LabelQueue
+
+    human = trainer.config.human
+    LabelQueue(trainer.store).set_budget(trainer.config.num_labels)
+    server, url = start_background(run_dir / PREFERENCES_FILE, human.host, human.port, human.lease_seconds)
+    console.print(f"label at {url}", soft_wrap=True)
+    console.print(
+        f"more labellers: prefrl label add-labeller NAME --run-dir {run_dir} --url {server.url}",
+        soft_wrap=True,
+    )
+    return server
+
+
+def labelling_store(run_dir: Path) -> Path:
+    """The store of a run directory, with clear errors for anything else."""
+    from prefrl.runs import read_run
+
+    read_run(run_dir)
+    path = Path(run_dir) / PREFERENCES_FILE
+    if not path.is_file():
+        raise ValueError(f"{run_dir} has no {PREFERENCES_FILE}: pass the run directory of `prefrl rlhp`")
+    return path
+
+
+def run_label(run_dir: Path, host: str, port: int, lease_seconds: float, console: Console) -> int:
+    """``prefrl label RUN_DIR``: serve the app in the foreground until Ctrl-C."""
+    from prefrl.labelling.server import serve_forever
+
+    check_labelling_installed()
+    store = labelling_store(run_dir)
+    serve_forever(
+        store, host, port, lease_seconds, lambda url: console.print(f"label at {url}", soft_wrap=True)
+    )
+    return 0
+
+
+def add_labeller(run_dir: Path, name: str, admin: bool, url: str) -> str:
+    """Register ``name`` in the run's store; returns their personal URL."""
+    from prefrl.preferences.queue import LabelQueue
+
+    with PreferenceStore(labelling_store(run_dir)) as store:
+        token = LabelQueue(store).add_labeller(name, admin)
+    return f"{url.rstrip('/')}/?token={token}"

@@ -46,6 +46,9 @@ class Rollout:
     """(B, T) or (B, T, A): the actions that entered the env (Box actions clipped to the bounds)."""
     true_rewards: torch.Tensor
     """(B, T) float32 env rewards, whatever the agent learned from (diagnostics, synthetic labels)."""
+    render_states: torch.Tensor | None = None
+    """(B, T, K) float64 simulator state before each step (what ``render_state`` in the env's info
+    held, see ``envs.render_state``), to render clips for people; None unless the envs report it."""
 
     @property
     def next_values(self) -> torch.Tensor:
@@ -64,6 +67,9 @@ class Segment:
     true_rewards: np.ndarray
     """(S,) the env's own rewards: for synthetic labellers and diagnostics only, never for the agent
     or the reward model."""
+    render_state: np.ndarray | None = None
+    """(S, K) simulator state at each step (MuJoCo qpos+qvel, classic control ``state``), from which
+    ``labelling.render`` draws the clip a person sees; None when the run does not need clips."""
 
     def __len__(self) -> int:
         return self.obs.shape[0]

@@ -21,7 +21,12 @@ from prefrl.datatypes import ComparisonBatch, Rollout, Segment
 from prefrl.logger import Logger, NullLogger
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
-from prefrl.preferences.labellers import Labeller, SyntheticLabellerConfig
+from prefrl.preferences.labellers import (
+    HumanLabeller,
+    HumanLabellingConfig,
+    Labeller,
+    SyntheticLabellerConfig,
+)
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
@@ -40,6 +45,8 @@ class RLHPConfig:
     """How the reward model is fitted."""
     teacher: SyntheticLabellerConfig = field(default_factory=SyntheticLabellerConfig)
     """The synthetic labeller's simulated irrationality (B-Pref), when labels are synthetic."""
+    human: HumanLabellingConfig = field(default_factory=HumanLabellingConfig)
+    """The queue of queries for people and the labelling app, when labels are human."""
     num_labels: int = 700
     """Label budget: comparisons asked over the whole run."""
     initial_label_fraction: float = 0.25
@@ -66,6 +73,7 @@ class RLHPConfig:
         self.reward_model.validate()
         self.reward_trainer.validate()
         self.teacher.validate()
+        self.human.validate()
         require_positive("num_labels", self.num_labels)
         require(0 <= self.initial_label_fraction <= 1, "initial_label_fraction must be in [0, 1]")
         require(
@@ -171,6 +179,10 @@ class RLHPTrainer:
         self.comparisons = ComparisonCache(store)
         self.num_asked = 0
         self.pretrained = False
+        self.asynchronous = isinstance(labeller, HumanLabeller)
+        """People answer in the app: enqueue queries, never wait, refit when the answers change."""
+        self.fitted_signature = (0, 0)
+        self.reward_fitted = False
 
     @property
     def done(self) -> bool:
@@ -206,16 +218,25 @@ class RLHPTrainer:
             self.labeller.load_state_dict(saved["labeller"])
         self.num_asked = self.store.num_queries()
         self.pretrained = True
+        self.reward_fitted = True
 
     def learned_reward(self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
-        """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward."""
+        """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward (zero
+        until the reward model's first fit, on ``human.min_labels`` answers when people answer: an
+        untrained or barely trained network's reward would send the policy astray)."""
+        if not self.reward_fitted:
+            return self.config.env_reward_coef * env_rewards
         with torch.no_grad():
             r = self.reward_model(torch.from_numpy(obs).float(), torch.from_numpy(np.asarray(actions)))
         return self.config.env_reward_coef * env_rewards + r.numpy().astype(np.float64)
 
     def pretrain(self) -> dict[str, float]:
-        """Label segments of the initial policy and fit the reward model before RL starts."""
+        """Label segments of the initial policy and fit the reward model before RL starts. People
+        (asynchronous) are only given the first queries: RL starts at once, paid zero until
+        ``human.min_labels`` answers are fitted, and the loop refits as more answers arrive."""
         wanted = min(max(2, 2 * self.config.num_initial_labels), self.config.pool_size)
+        if self.asynchronous:
+            wanted = min(max(2, 2 * self.config.human.queue_size), self.config.pool_size)
         rollout, attempt = None, 0
         for attempt in range(1, MAX_PRETRAIN_ROLLOUTS + 1):
             rollout, _ = self.ppo.collect_rollout()
@@ -225,12 +246,14 @@ class RLHPTrainer:
         if rollout is None or len(self.pool) < 2:
             raise ValueError(
                 f"no two segments of {self.segment_length} steps in {attempt} rollouts of "
-                f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length"
+                f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length "
+                "(MuJoCo: or --no-early-termination, as the paper did)"
             )
-        metrics = self.ask(self.config.num_initial_labels)
-        initial_epochs = self.config.reward_trainer.initial_num_epochs
-        metrics.update(self.fit_reward_model(rollout, max_steps=None, num_epochs=initial_epochs))
         self.pretrained = True
+        if self.asynchronous:
+            return self.enqueue()
+        metrics = self.ask(self.config.num_initial_labels)
+        metrics.update(self.fit_reward_model(rollout))
         return metrics
 
     def train_iteration(self) -> dict[str, float]:
@@ -243,9 +266,13 @@ class RLHPTrainer:
             self.ppo.global_step, cfg.ppo.num_iterations * cfg.ppo.batch_size, cfg.num_labels,
             cfg.num_initial_labels, cfg.label_decay_steps or cfg.ppo.total_timesteps / 5,
         )  # fmt: skip
-        metrics = {**pretrain_metrics, **self.ask(due - self.num_asked)}
+        if self.asynchronous:
+            metrics = {**pretrain_metrics, **self.enqueue()}
+        else:
+            metrics = {**pretrain_metrics, **self.ask(due - self.num_asked)}
         if metrics["preferences/num_answered"] > 0:
-            metrics.update(self.fit_reward_model(rollout, cfg.reward_trainer.max_steps_per_refit))
+            metrics.update(self.fit_reward_model(rollout))
+            self.fitted_signature = self.store.answers_signature()
         metrics.update(diagnostics)
         preferences_seconds = time.perf_counter() - start
         metrics.update(self.ppo.update_from(rollout, episodes))
@@ -282,12 +309,42 @@ class RLHPTrainer:
             "preferences/num_labels": float(len(self.store.comparisons(trainable_only=True))),
         }
 
-    def fit_reward_model(
-        self, rollout: Rollout, max_steps: int | None, num_epochs: int | None = None
-    ) -> dict[str, float]:
-        """Fit the ensemble to every comparison so far (at most ``max_steps`` gradient steps);
-        renormalise its reward on recent steps."""
-        metrics = self.reward_trainer.fit(self.comparisons.batch(), max_steps, num_epochs)
+    def enqueue(self) -> dict[str, float]:
+        """Asynchronous labellers (people): top the store's pending queries up to ``queue_size``
+        within the label budget, without waiting for any answer. ``num_answered`` > 0 when the
+        trainable answers changed since the last fit (new ones, or an undo)."""
+        cfg = self.config.human
+        room = min(cfg.queue_size - self.store.num_pending(), self.config.num_labels - self.num_asked)
+        if room > 0 and len(self.pool) >= 2:
+            obs, actions = self.pool.stacked()
+            pairs = self.selector.select(obs, actions, room)
+            segments = [s for i, j in pairs for s in (self.pool.segments[i], self.pool.segments[j])]
+            ids = self.store.add_segments(segments, self.ppo.iteration)
+            self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True), cfg.redundancy)
+            self.num_asked += len(pairs)
+        signature = self.store.answers_signature()
+        changed = signature != self.fitted_signature and signature[0] > 0
+        return {
+            "preferences/num_answered": float(changed),
+            "preferences/num_labels": float(signature[0]),
+            "preferences/num_asked": float(self.num_asked),
+            "preferences/num_pending": float(self.store.num_pending()),
+        }
+
+    def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
+        """Fit the ensemble to every comparison so far, renormalise its reward on recent steps. The
+        first fit runs ``initial_num_epochs``; later ones ``num_epochs``, at most
+        ``max_steps_per_refit`` gradient steps."""
+        cfg = self.config.reward_trainer
+        if self.reward_fitted:
+            metrics = self.reward_trainer.fit(self.comparisons.batch(), cfg.max_steps_per_refit)
+        else:
+            metrics = self.reward_trainer.fit(self.comparisons.batch(), None, cfg.initial_num_epochs)
+        trained = "reward_model/train_loss" in metrics  # else nothing was trained on yet
+        enough = (
+            not self.asynchronous or metrics["reward_model/num_comparisons"] >= self.config.human.min_labels
+        )
+        self.reward_fitted |= trained and enough
         valid = rollout.valid
         self.reward_model.fit_normalization(rollout.raw_obs[valid], rollout.env_actions[valid])
         return metrics

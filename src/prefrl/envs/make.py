@@ -98,15 +98,29 @@ def make_vec_env(
     env_id: str,
     num_envs: int,
     vectorization: Vectorization = "auto",
+    render_states: bool = False,
     **kwargs: Any,
 ) -> gym.vector.VectorEnv:
-    """``num_envs`` copies of ``env_id`` with next-step autoreset, spaces checked."""
+    """``num_envs`` copies of ``env_id`` with next-step autoreset, spaces checked. With
+    ``render_states``, each step's info holds the simulator state (to render clips for people); the
+    numpy-vectorised envs cannot report it, so ``auto`` then picks sync envs."""
     resolve_spec(env_id)
     mode = pick_vectorization(env_id, num_envs, vectorization)
     if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no numpy-vectorised version: use --vectorization sync or async")
+    extra: dict[str, Any] = {}
+    if render_states:
+        from prefrl.envs.render_state import RenderStateInfo
+
+        if mode == "vector_entry_point":
+            if vectorization != "auto":
+                raise ValueError(
+                    "clips for people need per-env render states: use --vectorization sync or async"
+                )
+            mode = "sync"
+        extra["wrappers"] = [RenderStateInfo]
     with _env_options_checked(env_id, kwargs):
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **extra, **kwargs)
     autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     try:
         check_spaces(envs.single_observation_space, envs.single_action_space, env_id)

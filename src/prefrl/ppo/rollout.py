@@ -51,8 +51,10 @@ class RolloutCollector:
 
     def reset(self, seed: int) -> None:
         """Start new episodes in every env (seeded), dropping the running ones."""
-        raw_obs, _ = self.envs.reset(seed=seed)
+        raw_obs, info = self.envs.reset(seed=seed)
         self.raw_obs = np.asarray(raw_obs, dtype=np.float64)
+        self.render_state = _render_state(info)
+        """(B, K) simulator state behind ``raw_obs`` when the envs report it (see envs.render_state)."""
         """(B, D) current raw observations; normalised (and counted in the statistics) when used."""
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
         self.episode_return = np.zeros(self.num_envs, dtype=np.float64)
@@ -76,7 +78,7 @@ class RolloutCollector:
             with torch.inference_mode():
                 actions, logprob, value = policy.act(torch.from_numpy(obs).to(self.device), generator)
             env_actions = policy.env_actions(actions)
-            next_obs, reward, term, trunc, _ = self.envs.step(env_actions)
+            next_obs, reward, term, trunc, info = self.envs.step(env_actions)
             true_reward = np.asarray(reward, dtype=np.float64)
             valid, done = ~self.prev_done, np.logical_or(term, trunc)
             store(
@@ -86,6 +88,9 @@ class RolloutCollector:
                 raw_obs=self.raw_obs.astype(np.float32), env_actions=env_actions,
                 true_rewards=true_reward.astype(np.float32),
             )  # fmt: skip
+            if self.render_state is not None:
+                store(t, render_states=self.render_state)
+            self.render_state = _render_state(info)
             self._track_episodes(true_reward, done, valid, stats)
             self.raw_obs = np.asarray(next_obs, dtype=np.float64)
             self.prev_done = done
@@ -140,3 +145,11 @@ class RolloutCollector:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.obs_normalizer.load_state_dict(state["obs_normalizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
+
+
+def _render_state(info: dict[str, Any]) -> np.ndarray | None:
+    """The (B, K) ``render_state`` a vector env's info holds, if its envs report one."""
+    from prefrl.envs.render_state import RENDER_STATE_KEY
+
+    state = info.get(RENDER_STATE_KEY)
+    return None if state is None else np.asarray(state, dtype=np.float64)

@@ -94,3 +94,49 @@ class SyntheticLabeller:
         r2 = np.stack([b.true_rewards for _, b in pairs]).astype(np.float64)
         labels = synthetic_labels(r1, r2, self.config, self.rng)
         return [None if math.isnan(x) else float(x) for x in labels]
+
+
+@dataclass(frozen=True)
+class HumanLabellingConfig:
+    """How the training loop asks people (``--labeller human``): it keeps a queue of pending queries
+    in the store for the labelling app, never waits for answers, and refits the reward model whenever
+    the answers change."""
+
+    queue_size: int = 10
+    """Pending queries kept ready for the labellers (refilled each iteration, within the budget)."""
+    redundancy: int = 1
+    """Answers asked per query (k > 1: several labellers, with agreement statistics)."""
+    min_labels: int = 20
+    """Answers fitted before the agent is paid the learned reward (zero until then): a reward model
+    fitted on a handful of answers sends the policy the wrong way, which costs many steps to undo."""
+    lease_seconds: float = 300.0
+    """A query shown to a labeller returns to the pool after this long without an answer."""
+    host: str = "127.0.0.1"
+    """Address the labelling app listens on."""
+    port: int = 8000
+    """Port of the labelling app (0: a free port; the URL is printed)."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    def validate(self) -> None:
+        require(self.queue_size >= 1, f"queue_size must be >= 1, got {self.queue_size}")
+        require(self.redundancy >= 1, f"redundancy must be >= 1, got {self.redundancy}")
+        require(self.min_labels >= 1, f"min_labels must be >= 1, got {self.min_labels}")
+        require(self.lease_seconds > 0, f"lease_seconds must be > 0, got {self.lease_seconds}")
+        require(0 <= self.port < 65536, f"port must be in [0, 65535], got {self.port}")
+
+
+class HumanLabeller:
+    """People answering in the labelling app. Asynchronous: the trainer only enqueues queries in the
+    store (``RLHPTrainer.enqueue``); the answers arrive there while training goes on."""
+
+    asynchronous = True
+
+    def __init__(self, config: HumanLabellingConfig, name: str = "human") -> None:
+        self.config = config
+        self.name = name
+
+    def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]:
+        raise TypeError("people answer in the labelling app, not through label(): use RLHPTrainer.enqueue")

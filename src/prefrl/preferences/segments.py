@@ -49,6 +49,7 @@ def cut_segments(rollout: Rollout, length: int, rng: np.random.Generator) -> lis
     obs = rollout.raw_obs.cpu().numpy()
     actions = rollout.env_actions.cpu().numpy()
     rewards = rollout.true_rewards.cpu().numpy()
+    states = None if rollout.render_states is None else rollout.render_states.cpu().numpy()
     segments = []
     for b in range(valid.shape[0]):
         for start, end in episode_runs(valid[b], done[b]):
@@ -58,5 +59,6 @@ def cut_segments(rollout: Rollout, length: int, rng: np.random.Generator) -> lis
             offset = start + int(rng.integers(0, end - start - count * length + 1))
             for k in range(count):
                 s = slice(offset + k * length, offset + (k + 1) * length)
-                segments.append(Segment(obs[b, s], actions[b, s], rewards[b, s]))
+                state = None if states is None else states[b, s]
+                segments.append(Segment(obs[b, s], actions[b, s], rewards[b, s], state))
     return segments

@@ -1,0 +1,223 @@
+"""The labelling web app (FastAPI): people compare two clips (or two responses to a prompt) of a run's
+preference store, while training reads their answers from the same store.
+
+Every request carries a labeller's token (``?token=`` or ``Authorization: Bearer``): 401 without a
+valid one. Endpoints:
+
+GET  /                  the page (plain HTML + JS)
+GET  /api/next          lease the next query: {"query": {...} or null, "message", "progress", ...}
+POST /api/answer        {"query_id": int, "choice": "left" | "right" | "equal" | "cant_tell"}
+POST /api/undo          delete your latest answer; its query is leased back to you
+GET  /api/progress      {"answered", "budget", "pending", "yours"}
+GET  /clips/{id}.mp4    a segment's clip (rendered once, cached beside the store)
+GET  /admin, /api/stats agreement statistics (admin labellers only, else 403)
+
+An answer is committed (SQLite WAL, synchronous=FULL) before its response is sent.
+"""
+
+import html
+import string
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from prefrl.labelling.render import ClipRenderer, task_description
+from prefrl.preferences.queue import Labeller, LabelQueue, QueueError
+from prefrl.preferences.store import PreferenceStore
+
+HERE = Path(__file__).parent
+CLIP_TIMEOUT_S = 120.0
+"""Longest a clip request waits for its rendering."""
+WAITING_MESSAGE = "waiting for new clips"
+RENDER_AHEAD = 2
+"""Pending queries after the one shown whose clips are rendered in advance."""
+
+
+class AnswerBody(BaseModel):
+    query_id: int
+    choice: str
+
+
+class LabellingContext:
+    """What every request needs: the store's path, the clip renderer, the lease length."""
+
+    def __init__(
+        self, store_path: Path, clip_dir: Path, lease_seconds: float, render_ahead: int | None
+    ) -> None:
+        if not Path(store_path).is_file():
+            raise ValueError(f"no preference store at {store_path}: pass a run directory of `prefrl rlhp`")
+        self.store_path = Path(store_path)
+        self.lease_seconds = lease_seconds
+        self.render_ahead = render_ahead
+        with PreferenceStore(self.store_path) as store:
+            row = store.db.execute("SELECT value FROM meta WHERE key = 'env_id'").fetchone()
+        self.env_id: str | None = None if row is None else row[0]
+        self.renderer = None if self.env_id is None else ClipRenderer(self.env_id, clip_dir)
+
+    def queue(self) -> Iterator[LabelQueue]:
+        """A request's own connection (FastAPI may open and close it in different threads)."""
+        store = PreferenceStore(self.store_path, any_thread=True)
+        try:
+            yield LabelQueue(store, self.lease_seconds)
+        finally:
+            store.close()
+
+    def prerender(self, store: PreferenceStore, segment_ids: list[int]) -> None:
+        """Start rendering these segments' clips (returns at once)."""
+        if self.renderer is None:
+            return
+        for segment_id, segment in zip(segment_ids, store.segments(segment_ids), strict=True):
+            if segment.render_state is not None:
+                self.renderer.request(segment_id, segment.render_state)
+
+
+def create_app(
+    store_path: Path,
+    clip_dir: Path | None = None,
+    lease_seconds: float = 300.0,
+    render_ahead: int | None = RENDER_AHEAD,
+) -> FastAPI:
+    """The app over the store at ``store_path``; clips go to ``clip_dir`` (default: ``clips/`` beside
+    the store). ``render_ahead``: pending queries after the one shown whose clips are rendered in
+    advance (None: clips are rendered only when the page asks for them)."""
+    clip_dir = clip_dir or Path(store_path).parent / "clips"
+    context = LabellingContext(store_path, clip_dir, lease_seconds, render_ahead)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield
+        if context.renderer is not None:
+            context.renderer.close()
+
+    app = FastAPI(title="prefrl labelling", lifespan=lifespan)
+    app.state.context = context
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(QueueError)
+    async def queue_error(request: Request, exc: QueueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        message = f'bad request ({problems}): send JSON {{"query_id": int, "choice": str}}'
+        return JSONResponse({"detail": message}, status_code=422)
+
+    add_routes(app, context)
+    return app
+
+
+def token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.query_params.get("token")
+
+
+def add_routes(app: FastAPI, context: LabellingContext) -> None:
+    Queue = Annotated[LabelQueue, Depends(context.queue)]
+
+    def labeller(request: Request, queue: Queue) -> Labeller:
+        found = queue.labeller_for_token(token_of(request))
+        if found is None:
+            raise HTTPException(
+                401, "no valid token: open your personal URL (`prefrl label add-labeller NAME` prints one)"
+            )
+        return found
+
+    Who = Annotated[Labeller, Depends(labeller)]
+
+    def admin(who: Who) -> Labeller:
+        if not who.is_admin:
+            raise HTTPException(403, f"{who.name} is not an admin: add one with `add-labeller NAME --admin`")
+        return who
+
+    Admin = Annotated[Labeller, Depends(admin)]
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(who: Who) -> str:
+        template = string.Template((HERE / "templates" / "index.html").read_text())
+        return template.substitute(name=html.escape(who.name))
+
+    @app.get("/api/next")
+    def next_query(who: Who, queue: Queue) -> dict:
+        lease = queue.lease(who)
+        query = None
+        if lease is not None:
+            query = {**describe(queue.store, lease.query_id, context), "lease_expires": lease.expires}
+        return {
+            "query": query,
+            "message": WAITING_MESSAGE if query is None else "",
+            "progress": queue.progress(who),
+            "labeller": who.name,
+        }
+
+    @app.post("/api/answer")
+    def answer(body: AnswerBody, who: Who, queue: Queue) -> dict:
+        comparison = queue.answer(body.query_id, who, body.choice)  # committed when it returns
+        return {"saved": True, "comparison_id": comparison, "progress": queue.progress(who)}
+
+    @app.post("/api/undo")
+    def undo(who: Who, queue: Queue) -> dict:
+        query = queue.undo(who)
+        return {"undone": query, "progress": queue.progress(who)}
+
+    @app.get("/api/progress")
+    def progress(who: Who, queue: Queue) -> dict:
+        return queue.progress(who)
+
+    @app.get("/clips/{segment_id}.mp4")
+    def clip(segment_id: int, who: Who, queue: Queue) -> FileResponse:
+        if context.renderer is None:
+            raise HTTPException(404, "this store holds text pairs, not clips")
+        try:
+            (segment,) = queue.store.segments([segment_id])
+        except ValueError:
+            raise HTTPException(404, f"no segment {segment_id}") from None
+        if segment.render_state is None:
+            raise HTTPException(404, f"segment {segment_id} has no render state (not a run for people)")
+        try:
+            path = context.renderer.request(segment_id, segment.render_state).result(CLIP_TIMEOUT_S)
+        except Exception as exc:  # the page shows the message; the next request tries again
+            raise HTTPException(500, f"rendering the clip of segment {segment_id} failed: {exc!r}") from exc
+        return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/api/stats")
+    def stats(who: Admin, queue: Queue) -> dict:
+        return {**queue.agreement(), "progress": queue.progress()}
+
+    @app.get("/admin", response_class=HTMLResponse)
+    def admin_page(who: Admin, queue: Queue) -> str:
+        from prefrl.labelling.admin import render_admin
+
+        return render_admin(queue)
+
+
+def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -> dict[str, Any]:
+    """What the page shows for a query: two clips, or a prompt and two responses."""
+    row = store.db.execute("SELECT segment_1, segment_2 FROM queries WHERE id = ?", (query_id,)).fetchone()
+    text = store.text_pair(query_id)
+    if text is not None:
+        prompt, first, second = text
+        return {"id": query_id, "kind": "text", "description": task_description(None),
+                "prompt": prompt, "responses": [first, second]}  # fmt: skip
+    if context.render_ahead is not None:  # this query's clips first, then the next ones
+        upcoming = store.db.execute(
+            "SELECT segment_1, segment_2 FROM queries WHERE status = 'pending' AND id > ? ORDER BY id "
+            "LIMIT ?",
+            (query_id, context.render_ahead),
+        ).fetchall()
+        context.prerender(store, [int(i) for pair in [row, *upcoming] for i in pair])
+    return {
+        "id": query_id,
+        "kind": "clips",
+        "description": task_description(context.env_id),
+        "clips": [f"/clips/{int(row[0])}.mp4", f"/clips/{int(row[1])}.mp4"],
+    }

@@ -1,0 +1,143 @@
+// The labelling page: lease a query, show it, send the answer, repeat. No build step.
+"use strict";
+
+const token = new URLSearchParams(location.search).get("token") || "";
+const $ = (id) => document.getElementById(id);
+const KEYS = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "equal", ArrowDown: "cant_tell" };
+let current = null; // the query on screen
+let busy = false; // a request is in flight: ignore keys and clicks
+let pollTimer = null;
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({ detail: response.statusText }));
+  if (!response.ok) throw new Error(data.detail || response.statusText);
+  return data;
+}
+
+function showProgress(p) {
+  const budget = p.budget === null ? "-" : p.budget;
+  $("progress").textContent =
+    `answered ${p.answered} of budget ${budget} · pending ${p.pending} · yours ${p.yours}`;
+}
+
+function setStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "status error" : "status";
+}
+
+function playTogether() {
+  // both clips have the same number of frames: restart both whenever one ends (synchronised loop)
+  const videos = [$("left"), $("right")];
+  const restart = () => videos.forEach((v) => { v.currentTime = 0; v.play().catch(() => {}); });
+  videos.forEach((v) => {
+    v.onended = restart;
+    v.onerror = () => setStatus("a clip failed to load: reload the page to try again", true);
+  });
+  let ready = 0;
+  videos.forEach((v) => {
+    v.oncanplaythrough = () => { v.oncanplaythrough = null; if (++ready === 2) restart(); };
+  });
+}
+
+function mark() {
+  // state for tests and scripts driving the page: the query on screen, and whether a request is busy
+  document.body.dataset.query = current ? String(current.id) : "";
+  document.body.dataset.busy = busy ? "1" : "0";
+}
+
+function show(query) {
+  current = query;
+  $("description").textContent = query.description;
+  $("message").hidden = true;
+  $("buttons").hidden = false;
+  if (query.kind === "clips") {
+    $("text").hidden = true;
+    $("clips").hidden = false;
+    playTogether();
+    $("left").src = query.clips[0] + "?token=" + encodeURIComponent(token);
+    $("right").src = query.clips[1] + "?token=" + encodeURIComponent(token);
+  } else {
+    $("clips").hidden = true;
+    $("text").hidden = false;
+    $("prompt").textContent = query.prompt;
+    $("response-left").textContent = query.responses[0];
+    $("response-right").textContent = query.responses[1];
+  }
+}
+
+function showWaiting(message) {
+  current = null;
+  $("clips").hidden = true;
+  $("text").hidden = true;
+  $("buttons").hidden = true;
+  $("message").hidden = false;
+  $("message").textContent = message;
+  mark();
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(next, 2000);
+}
+
+async function next() {
+  try {
+    const data = await api("GET", "/api/next");
+    showProgress(data.progress);
+    if (data.query === null) showWaiting(data.message);
+    else if (!current || current.id !== data.query.id) show(data.query);
+    mark();
+  } catch (err) {
+    setStatus(err.message, true);
+    showWaiting("cannot reach the labelling server; retrying…");
+  }
+}
+
+async function answer(choice) {
+  if (busy || !current) return;
+  busy = true;
+  mark();
+  const query = current;
+  setStatus("saving…", false);
+  try {
+    const data = await api("POST", "/api/answer", { query_id: query.id, choice });
+    showProgress(data.progress); // the server has committed the answer when it replies
+    setStatus(`saved: query ${query.id} → ${choice.replace("_", " ")}`, false);
+    await next();
+  } catch (err) {
+    setStatus(err.message, true);
+  } finally {
+    busy = false;
+    mark();
+  }
+}
+
+async function undo() {
+  if (busy) return;
+  busy = true;
+  mark();
+  try {
+    const data = await api("POST", "/api/undo");
+    showProgress(data.progress);
+    setStatus(`undone: query ${data.undone} is yours to answer again`, false);
+    current = null;
+    await next();
+  } catch (err) {
+    setStatus(err.message, true);
+  } finally {
+    busy = false;
+    mark();
+  }
+}
+
+document.addEventListener("keydown", (event) => {
+  if (KEYS[event.key]) { event.preventDefault(); answer(KEYS[event.key]); }
+  else if (event.key === "u" || event.key === "Backspace") { event.preventDefault(); undo(); }
+});
+document.querySelectorAll("[data-choice]").forEach((button) => {
+  button.addEventListener("click", () => answer(button.dataset.choice));
+});
+$("undo").addEventListener("click", undo);
+next();

@@ -1,0 +1,175 @@
+"""Every endpoint of the labelling app, and every bad request: a 4xx with a clear message, nothing
+written."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from prefrl.labelling.app import create_app
+from prefrl.preferences.store import PreferenceStore
+
+from .conftest import comparisons
+
+
+@pytest.fixture
+def client(run):
+    with TestClient(create_app(run["store"], render_ahead=None)) as client:
+        yield client
+
+
+def auth(run, name="alice"):
+    return {"Authorization": f"Bearer {run['tokens'][name]}"}
+
+
+def test_the_page_and_a_query_of_two_playable_clips(run, client):
+    page = client.get("/", params={"token": run["tokens"]["alice"]})
+    assert page.status_code == 200 and "alice" in page.text and "/static/app.js" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    data = client.get("/api/next", headers=auth(run)).json()
+    query = data["query"]
+    assert query["id"] == run["queries"][0] and query["kind"] == "clips"
+    assert query["description"].startswith("Which pendulum")
+    assert data["progress"] == {"answered": 0, "budget": 100, "pending": 6, "yours": 0}
+    for url in query["clips"]:
+        clip = client.get(url, headers=auth(run))
+        assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+        assert clip.content[4:8] == b"ftyp" and len(clip.content) > 1000
+    assert len(list((run["store"].parent / "clips").glob("*.mp4"))) == 2  # cached beside the store
+    again = client.get("/api/next", headers=auth(run)).json()["query"]
+    assert again["id"] == query["id"]  # the lease holds: the same query until answered
+
+
+def test_answers_undo_and_progress(run, client):
+    q1 = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
+    saved = client.post("/api/answer", json={"query_id": q1, "choice": "left"}, headers=auth(run)).json()
+    assert saved["saved"] and saved["progress"]["answered"] == 1 and saved["progress"]["yours"] == 1
+    assert comparisons(run["store"]) == [(q1, 1.0, "alice")]
+    q2 = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
+    assert q2 != q1
+    for choice, label in [("equal", 0.5), ("cant_tell", None)]:
+        client.post("/api/answer", json={"query_id": q2, "choice": choice}, headers=auth(run))
+        assert comparisons(run["store"])[-1] == (q2, label, "alice")
+        undone = client.post("/api/undo", headers=auth(run)).json()
+        assert undone["undone"] == q2 and comparisons(run["store"]) == [(q1, 1.0, "alice")]
+        assert client.get("/api/next", headers=auth(run)).json()["query"]["id"] == q2  # leased back
+    client.post("/api/answer", json={"query_id": q2, "choice": "right"}, headers=auth(run))
+    assert comparisons(run["store"]) == [(q1, 1.0, "alice"), (q2, 0.0, "alice")]
+    progress = client.get("/api/progress", headers=auth(run)).json()
+    assert progress == {"answered": 2, "budget": 100, "pending": 4, "yours": 2}
+
+
+def test_no_pending_query_says_waiting_for_new_clips(tmp_path):
+    from .conftest import make_run
+
+    run = make_run(tmp_path / "run", num_queries=1)
+    with TestClient(create_app(run["store"], render_ahead=None)) as client:
+        q = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
+        assert client.get("/api/next", headers=auth(run, "bob")).json()["query"] is None  # leased
+        client.post("/api/answer", json={"query_id": q, "choice": "left"}, headers=auth(run))
+        data = client.get("/api/next", headers=auth(run)).json()
+        assert data["query"] is None and data["message"] == "waiting for new clips"
+
+
+def bad(client, method, url, status, message, **kw):
+    response = client.request(method, url, **kw)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(run, client):
+    q = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
+    other = client.get("/api/next", headers=auth(run, "bob")).json()["query"]["id"]
+    before = comparisons(run["store"])
+    body = {"query_id": q, "choice": "left"}
+    for method, url in [("GET", "/"), ("GET", "/api/next"), ("POST", "/api/answer"), ("POST", "/api/undo"),
+                        ("GET", "/api/progress"), ("GET", "/clips/1.mp4"), ("GET", "/admin"),
+                        ("GET", "/api/stats")]:  # fmt: skip
+        bad(client, method, url, 401, "no valid token", json=body)
+        bad(client, method, url, 401, "no valid token", json=body, headers={"Authorization": "Bearer nope"})
+        bad(client, method, url + "?token=nope", 401, "no valid token", json=body)
+    h = auth(run)
+    bad(
+        client,
+        "POST",
+        "/api/answer",
+        400,
+        "unknown choice 'up'",
+        json={"query_id": q, "choice": "up"},
+        headers=h,
+    )
+    bad(
+        client,
+        "POST",
+        "/api/answer",
+        404,
+        "no query 999",
+        json={"query_id": 999, "choice": "left"},
+        headers=h,
+    )
+    bad(client, "POST", "/api/answer", 409, "leased to another labeller",
+        json={"query_id": other, "choice": "left"}, headers=h)  # fmt: skip
+    bad(client, "POST", "/api/answer", 409, "not leased to you",
+        json={"query_id": run["queries"][-1], "choice": "left"}, headers=h)  # fmt: skip
+    bad(client, "POST", "/api/answer", 422, "query_id", json={"choice": "left"}, headers=h)
+    bad(client, "POST", "/api/answer", 422, "bad request", content=b"not json", headers=h)
+    bad(client, "POST", "/api/undo", 409, "nothing to undo", headers=h)
+    bad(client, "GET", "/admin", 403, "not an admin", headers=h)
+    bad(client, "GET", "/api/stats", 403, "not an admin", headers=h)
+    bad(client, "GET", "/clips/999.mp4", 404, "no segment 999", headers=h)
+    assert comparisons(run["store"]) == before == []
+    client.post("/api/answer", json=body, headers=h)
+    bad(client, "POST", "/api/answer", 409, "already answered", json=body, headers=h)
+    bad(client, "POST", "/api/answer", 409, "already answered", json=body, headers=auth(run, "bob"))
+    assert comparisons(run["store"]) == [(q, 1.0, "alice")]
+
+
+def test_an_expired_lease_returns_the_query_to_the_pool(run):
+    with TestClient(create_app(run["store"], lease_seconds=0.2, render_ahead=None)) as client:
+        q = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
+        assert client.get("/api/next", headers=auth(run, "bob")).json()["query"]["id"] != q
+        time.sleep(0.3)
+        assert client.get("/api/next", headers=auth(run, "carol")).json()["query"]["id"] == q
+        bad(client, "POST", "/api/answer", 409, "leased to another labeller",
+            json={"query_id": q, "choice": "left"}, headers=auth(run))  # fmt: skip
+        assert comparisons(run["store"]) == []
+
+
+def test_k_answers_per_query_and_agreement_on_the_admin_page(tmp_path):
+    from .conftest import make_run
+
+    run = make_run(tmp_path / "run", num_queries=2, redundancy=2)
+    with TestClient(create_app(run["store"], render_ahead=None)) as client:
+        answers = {"alice": ["left", "left"], "bob": ["left", "right"]}
+        for name, choices in answers.items():
+            for choice in choices:
+                q = client.get("/api/next", headers=auth(run, name)).json()["query"]["id"]
+                client.post("/api/answer", json={"query_id": q, "choice": choice}, headers=auth(run, name))
+        assert client.get("/api/next", headers=auth(run, "carol")).json()["query"] is None  # 2 answers each
+        stats = client.get("/api/stats", headers=auth(run, "admin")).json()
+        assert stats["unanimous_fraction"] == 0.5
+        assert stats["labellers"]["alice"]["agreement"] == 0.5 and stats["labellers"]["bob"]["shared"] == 2
+        page = client.get("/admin", headers=auth(run, "admin"))
+        assert page.status_code == 200 and "alice" in page.text and "50%" in page.text
+
+
+def test_text_pairs_show_a_prompt_and_two_responses(tmp_path):
+    from prefrl.preferences.queue import LabelQueue
+
+    path = tmp_path / "lm" / "preferences.sqlite"
+    with PreferenceStore(path) as store:
+        q = store.add_text_pair("Name a colour.", "Blue.", "A colour is a property of light.")
+        token = LabelQueue(store).add_labeller("alice")
+    with TestClient(create_app(path)) as client:
+        h = {"Authorization": f"Bearer {token}"}
+        query = client.get("/api/next", headers=h).json()["query"]
+        assert query == {**query, "id": q, "kind": "text", "prompt": "Name a colour.",
+                         "responses": ["Blue.", "A colour is a property of light."]}  # fmt: skip
+        assert query["description"] == "Which response answers the prompt better?"
+        assert client.post("/api/answer", json={"query_id": q, "choice": "left"}, headers=h).json()["saved"]
+        bad(client, "GET", "/clips/1.mp4", 404, "text pairs", headers=h)
+    with PreferenceStore(path) as store:
+        (answer,) = store.text_comparisons()
+    assert (answer.prompt, answer.response_1, answer.label, answer.labeller) == (
+        "Name a colour.", "Blue.", 1.0, "alice",
+    )  # fmt: skip

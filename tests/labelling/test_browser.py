@@ -1,0 +1,84 @@
+"""The real page in Debian's Chromium: two playing clips, answers by keyboard, undo, answer again; the
+store holds exactly the expected answers. Fails (not skips) under CI when Chromium is missing."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from prefrl.labelling.server import start_background
+
+from .conftest import comparisons, make_run
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_browser():
+    missing = None
+    if not CHROMIUM.exists():
+        missing = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing = "the playwright package is missing: pip install -e '.[dev]'"
+    if missing and os.environ.get("CI"):
+        pytest.fail(missing)
+    elif missing:
+        pytest.skip(missing)
+
+
+@pytest.fixture
+def page(tmp_path):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    run = make_run(tmp_path / "run", num_queries=3, length=30)  # 1.5 s Pendulum clips
+    server, _ = start_background(run["store"], "127.0.0.1", 0, lease_seconds=300)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"{server.url}/?token={run['tokens']['alice']}")
+            yield page, run
+            browser.close()
+    finally:
+        server.stop()
+
+
+def wait_for_query(page, query_id):
+    page.wait_for_function(
+        f"document.body.dataset.busy === '0' && document.body.dataset.query === '{query_id}'", timeout=30_000
+    )
+
+
+def test_label_with_the_keyboard_undo_and_answer_again(page, tmp_path):
+    page, run = page
+    q1, q2, _ = run["queries"]
+    wait_for_query(page, q1)
+    page.wait_for_function(  # both clips are playing
+        "[...document.querySelectorAll('video')]"
+        ".every(v => v.currentTime > 0.1 && !v.paused && v.videoWidth > 0)",
+        timeout=60_000,
+    )
+    assert page.inner_text("#description").startswith("Which pendulum")
+    assert "answered 0 of budget 100" in page.inner_text("#progress")
+    page.keyboard.press("ArrowLeft")
+    wait_for_query(page, q2)
+    assert f"saved: query {q1} → left" in page.inner_text("#status")
+    assert comparisons(run["store"]) == [(q1, 1.0, "alice")]
+    page.keyboard.press("u")  # undo: q1 comes back
+    wait_for_query(page, q1)
+    assert comparisons(run["store"]) == []
+    page.keyboard.press("ArrowRight")
+    wait_for_query(page, q2)
+    page.keyboard.press("ArrowUp")
+    wait_for_query(page, run["queries"][2])
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
+    assert "waiting for new clips" in page.inner_text("#message")
+    assert comparisons(run["store"]) == [
+        (q1, 0.0, "alice"),
+        (q2, 0.5, "alice"),
+        (run["queries"][2], None, "alice"),
+    ]
+    assert "answered 3 of budget 100 · pending 0 · yours 3" in page.inner_text("#progress")

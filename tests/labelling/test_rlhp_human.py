@@ -1,0 +1,149 @@
+"""The asynchronous loop with people: the trainer keeps a queue of queries in the store, never waits,
+and refits the reward model when answers arrive; the CLI serves the app next to training."""
+
+import re
+import socket
+
+import numpy as np
+
+from prefrl.cli import main
+from prefrl.envs.make import make_vec_env
+from prefrl.logger import read_metrics
+from prefrl.ppo.presets import preset_config
+from prefrl.preferences.labellers import HumanLabeller, HumanLabellingConfig
+from prefrl.preferences.queue import LabelQueue
+from prefrl.preferences.store import PreferenceStore
+from prefrl.rlhp import RLHPConfig, RLHPTrainer
+
+
+def human_trainer(tmp_path, num_labels=12, queue_size=4):
+    ppo = preset_config("Pendulum-v1", num_steps=64, num_envs=4, total_timesteps=4096)
+    human = HumanLabellingConfig(queue_size=queue_size, min_labels=3)
+    config = RLHPConfig(ppo=ppo, num_labels=num_labels, human=human)
+    envs = make_vec_env("Pendulum-v1", 4, render_states=True)
+    store = PreferenceStore(tmp_path / "p.sqlite", env_id="Pendulum-v1")
+    return RLHPTrainer(config, HumanLabeller(config.human), store, envs)
+
+
+def answer_as_a_person(store, count):
+    """A stand-in person: prefers the clip with the higher true return."""
+    queue = LabelQueue(store)
+    queue.add_labeller("person")
+    person = queue.labellers()[0]
+    for _ in range(count):
+        lease = queue.lease(person)
+        first, second = store.segments([lease.segment_1, lease.segment_2])
+        queue.answer(lease.query_id, person, "left" if first.true_return > second.true_return else "right")
+
+
+def test_the_loop_enqueues_never_waits_and_refits_when_answers_arrive(tmp_path):
+    t = human_trainer(tmp_path)
+    first = t.train_iteration()  # nobody has answered: RL goes on with the untrained reward model
+    assert t.store.num_pending() == 4 and t.store.num_comparisons() == 0 and t.global_step == 256
+    assert "reward_model/train_loss" not in first and first["preferences/num_labels"] == 0
+    lease_segments = t.store.segments([q[1] for q in t.store.pending_queries()])
+    assert all(s.render_state is not None and s.render_state.shape[1] == 2 for s in lease_segments)
+    obs, actions = np.zeros((2, 3)), np.zeros((2, 1), np.float32)
+    assert not t.learned_reward(obs, actions, np.ones(2)).any()  # paid nothing before the first fit
+    answer_as_a_person(t.store, 2)
+    early = t.train_iteration()
+    assert early["preferences/num_labels"] == 2 and "reward_model/train_loss" in early  # fitted ...
+    assert not t.learned_reward(obs, actions, np.ones(2)).any()  # ... but under min_labels: still zero
+    answer_as_a_person(t.store, 1)
+    second = t.train_iteration()
+    assert second["preferences/num_labels"] == 3 and "reward_model/train_loss" in second  # refitted
+    assert t.learned_reward(obs, actions, np.ones(2)).any()
+    assert t.store.num_pending() == 4  # topped up
+    third = t.train_iteration()
+    assert "reward_model/train_loss" not in third  # no new answers: no refit
+    answer_as_a_person(t.store, 4)
+    assert t.train_iteration()["preferences/num_labels"] == 7 and t.num_asked == 11
+    answer_as_a_person(t.store, 4)
+    metrics = t.train_iteration()
+    assert t.num_asked == t.store.num_queries() == 12  # the budget caps the queries asked
+    assert metrics["preferences/num_labels"] == 11 and metrics["preferences/num_pending"] == 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rlhp_human_cli_serves_the_app_and_prints_the_url(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["rlhp", "--env-id", "Pendulum-v1", "--labeller", "human", "--human.port", "0"]
+    args += ["--total-timesteps", "2048", "--num-steps", "256", "--num-labels", "20"]
+    args += ["--num-eval-episodes", "1", "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"label at http://127\.0\.0\.1:\d+/\?token=\S+", err)
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        assert store.num_pending() == 10 and store.num_comparisons() == 0
+        assert LabelQueue(store).progress()["budget"] == 20
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1024, 2048]
+    url = "http://example.org:9000"
+    assert main(["label", "add-labeller", "alice", "--run-dir", str(run_dir), "--url", url]) == 0
+    assert re.match(r"http://example\.org:9000/\?token=\S+$", capsys.readouterr().out.strip())
+    # a human run cannot be resumed with the synthetic labeller
+    assert main(["rlhp", "--resume", str(run_dir), "--total-timesteps", "2048"]) == 2
+    assert "pass --labeller human" in capsys.readouterr().err
+
+
+def test_label_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "ppo").mkdir()
+    (tmp_path / "ppo" / "config.json").write_text('{"kind": "ppo", "config": {}}')
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        from .conftest import make_run
+
+        make_run(tmp_path / "run", num_queries=1)
+        cases = [
+            (["label", str(tmp_path / "nowhere")], "is not a prefrl run directory"),
+            (["label", str(tmp_path / "ppo")], "has no preferences.sqlite"),
+            (["label", str(tmp_path / "run"), "--port", str(busy.getsockname()[1])], "pass another --port"),
+            (["label", "add-labeller", "bad name!", "--run-dir", str(tmp_path / "run")], "labeller name"),
+            (["label", str(tmp_path / "run"), "--port", "70000"], "--port must be"),
+        ]
+        for argv, message in cases:
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert err.startswith("error:") and message in err and err.count("\n") == 1, err
+
+
+def test_clips_of_a_real_run_render(tmp_path):
+    """Segments cut from a rollout carry render states from which the app draws the clips."""
+    from prefrl.labelling.render import make_render_env, render_frames
+
+    t = human_trainer(tmp_path)
+    t.train_iteration()
+    (segment,) = t.store.segments([t.store.pending_queries()[0][1]])
+    env = make_render_env("Pendulum-v1")
+    frames, fps = render_frames(env, segment.render_state)
+    env.close()
+    assert len(frames) == len(segment) and fps == 20 and frames[0].shape == (500, 500, 3)
+    assert not np.array_equal(frames[0], frames[-1])  # the pendulum moved
+
+
+def test_mujoco_clips_render_offscreen(tmp_path):
+    """Hopper segments render through EGL from qpos+qvel render states, to an H.264 mp4."""
+    import gymnasium as gym
+
+    from prefrl.envs.render_state import RENDER_STATE_KEY, RenderStateInfo
+    from prefrl.labelling.render import ClipRenderer
+
+    env = RenderStateInfo(gym.make("Hopper-v5"))
+    _, info = env.reset(seed=0)
+    states = [info[RENDER_STATE_KEY]]
+    for _ in range(11):
+        states.append(env.step(env.action_space.sample())[4][RENDER_STATE_KEY])
+    env.close()
+    renderer = ClipRenderer("Hopper-v5", tmp_path / "clips")
+    path = renderer.request(7, np.stack(states)).result(timeout=120)
+    renderer.close()
+    assert path == tmp_path / "clips" / "7.mp4" and path.read_bytes()[4:8] == b"ftyp"
+    import imageio.v3 as iio
+
+    frames = iio.imread(path)
+    assert frames.shape[1:] == (240, 320, 3) and len(frames) == 3  # 12 steps at 125 Hz, every 5th
