@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 import torch
 
-Kind = Literal["sft", "preference", "ranking"]
+Kind = Literal["sft", "preference", "ranking", "prompts"]
 COLUMNS: dict[str, tuple[str, ...]] = {
+    "prompts": ("prompt",),
     "sft": ("prompt", "completion"),
     "preference": ("prompt", "chosen", "rejected"),
     "ranking": ("prompt", "completions"),
