@@ -27,7 +27,12 @@ from prefrl.lm.sft import SFTTrainer
 
 def train_sft_and_rm(config: PipelineConfig) -> tuple[object, object, ScalarRewardModel, float]:
     tokenizer, model = pipeline.build(config)
-    sft = SFTTrainer(model, tokenizer, tiny_task.sft_records(random.Random(config.seed), config.num_demonstrations), config.sft)
+    sft = SFTTrainer(
+        model,
+        tokenizer,
+        tiny_task.sft_records(random.Random(config.seed), config.num_demonstrations),
+        config.sft,
+    )
     while not sft.done:
         sft.train_iteration()
     train, held_out = pipeline.label(pipeline.collect_pairs(model, tokenizer, config), config)
@@ -48,13 +53,20 @@ def run_ppo(config: PipelineConfig, tokenizer, sft_model, rm, kl_coef: float, it
     while not trainer.done:
         metrics = trainer.train_iteration()
         rows.append({"iteration": trainer.iteration, **metrics})
-        print(f"kl_coef {kl_coef}: it {trainer.iteration} proxy {metrics['lm/score']:.2f} "
-              f"gold {metrics['lm/gold_score']:.2f} kl {metrics['lm/kl']:.2f}", flush=True)
+        print(
+            f"kl_coef {kl_coef}: it {trainer.iteration} proxy {metrics['lm/score']:.2f} "
+            f"gold {metrics['lm/gold_score']:.2f} kl {metrics['lm/kl']:.2f}",
+            flush=True,
+        )
     return rows
 
 
 def smooth(values: list[float], window: int) -> list[float]:
-    return [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1]) for i in range(len(values))]
+    """Trailing moving average."""
+    return [
+        sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+        for i in range(len(values))
+    ]
 
 
 def plot(runs: dict[float, list[dict]], output: Path, title: str) -> None:
@@ -63,11 +75,18 @@ def plot(runs: dict[float, list[dict]], output: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(runs), figsize=(6 * len(runs), 4.2), constrained_layout=True, squeeze=False
+    )
     for ax, (kl_coef, rows) in zip(axes[0], runs.items(), strict=True):
         x = smooth([max(r["lm/kl"], 0.0) ** 0.5 for r in rows], 5)
         ax.plot(x, smooth([r["lm/score"] for r in rows], 5), label="proxy (learned RM)", color="tab:orange")
-        ax.plot(x, smooth([r["lm/gold_score"] for r in rows], 5), label="gold (hidden preference)", color="tab:blue")
+        ax.plot(
+            x,
+            smooth([r["lm/gold_score"] for r in rows], 5),
+            label="gold (hidden preference)",
+            color="tab:blue",
+        )
         ax.set_xlabel("sqrt(KL(pi || pi_ref)) [sqrt nats]")
         ax.set_ylabel("score (SFT samples: proxy 0)")
         ax.set_title(f"kl_coef = {kl_coef}, {len(rows)} PPO iterations")
@@ -95,7 +114,10 @@ def main() -> None:
     with (args.output_dir / "lm_overoptimisation.jsonl").open("w") as f:
         for kl, rows in runs.items():
             f.writelines(json.dumps({"kl_coef": kl, **row}) + "\n" for row in rows)
-    title = f"tiny review task: proxy RM from {args.num_labels} pairs (held-out accuracy {accuracy:.2f}), seed {args.seed}"
+    title = (
+        f"tiny review task: proxy RM from {args.num_labels} pairs "
+        f"(held-out accuracy {accuracy:.2f}), seed {args.seed}"
+    )
     plot(runs, args.output_dir / "lm_overoptimisation.png", title)
     print(f"wrote {args.output_dir / 'lm_overoptimisation.png'}")
 

@@ -66,7 +66,7 @@ def test_left_padded_prompts_then_right_padded_responses():
     assert batch.position_ids.tolist() == [[0, 1, 2, 3, 4, 4], [0, 0, 0, 1, 2, 3]]  # padding: any position
     assert batch.response_mask.tolist() == [[True, True, False], [True, True, True]]
     assert batch.prompt_length == 3
-    ids, mask = left_pad([[1], [2, 3]], 0)
+    _ids, mask = left_pad([[1], [2, 3]], 0)
     assert torch.equal(position_ids(mask), torch.tensor([[0, 0], [0, 1]]))
 
 

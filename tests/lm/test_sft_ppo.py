@@ -102,3 +102,16 @@ def test_ptx_and_adaptive_kl_run(sft_model, tokenizer):
     metrics = trainer.train_iteration()
     assert math.isfinite(metrics["lm/ptx_loss"]) and metrics["lm/kl_coef"] == config.kl_coef
     assert trainer.kl_coef < config.kl_coef  # KL 0 < target: the controller lowers the coefficient
+
+
+def test_critic_from_a_frozen_reward_model_still_learns_and_the_rm_does_not(sft_model, tokenizer):
+    from prefrl.lm.reward_model import ScalarRewardModel
+
+    rm = ScalarRewardModel.from_causal_lm(sft_model).requires_grad_(False)  # e.g. used by a trainer before
+    config = LMPPOConfig(num_iterations=1, batch_size=4, minibatch_size=4, num_ppo_epochs=1)
+    trainer = LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_model=rm)
+    critic_before = trainer.critic.head.weight.clone()
+    rm_before = rm.head.weight.clone()
+    trainer.train_iteration()
+    assert not torch.equal(trainer.critic.head.weight, critic_before)
+    assert torch.equal(rm.head.weight, rm_before)

@@ -94,6 +94,9 @@ def model_path(path: str) -> str:
 
 def load_causal_lm(path: str) -> Any:
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the CLI's own bars only; errors stay one line
 
     try:
         return AutoModelForCausalLM.from_pretrained(model_path(path))

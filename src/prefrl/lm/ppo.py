@@ -193,7 +193,7 @@ class LMPPOTrainer:
         self.reference = reference if reference is not None else copy.deepcopy(policy)
         if critic is None:
             critic = copy.deepcopy(reward_model) if reward_model is not None else _zero_critic(policy)
-        self.critic = critic
+        self.critic = critic.requires_grad_(True)  # a copy of a frozen reward model must still learn
         for frozen in (self.reference, self.reward_model):
             if frozen is not None:
                 frozen.requires_grad_(False)
