@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prefrl.lm import distributed
 from prefrl.lm.data import Batch, check_tokenizer, encode, make_batch
 from prefrl.masked import last_valid_index
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
@@ -163,13 +164,22 @@ class RMTrainer:
     ``train_iteration``."""
 
     def __init__(
-        self, model: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]], config: RMConfig
+        self,
+        model: ScalarRewardModel,
+        tokenizer: Any,
+        records: list[dict[str, Any]],
+        config: RMConfig,
+        accelerator: Any | None = None,
     ) -> None:
+        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism (lm/distributed.py)."""
         check_tokenizer(tokenizer)
         self.model, self.tokenizer, self.records, self.config = model, tokenizer, records, config
         self.num_answers = len(ranked_answers(records)[0])
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-        self.rng = random.Random(config.seed)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        self.accelerator = accelerator
+        self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
+        distributed.rank_seed(config.seed, accelerator)
+        self.rng = random.Random(config.seed)  # the same data order on every rank
         self.num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
         self.step = 0
         self._order: list[int] = []
@@ -183,22 +193,25 @@ class RMTrainer:
         return self.step
 
     def _next_indices(self) -> list[int]:
-        if not self._order:
-            self._order = list(range(len(self.records)))
-            self.rng.shuffle(self._order)
+        if len(self._order) < self.config.batch_size:  # whole batches only (they split over ranks)
+            order = list(range(len(self.records)))
+            self.rng.shuffle(order)
+            self._order += order
         indices, self._order = self._order[: self.config.batch_size], self._order[self.config.batch_size :]
         return indices
 
-    def scores(self, indices: list[int]) -> torch.Tensor:
+    def scores(self, indices: list[int], model: Any | None = None) -> torch.Tensor:
         """(B, K) scores of the answers of records ``indices``, best first."""
         batch = encode_rankings(self.tokenizer, self.records, indices)
-        return self.model(batch).view(len(indices), self.num_answers)
+        return (model or self.model)(batch).view(len(indices), self.num_answers)
 
     def train_iteration(self) -> dict[str, float]:
+        """One step on this rank's equal share of the global batch (mean of shard means = global mean)."""
         self.model.train()
-        loss, stats = kway_loss(self.scores(self._next_indices()), self.config.margin)
+        indices = distributed.shard(self._next_indices(), self.accelerator)
+        loss, stats = kway_loss(self.scores(indices, self.forward_model), self.config.margin)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        distributed.backward(self.accelerator, loss)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.step += 1

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from prefrl.lm import distributed
 from prefrl.lm.data import Batch, check_lengths, check_tokenizer, context_length, encode, make_batch
 from prefrl.masked import masked_mean
 from prefrl.validation import require, require_positive, validation_enabled
@@ -38,14 +39,20 @@ class SFTConfig:
         require(self.max_new_tokens >= 1, "max_new_tokens must be >= 1: fix --max-new-tokens")
 
 
-def sft_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def sft_loss(
+    logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, num_tokens: float | None = None
+) -> torch.Tensor:
     """Mean next-token cross-entropy over the True entries of ``mask``.
 
     Args:
         logits: (B, R, V) logits predicting ``tokens``; tokens: (B, R); mask: (B, R) bool.
+        num_tokens: divide the summed loss by this instead (the global batch's token count under data
+            parallelism, times the number of processes, since DDP averages gradients).
     """
     nll = F.cross_entropy(logits.float().transpose(1, 2), tokens, reduction="none")
-    return masked_mean(nll, mask)
+    if num_tokens is None:
+        return masked_mean(nll, mask)
+    return torch.where(mask, nll, torch.zeros_like(nll)).sum() / num_tokens
 
 
 def encode_sft(tokenizer: Any, records: list[dict[str, Any]]) -> tuple[list[list[int]], list[list[int]]]:
@@ -60,7 +67,15 @@ def encode_sft(tokenizer: Any, records: list[dict[str, Any]]) -> tuple[list[list
 class SFTTrainer:
     """One minibatch per ``train_iteration``; ``done`` after ``num_epochs`` passes."""
 
-    def __init__(self, model: Any, tokenizer: Any, records: list[dict[str, Any]], config: SFTConfig) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        records: list[dict[str, Any]],
+        config: SFTConfig,
+        accelerator: Any | None = None,
+    ) -> None:
+        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism (see lm/distributed.py)."""
         check_tokenizer(tokenizer)
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.prompts, self.responses = encode_sft(tokenizer, records)
@@ -71,8 +86,11 @@ class SFTTrainer:
             "raise --max-new-tokens or shorten the completions",
         )
         check_lengths(self.prompts, longest, context_length(model))
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-        self.rng = random.Random(config.seed)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        self.accelerator = accelerator
+        self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
+        distributed.rank_seed(config.seed, accelerator)
+        self.rng = random.Random(config.seed)  # the same data order on every rank
         self.num_steps = max(1, int(config.num_epochs * len(records) / config.batch_size))
         self.step = 0
         self._order: list[int] = []
@@ -101,18 +119,23 @@ class SFTTrainer:
         )
 
     def train_iteration(self) -> dict[str, float]:
+        """One step on this rank's share of the global batch; the loss is normalised by the global
+        batch's response tokens, so the DDP-averaged gradient is the single-process one."""
         self.model.train()
-        batch = self.batch(self._next_indices())
-        out = self.model(
+        indices = self._next_indices()
+        _, world = distributed.rank_and_world(self.accelerator)
+        num_tokens = sum(len(self.responses[i]) for i in indices) / world
+        batch = self.batch(distributed.shard(indices, self.accelerator))
+        out = self.forward_model(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask.long(),
             position_ids=batch.position_ids,
         )
         start, length = batch.prompt_length - 1, batch.response_mask.shape[1]
         logits = out.logits[:, start : start + length]
-        loss = sft_loss(logits, batch.input_ids[:, batch.prompt_length :], batch.response_mask)
+        loss = sft_loss(logits, batch.input_ids[:, batch.prompt_length :], batch.response_mask, num_tokens)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        distributed.backward(self.accelerator, loss)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.step += 1
