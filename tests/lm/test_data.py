@@ -73,3 +73,21 @@ def test_left_padded_prompts_then_right_padded_responses():
 def test_prompt_longer_than_context():
     with pytest.raises(ValueError, match="exceeds the model's context of 64"):
         check_lengths([[1] * 50], 20, 64)
+
+
+def test_batch_order_whole_batches_of_similar_length():
+    import random
+
+    from prefrl.lm.data import batch_order
+
+    lengths = [random.Random(i).randint(1, 40) for i in range(103)]
+    plain = batch_order(random.Random(0), lengths, 8, group_by_length=False)
+    grouped = batch_order(random.Random(0), lengths, 8, group_by_length=True)
+    assert len(plain) == len(grouped) == 96 and len(set(grouped)) == 96
+    assert sorted(plain) == sorted(grouped)  # the same items, only batched differently
+
+    def padding(order):
+        batches = [order[i : i + 8] for i in range(0, len(order), 8)]
+        return sum(max(lengths[i] for i in b) * 8 - sum(lengths[i] for i in b) for b in batches)
+
+    assert padding(grouped) < padding(plain) / 2

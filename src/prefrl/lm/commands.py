@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from prefrl.lm.data import check_tokenizer, load_records
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer, RewardFn
 from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, evaluate_rm
 from prefrl.lm.sft import SFTConfig, SFTTrainer
-from prefrl.logger import Logger
+from prefrl.logger import Logger, NullLogger
 from prefrl.progress import train_with_progress
 from prefrl.runs import CHECKPOINT_FILE, create_run_dir, open_run_logger
 from prefrl.validation import require
@@ -132,18 +133,20 @@ def load_function(spec: str, what: str) -> RewardFn:
 
 
 class CheckpointedRun:
-    """Adapts an LM trainer to the CLI's progress loop: logs metrics, checkpoints every N steps."""
+    """Adapts an LM trainer to the CLI's progress loop: logs metrics, checkpoints every N steps (on
+    the main process only under data parallelism)."""
 
     def __init__(
-        self, trainer: Any, run_dir: Path, logger: Logger, every: int, config: dict[str, Any]
+        self,
+        trainer: Any,
+        run_dir: Path,
+        logger: Logger,
+        every: int,
+        config: dict[str, Any],
+        main: bool = True,
     ) -> None:
-        self.trainer, self.run_dir, self.logger, self.every, self.config = (
-            trainer,
-            run_dir,
-            logger,
-            every,
-            config,
-        )
+        self.trainer, self.run_dir, self.logger = trainer, run_dir, logger
+        self.every, self.config, self.main = every, config, main
 
     @property
     def global_step(self) -> int:
@@ -164,16 +167,31 @@ class CheckpointedRun:
         return int(getattr(self.trainer, "iteration", getattr(self.trainer, "step", 0)))
 
     def save(self) -> None:
+        if not self.main:
+            return
         state = {"trainer": self.trainer.state_dict(), "global_step": self.global_step, "config": self.config}
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
 
 
+def make_accelerator() -> Any | None:
+    """An ``accelerate.Accelerator`` when started by ``accelerate launch`` / ``torchrun`` with several
+    processes (WORLD_SIZE > 1), else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
 def open_run(
-    kind: str, command: Any, run_dir: Path | None, resume: Path | None, default: Path
+    kind: str, command: Any, run_dir: Path | None, resume: Path | None, default: Path, main: bool = True
 ) -> tuple[Path, Logger, dict[str, Any] | None]:
-    """Create the run directory (or reopen one to resume); (run_dir, logger, checkpoint state)."""
-    if resume is not None:
-        state = load_checkpoint(resume / CHECKPOINT_FILE)
+    """Create the run directory (or reopen one to resume); (run_dir, logger, checkpoint state). Only
+    the main process writes; the others get a NullLogger."""
+    state = load_checkpoint(resume / CHECKPOINT_FILE) if resume is not None else None
+    if not main:
+        return resume or run_dir or default, NullLogger(), state
+    if resume is not None and state is not None:
         return resume, open_run_logger(resume, resume_step=int(state["global_step"])), state
     run_dir = create_run_dir(run_dir or default, kind, command)
     return run_dir, open_run_logger(run_dir), None
@@ -186,6 +204,11 @@ def run_training(
         if run.done:
             console.print(f"{run.run_dir} already finished")
             return {}
+        if not run.main:  # data parallelism: the main process shows the bar
+            metrics: dict[str, float] = {}
+            while not run.done:
+                metrics = run.train_iteration()
+            return metrics
         return train_with_progress(run, total, console, label, metric[0], metric[1], unit)
     finally:
         run.logger.close()
@@ -215,16 +238,22 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     """``prefrl lm sft``: every check first, then the run directory, then training."""
     records = load_records(cmd.data, "sft")
     tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
-    trainer = SFTTrainer(model, tokenizer, records, cmd.config)
-    run_dir, logger, state = open_run("lm-sft", cmd, run_dir, resume, default_dir("lm-sft", cmd.config.seed))
+    accelerator = make_accelerator()
+    main = accelerator is None or accelerator.is_main_process
+    trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
+    default = default_dir("lm-sft", cmd.config.seed)
+    run_dir, logger, state = open_run("lm-sft", cmd, run_dir, resume, default, main)
     if state is not None:
         trainer.load_state_dict(state["trainer"])
-    console.print(f"run directory: {run_dir}")
-    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd))
+    if main:
+        console.print(f"run directory: {run_dir}")
+    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
     metrics = run_training(run, trainer.num_steps, console, "sft", ("lm/sft_loss", "loss"), "steps")
     if metrics is None:
         console.print(f"stopped; continue with [bold]prefrl lm sft --resume {run_dir}[/bold]")
         return 130
+    if not main:
+        return 0
     save_model(model, tokenizer, run_dir / MODEL_DIR)
     console.print(f"SFT model: {run_dir / MODEL_DIR}")
     return 0
@@ -238,18 +267,24 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
         eval_records = load_records(cmd.eval_data, "ranking" if _is_ranking(cmd.eval_data) else "preference")
     tokenizer, lm = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
     model = ScalarRewardModel.from_causal_lm(lm)
-    trainer = RMTrainer(model, tokenizer, records, cmd.config)
-    run_dir, logger, state = open_run("lm-rm", cmd, run_dir, resume, default_dir("lm-rm", cmd.config.seed))
+    accelerator = make_accelerator()
+    main = accelerator is None or accelerator.is_main_process
+    trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
+    default = default_dir("lm-rm", cmd.config.seed)
+    run_dir, logger, state = open_run("lm-rm", cmd, run_dir, resume, default, main)
     if state is not None:
         trainer.load_state_dict(state["trainer"])
-    console.print(f"run directory: {run_dir}")
-    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd))
+    if main:
+        console.print(f"run directory: {run_dir}")
+    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
     metrics = run_training(
         run, trainer.num_steps, console, "reward model", ("lm/rm_accuracy", "acc"), "steps"
     )
     if metrics is None:
         console.print(f"stopped; continue with [bold]prefrl lm rm --resume {run_dir}[/bold]")
         return 130
+    if not main:
+        return 0
     shift_to_first_answers(model, tokenizer, records)
     if eval_records is not None:
         console.print(f"held-out accuracy: {evaluate_rm(model, tokenizer, eval_records):.3f}")

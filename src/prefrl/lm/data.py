@@ -13,6 +13,7 @@ skip the left padding. Pad is a dedicated token, never EOS.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +185,29 @@ def context_length(model: Any) -> int:
         if getattr(config, name, None):
             return int(getattr(config, name))
     return 1 << 30
+
+
+GROUP_BATCHES = 32
+"""Batches per length-sorted group in :func:`batch_order`."""
+
+
+def batch_order(
+    rng: random.Random, lengths: Sequence[int], batch_size: int, group_by_length: bool
+) -> list[int]:
+    """One epoch of indices in whole batches (a remainder smaller than a batch is left out).
+
+    With ``group_by_length``, a random permutation is cut into groups of ``GROUP_BATCHES`` batches, each
+    group is sorted by length and cut into batches, and the batches are shuffled: every batch still
+    holds random items, but of similar length, so little of it is padding.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    order = order[: len(order) - len(order) % batch_size] if len(order) >= batch_size else order
+    if not group_by_length:
+        return order
+    batches = []
+    for start in range(0, len(order), GROUP_BATCHES * batch_size):
+        group = sorted(order[start : start + GROUP_BATCHES * batch_size], key=lambda i: lengths[i])
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return [i for batch in batches for i in batch]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from prefrl.lm import distributed
-from prefrl.lm.data import Batch, check_tokenizer, encode, make_batch
+from prefrl.lm.data import Batch, batch_order, check_tokenizer, encode, make_batch
 from prefrl.masked import last_valid_index
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
 from prefrl.validation import require, require_positive, validation_enabled
@@ -95,6 +95,13 @@ class ScalarRewardModel(nn.Module):
         return model
 
 
+def disable_dropout(model: nn.Module) -> None:
+    """Set every dropout probability to 0 (RL and reward-model training want deterministic outputs)."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+
+
 def pairwise_loss(
     chosen: torch.Tensor, rejected: torch.Tensor, margin: float = 0.0
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -125,6 +132,10 @@ class RMConfig:
     """Passes over the comparisons (InstructGPT: 1; more overfits)."""
     margin: float = 0.0
     """Subtracted from r_chosen - r_rejected in the loss (a preference-strength margin)."""
+    disable_dropout: bool = True
+    """Turn dropout off in the reward model while it trains (TRL's default too)."""
+    group_by_length: bool = True
+    """Batch comparisons of similar length together (less padding; batches still drawn at random)."""
     seed: int = 1
     """Seed of the run (shuffling)."""
 
@@ -146,17 +157,32 @@ def ranked_answers(records: list[dict[str, Any]]) -> list[list[str]]:
     return answers
 
 
+def tokenize_rankings(
+    tokenizer: Any, records: list[dict[str, Any]]
+) -> tuple[list[list[int]], list[list[list[int]]]]:
+    """(prompt ids per record, K answers' ids + EOS per record), tokenized in one call each."""
+    answers = ranked_answers(records)
+    num_answers = len(answers[0])
+    prompts = encode(tokenizer, [r["prompt"] for r in records])
+    flat = encode(tokenizer, [text for ranked in answers for text in ranked])
+    eos = tokenizer.eos_token_id
+    responses = [[[*flat[i * num_answers + k], eos] for k in range(num_answers)] for i in range(len(records))]
+    return prompts, responses
+
+
+def ranking_batch(
+    prompts: list[list[int]], responses: list[list[list[int]]], indices: list[int], pad_id: int
+) -> Batch:
+    """One (B * K, L) batch, the K answers of each prompt adjacent."""
+    prompt_ids = [prompts[i] for i in indices for _ in responses[i]]
+    response_ids = [answer for i in indices for answer in responses[i]]
+    return make_batch(prompt_ids, response_ids, pad_id)
+
+
 def encode_rankings(tokenizer: Any, records: list[dict[str, Any]], indices: list[int]) -> Batch:
-    """One (B * K, L) batch, the K answers of each prompt adjacent, each with its EOS."""
-    prompts, responses = [], []
-    answers = ranked_answers([records[i] for i in indices])
-    for i, ranked in zip(indices, answers, strict=True):
-        for text in ranked:
-            prompts.append(records[i]["prompt"])
-            responses.append(text)
-    prompt_ids = encode(tokenizer, prompts)
-    response_ids = [[*ids, tokenizer.eos_token_id] for ids in encode(tokenizer, responses)]
-    return make_batch(prompt_ids, response_ids, tokenizer.pad_token_id)
+    """The batch of records ``indices`` straight from text."""
+    prompts, responses = tokenize_rankings(tokenizer, [records[i] for i in indices])
+    return ranking_batch(prompts, responses, list(range(len(indices))), tokenizer.pad_token_id)
 
 
 class RMTrainer:
@@ -175,6 +201,12 @@ class RMTrainer:
         check_tokenizer(tokenizer)
         self.model, self.tokenizer, self.records, self.config = model, tokenizer, records, config
         self.num_answers = len(ranked_answers(records)[0])
+        self.prompt_ids, self.response_ids = tokenize_rankings(tokenizer, records)
+        self.lengths = [
+            len(p) + max(len(a) for a in r) for p, r in zip(self.prompt_ids, self.response_ids, strict=True)
+        ]
+        if config.disable_dropout:
+            disable_dropout(model)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
         self.accelerator = accelerator
         self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
@@ -194,15 +226,15 @@ class RMTrainer:
 
     def _next_indices(self) -> list[int]:
         if len(self._order) < self.config.batch_size:  # whole batches only (they split over ranks)
-            order = list(range(len(self.records)))
-            self.rng.shuffle(order)
-            self._order += order
+            self._order += batch_order(
+                self.rng, self.lengths, self.config.batch_size, self.config.group_by_length
+            )
         indices, self._order = self._order[: self.config.batch_size], self._order[self.config.batch_size :]
         return indices
 
     def scores(self, indices: list[int], model: Any | None = None) -> torch.Tensor:
         """(B, K) scores of the answers of records ``indices``, best first."""
-        batch = encode_rankings(self.tokenizer, self.records, indices)
+        batch = ranking_batch(self.prompt_ids, self.response_ids, indices, self.tokenizer.pad_token_id)
         return (model or self.model)(batch).view(len(indices), self.num_answers)
 
     def train_iteration(self) -> dict[str, float]:
