@@ -215,6 +215,9 @@ def run_training(
 
 
 def save_model(model: Any, tokenizer: Any, path: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     if path.exists():
         shutil.rmtree(path)
     if isinstance(model, ScalarRewardModel):
