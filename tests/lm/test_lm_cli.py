@@ -244,3 +244,25 @@ def test_bad_input_is_one_line_and_writes_nothing(case, message, files, tmp_path
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err, err
     assert not run.exists()
+
+
+def test_ppo_resumed_from_a_checkpoint_continues_exactly(files, tmp_path):
+    from prefrl.checkpoint import load_checkpoint, save_checkpoint
+    from prefrl.lm.commands import PPOLMCommand, build_ppo
+    from prefrl.lm.ppo import LMPPOConfig
+
+    config = LMPPOConfig(num_iterations=2, batch_size=8, minibatch_size=4, num_ppo_epochs=1)
+    cmd = PPOLMCommand(
+        policy=files["base"], prompts=files["prompts"], reward_fn="prefrl.lm.pipeline:gold_fn", config=config
+    )
+    uninterrupted = build_ppo(cmd)
+    expected = [uninterrupted.train_iteration() for _ in range(2)][1]
+    first = build_ppo(cmd)
+    first.train_iteration()
+    save_checkpoint(tmp_path / "last.pt", {"trainer": first.state_dict()})
+    resumed = build_ppo(cmd)
+    resumed.load_state_dict(load_checkpoint(tmp_path / "last.pt")["trainer"])
+    got = resumed.train_iteration()
+    for key in ("lm/score", "lm/kl", "lm/policy_loss", "lm/value_loss", "lm/response_length"):
+        assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert resumed.done

@@ -348,6 +348,7 @@ def build_ppo(cmd: PPOLMCommand) -> LMPPOTrainer:
     )
     trainer.rollout()  # one dry rollout: a bad reward function fails here, before anything is written
     trainer.generator.manual_seed(cmd.config.seed)
+    trainer.rng.seed(cmd.config.seed)
     return trainer
 
 
@@ -356,7 +357,6 @@ def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, con
     from prefrl.plotting import plot_run
 
     trainer = build_ppo(cmd)
-    trainer.rng.seed(cmd.config.seed)
     run_dir, logger, state = open_run("lm-ppo", cmd, run_dir, resume, default_dir("lm-ppo", cmd.config.seed))
     if state is not None:
         trainer.load_state_dict(state["trainer"])
