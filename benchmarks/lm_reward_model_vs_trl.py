@@ -51,7 +51,7 @@ def read(path: Path) -> list[dict[str, str]]:
 
 
 def run_prefrl(
-    work: Path, batch_size: int, lr: float, epochs: float, seed: int, group_by_length: bool = True
+    work: Path, batch_size: int, lr: float, epochs: float, seed: int, group_by_length: bool = False
 ) -> dict[str, float]:
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -135,7 +135,7 @@ def run_one(python: str, impl: str, seed: int, args: argparse.Namespace) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", choices=["both", "prefrl", "prefrl-ungrouped", "trl"], default="both")
+    parser.add_argument("--impl", choices=["both", "prefrl", "prefrl-grouped", "trl"], default="both")
     parser.add_argument("--trl-python", default="/tmp/trl-venv/bin/python")
     parser.add_argument("--work", type=Path, default=Path("/tmp/prefrl-rm-bench"))
     parser.add_argument("--num-train", type=int, default=4000)
@@ -155,12 +155,12 @@ def main() -> None:
         if args.impl == "trl":
             result = run_trl(*common)
         else:
-            result = run_prefrl(*common, group_by_length=args.impl == "prefrl")
+            result = run_prefrl(*common, group_by_length=args.impl == "prefrl-grouped")
         print(json.dumps(result))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     make_data(args.work, args.num_train, args.num_eval, seed=0)
-    impls = {"prefrl": sys.executable, "prefrl-ungrouped": sys.executable, "trl": args.trl_python}
+    impls = {"prefrl": sys.executable, "prefrl-grouped": sys.executable, "trl": args.trl_python}
     results: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
     for seed in range(args.seeds):
         for impl, python in impls.items():
@@ -172,7 +172,7 @@ def main() -> None:
             f"{impl:>16}: {r['pairs_per_s']:6.1f} pairs/s, "
             f"held-out accuracy {r['accuracy']:.3f} ({accuracies})"
         )
-    for impl in ("prefrl", "prefrl-ungrouped"):
+    for impl in ("prefrl", "prefrl-grouped"):
         print(f"{impl} / TRL pairs/s: {mean[impl]['pairs_per_s'] / mean['trl']['pairs_per_s']:.2f}x")
 
 

@@ -134,8 +134,9 @@ class RMConfig:
     """Subtracted from r_chosen - r_rejected in the loss (a preference-strength margin)."""
     disable_dropout: bool = True
     """Turn dropout off in the reward model while it trains (TRL's default too)."""
-    group_by_length: bool = True
-    """Batch comparisons of similar length together (less padding; batches still drawn at random)."""
+    group_by_length: bool = False
+    """Batch comparisons of similar length together: less padding, 1.35x faster on 4000 pairs at equal
+    accuracy, but on a few hundred pairs it cost 0.2 of held-out accuracy here; off by default."""
     seed: int = 1
     """Seed of the run (shuffling)."""
 
