@@ -51,9 +51,11 @@ def train_with_progress(
     metric_key: str = "env/return_window",
     metric_name: str = "return",
     unit: str = "steps",
+    digits: int = 1,
 ) -> dict[str, float] | None:
     """Run ``trainer`` to the end (or to a stop signal); returns the last metrics, None if stopped.
-    The bar shows ``metric_key`` of the last metrics as ``metric_name``, and ``unit``/s."""
+    The bar shows ``metric_key`` of the last metrics as ``metric_name`` (``digits`` decimals), and
+    ``unit``/s."""
     stop = StopRequested()
     old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     progress = Progress(
@@ -81,7 +83,7 @@ def train_with_progress(
                     task,
                     completed=trainer.global_step,
                     sps=rate,
-                    ret="-" if ret is None else f"{ret:.2f}",
+                    ret="-" if ret is None else f"{ret:.{digits}f}",
                 )
                 if stop.requested:
                     trainer.save()

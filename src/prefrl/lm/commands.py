@@ -209,7 +209,7 @@ def run_training(
             while not run.done:
                 metrics = run.train_iteration()
             return metrics
-        return train_with_progress(run, total, console, label, metric[0], metric[1], unit)
+        return train_with_progress(run, total, console, label, metric[0], metric[1], unit, digits=2)
     finally:
         run.logger.close()
 
