@@ -1,4 +1,4 @@
-"""The ``prefrl`` command line: ``ppo``, ``rlhp``, ``label``, ``demo``, ``plot``, ``video``.
+"""The ``prefrl`` command line: ``ppo``, ``rlhp``, ``label``, ``demo``, ``plot``, ``video``, ``lm``.
 
 Each subcommand is a frozen dataclass that tyro turns into flags. Bad input ends in one line on
 stderr that says what to do (exit code 2), before anything is written.
@@ -236,6 +236,12 @@ def cmd_video(argv: list[str]) -> int:
     return 0
 
 
+def cmd_lm(argv: list[str]) -> int:
+    from prefrl.lm.cli import main as lm_main
+
+    return lm_main(argv, console)
+
+
 COMMANDS = {
     "ppo": (cmd_ppo, "train PPO on a gymnasium task (presets for common ids)"),
     "rlhp": (
@@ -246,6 +252,7 @@ COMMANDS = {
     "demo": (cmd_demo, "learn Pendulum from preferences alone, next to PPO; writes a report"),
     "plot": (cmd_plot, "draw a run's learning curves: prefrl plot RUN_DIR"),
     "video": (cmd_video, "render a run's agent to mp4: prefrl video RUN_DIR"),
+    "lm": (cmd_lm, "RLHF for language models: prefrl lm sft|rm|ppo|pipeline"),
 }
 
 

@@ -11,6 +11,8 @@ from prefrl.runs import METRICS_FILE, read_run
 
 STEP = "step"
 LABELS = "preferences/num_labels"
+SQRT_KL = "lm/sqrt_kl"
+X_LABELS = {STEP: "env steps", LABELS: "labels used", SQRT_KL: "sqrt(KL(pi || pi_ref))"}
 Panel = tuple[str, list[str], str]
 """(title, metric keys, x-axis key)"""
 
@@ -35,6 +37,14 @@ PANELS: dict[str, list[Panel]] = {
         ("predicted vs true segment return: correlation", ["reward_model/segment_return_correlation"], STEP),
         ("policy entropy", ["ppo/entropy"], STEP),
     ],
+    "lm-ppo": [
+        ("gold and proxy vs sqrt(KL) (Gao et al. 2022)", ["lm/gold_score", "lm/score"], SQRT_KL),
+        ("gold and proxy score", ["lm/gold_score", "lm/score"], STEP),
+        ("KL(pi || pi_ref) per response, nats", ["lm/kl"], STEP),
+        ("response length / EOS rate", ["lm/response_length", "lm/eos_rate"], STEP),
+        ("policy and value loss", ["lm/policy_loss", "lm/value_loss"], STEP),
+        ("approx KL / clip fraction / entropy", ["lm/approx_kl", "lm/clip_frac", "lm/entropy"], STEP),
+    ],
 }
 
 
@@ -57,6 +67,9 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
 
     run_dir = Path(run_dir)
     kind, config = read_run(run_dir)
+    if kind == "lm-pipeline":  # the pipeline's PPO stage is a run directory of its own
+        run_dir = run_dir / "ppo"
+        kind, config = read_run(run_dir)
     config = config.get("ppo", config)
     metrics_file = run_dir / METRICS_FILE
     rows = read_metrics(metrics_file) if metrics_file.exists() else []
@@ -69,10 +82,10 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
         for key in keys:
             xs, ys = _series(rows, key, x_key)
             if xs:
-                style = "o" if key.startswith("eval/") else "-"
+                style = "o" if key.startswith("eval/") else "." if x_key == SQRT_KL else "-"
                 ax.plot(xs, ys, style, label=key, lw=1.2, ms=5)
         ax.set_title(title)
-        ax.set_xlabel("env steps" if x_key == STEP else "labels used")
+        ax.set_xlabel("responses" if kind.startswith("lm") and x_key == STEP else X_LABELS[x_key])
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)

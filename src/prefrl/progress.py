@@ -44,17 +44,26 @@ class StopRequested:
 
 
 def train_with_progress(
-    trainer: IterativeTrainer, total_steps: int, console: Console, description: str
+    trainer: IterativeTrainer,
+    total_steps: int,
+    console: Console,
+    description: str,
+    metric_key: str = "env/return_window",
+    metric_name: str = "return",
+    unit: str = "steps",
+    digits: int = 1,
 ) -> dict[str, float] | None:
-    """Run ``trainer`` to the end (or to a stop signal); returns the last metrics, None if stopped."""
+    """Run ``trainer`` to the end (or to a stop signal); returns the last metrics, None if stopped.
+    The bar shows ``metric_key`` of the last metrics as ``metric_name`` (``digits`` decimals), and
+    ``unit``/s."""
     stop = StopRequested()
     old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[sps]:>7.0f} steps/s"),
-        TextColumn("return {task.fields[ret]}"),
+        TextColumn("{task.fields[sps]:>7.0f} " + unit + "/s"),
+        TextColumn(metric_name + " {task.fields[ret]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -69,12 +78,12 @@ def train_with_progress(
             while not trainer.done:
                 metrics = trainer.train_iteration()
                 rate = (trainer.global_step - start_step) / (time.perf_counter() - start)
-                ret = metrics.get("env/return_window")
+                ret = metrics.get(metric_key)
                 progress.update(
                     task,
                     completed=trainer.global_step,
                     sps=rate,
-                    ret="-" if ret is None else f"{ret:.1f}",
+                    ret="-" if ret is None else f"{ret:.{digits}f}",
                 )
                 if stop.requested:
                     trainer.save()

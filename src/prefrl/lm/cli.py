@@ -1,0 +1,94 @@
+"""``prefrl lm sft|rm|ppo|pipeline``: parse, check, dispatch. ``--resume RUN_DIR`` alone continues a
+run with its saved command."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import tyro
+from rich.console import Console
+
+from prefrl.lm.commands import PPOLMCommand, RMCommand, SFTCommand, run_ppo_lm, run_rm, run_sft
+from prefrl.lm.pipeline import PipelineConfig
+from prefrl.runs import read_run
+from prefrl.validation import config_from_dict, deferred_validation, require
+
+COMMANDS: dict[str, tuple[str, type, str]] = {
+    "sft": ("lm-sft", SFTCommand, "supervised fine-tuning on prompt/completion records"),
+    "rm": ("lm-rm", RMCommand, "reward model from prompt/chosen/rejected (or K-way rankings)"),
+    "ppo": ("lm-ppo", PPOLMCommand, "PPO-RLHF against a reward model or a Python reward function"),
+    "pipeline": ("lm-pipeline", PipelineConfig, "offline default: SFT -> labels -> RM -> PPO on a tiny task"),
+}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    run_dir: Path | None = None
+    """Run directory to create (default: runs/KIND-lm-sSEED-DATE-TIME)."""
+    resume: Path | None = None
+    """Continue the run in this directory from its last checkpoint (pass no other flag)."""
+    torch_threads: int = 1
+    """Torch CPU threads (1 is fastest for the tiny model on a busy 2-core machine)."""
+
+
+def _usage() -> str:
+    lines = ["usage: prefrl lm COMMAND [--help] [flags]", "", "commands:"]
+    return "\n".join(lines + [f"  {name:<9} {text}" for name, (_, _, text) in COMMANDS.items()])
+
+
+OPTIONS_HELP = (
+    "Run options: --run-dir DIR (default runs/KIND-lm-sSEED-DATE-TIME), --resume RUN_DIR (continue a run "
+    "from its last checkpoint; pass no other flag), --torch-threads N (default 1)."
+)
+
+
+def split_options(argv: list[str]) -> tuple[RunOptions, list[str]]:
+    """Pull the run options out of ``argv``; the rest goes to the command's own parser."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--run-dir", "--run_dir", type=Path, default=None)
+    pre.add_argument("--resume", type=Path, default=None)
+    pre.add_argument("--torch-threads", "--torch_threads", type=int, default=1)
+    known, rest = pre.parse_known_args(argv)
+    options = RunOptions(known.run_dir, known.resume, known.torch_threads)
+    require(options.torch_threads >= 1, "torch_threads must be >= 1: fix --torch-threads")
+    return options, rest
+
+
+def parse(argv: list[str]) -> tuple[str, Any, RunOptions]:
+    name = argv[0]
+    kind, cls, _ = COMMANDS[name]
+    options, rest = split_options(argv[1:])
+    if options.resume is not None:
+        require(
+            not rest and options.run_dir is None,
+            "--resume RUN_DIR continues a run with its saved config: pass no other flag",
+        )
+        require(name != "pipeline", "prefrl lm pipeline has no --resume: start it again (a few minutes)")
+        _, saved = read_run(options.resume, kind=kind)
+        return name, config_from_dict(cls, saved), options
+    with deferred_validation():
+        command: Any = tyro.cli(
+            cls, args=rest, prog=f"prefrl lm {name}", description=f"{cls.__doc__}\n\n{OPTIONS_HELP}"
+        )
+    (command.config if hasattr(command, "config") else command).validate()
+    return name, command, options
+
+
+def main(argv: list[str], console: Console) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] not in COMMANDS:
+        raise ValueError(f"unknown command 'lm {argv[0]}': pick one of {', '.join(COMMANDS)}")
+    name, command, options = parse(argv)
+    torch.set_num_threads(options.torch_threads)
+    if name == "pipeline":
+        from prefrl.lm.pipeline_run import run_pipeline
+
+        return run_pipeline(command, options.run_dir, console)
+    runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm}[name]
+    return runner(command, options.run_dir, options.resume, console)

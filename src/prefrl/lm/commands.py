@@ -1,0 +1,373 @@
+"""``prefrl lm sft|rm|ppo``: what the commands do once their input is parsed and checked.
+
+Every check (paths, datasets, tokenizer, lengths, reward function) runs before the run directory is
+created, so bad input writes nothing. A run directory holds config.json, metrics.jsonl, tb/,
+checkpoints/last.pt (resumable) and model/ (``save_pretrained`` output, tokenizer included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import tyro
+from rich.console import Console
+
+from prefrl.checkpoint import load_checkpoint, save_checkpoint
+from prefrl.lm.data import check_tokenizer, load_records
+from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer, RewardFn
+from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, evaluate_rm
+from prefrl.lm.sft import SFTConfig, SFTTrainer
+from prefrl.logger import Logger, NullLogger
+from prefrl.progress import train_with_progress
+from prefrl.runs import CHECKPOINT_FILE, create_run_dir, open_run_logger
+from prefrl.validation import require
+
+MODEL_DIR = "model"
+
+
+@dataclass(frozen=True)
+class SFTCommand:
+    """Supervised fine-tuning on {"prompt", "completion"} records (loss on the completion only)."""
+
+    model: str
+    """Causal LM: a local directory (save_pretrained) or a Hugging Face hub id."""
+    data: str
+    """Demonstrations: a .jsonl file, a save_to_disk directory or a dataset id (TRL's columns)."""
+    config: Annotated[SFTConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=SFTConfig)
+    checkpoint_every: int = 50
+    """Save a resumable checkpoint every this many steps."""
+
+
+@dataclass(frozen=True)
+class RMCommand:
+    """Reward model on {"prompt", "chosen", "rejected"} records, or {"prompt", "completions"} rankings
+    (best first; InstructGPT's K-way loss). The backbone starts from --model."""
+
+    model: str
+    """Causal LM or base model whose trunk becomes the reward model's backbone (path or hub id)."""
+    data: str
+    """Comparisons or rankings (.jsonl, save_to_disk directory or dataset id)."""
+    eval_data: str | None = None
+    """Held-out comparisons for the accuracy printed at the end."""
+    config: Annotated[RMConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=RMConfig)
+    checkpoint_every: int = 50
+    """Save a resumable checkpoint every this many steps."""
+
+
+@dataclass(frozen=True)
+class PPOLMCommand:
+    """PPO-RLHF: the policy against a reward model (or a Python reward function), with a per-token
+    KL penalty to the frozen initial policy."""
+
+    policy: str
+    """Causal LM to train (path or hub id); its initial weights are the frozen reference."""
+    prompts: str
+    """Prompts: any dataset with a 'prompt' column (.jsonl, directory or dataset id)."""
+    reward_model: str | None = None
+    """A reward-model directory written by `prefrl lm rm` (also initialises the critic)."""
+    reward_fn: str | None = None
+    """Instead of a reward model: 'module:function', called as f(prompts, responses) -> floats."""
+    gold_fn: str | None = None
+    """Optional 'module:function' logged as lm/gold_score (the true preference, never optimised)."""
+    config: Annotated[LMPPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=LMPPOConfig)
+    checkpoint_every: int = 10
+    """Save a resumable checkpoint every this many iterations."""
+
+
+def model_path(path: str) -> str:
+    """A local path that must exist, or a hub id (org/name); ValueError with the fix otherwise."""
+    local = Path(path).expanduser()
+    looks_local = local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1
+    if looks_local and not local.is_dir():
+        raise ValueError(
+            f"model path {path} does not exist: pass a directory written by save_pretrained "
+            "(or a Hugging Face hub id such as org/name)"
+        )
+    return str(local) if looks_local else path
+
+
+def load_causal_lm(path: str) -> Any:
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the CLI's own bars only; errors stay one line
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(model_path(path))
+    except OSError as exc:
+        raise ValueError(f"could not load a causal LM from {path!r} ({exc}): check the path or id") from None
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path(path))
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"could not load a tokenizer from {path!r} ({exc}): save one next to the model"
+        ) from None
+    check_tokenizer(tokenizer)
+    return tokenizer
+
+
+def load_function(spec: str, what: str) -> RewardFn:
+    """'module:function' -> the function (ValueError with the fix)."""
+    module_name, _, name = spec.partition(":")
+    require(bool(module_name and name), f"--{what} {spec!r}: use the form module:function")
+    try:
+        function = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(
+            f"--{what} {spec!r} cannot be imported ({exc}): check the module is importable"
+        ) from None
+    require(callable(function), f"--{what} {spec!r} is not callable: name a function f(prompts, responses)")
+    return function
+
+
+class CheckpointedRun:
+    """Adapts an LM trainer to the CLI's progress loop: logs metrics, checkpoints every N steps (on
+    the main process only under data parallelism)."""
+
+    def __init__(
+        self,
+        trainer: Any,
+        run_dir: Path,
+        logger: Logger,
+        every: int,
+        config: dict[str, Any],
+        main: bool = True,
+    ) -> None:
+        self.trainer, self.run_dir, self.logger = trainer, run_dir, logger
+        self.every, self.config, self.main = every, config, main
+
+    @property
+    def global_step(self) -> int:
+        return int(self.trainer.global_step)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.trainer.done)
+
+    def train_iteration(self) -> dict[str, float]:
+        metrics = self.trainer.train_iteration()
+        self.logger.log(metrics, self.global_step)
+        if self.trainer.done or self._iterations() % self.every == 0:
+            self.save()
+        return metrics
+
+    def _iterations(self) -> int:
+        return int(getattr(self.trainer, "iteration", getattr(self.trainer, "step", 0)))
+
+    def save(self) -> None:
+        if not self.main:
+            return
+        state = {"trainer": self.trainer.state_dict(), "global_step": self.global_step, "config": self.config}
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
+
+
+def make_accelerator() -> Any | None:
+    """An ``accelerate.Accelerator`` when started by ``accelerate launch`` / ``torchrun`` with several
+    processes (WORLD_SIZE > 1), else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
+def open_run(
+    kind: str, command: Any, run_dir: Path | None, resume: Path | None, default: Path, main: bool = True
+) -> tuple[Path, Logger, dict[str, Any] | None]:
+    """Create the run directory (or reopen one to resume); (run_dir, logger, checkpoint state). Only
+    the main process writes; the others get a NullLogger."""
+    state = load_checkpoint(resume / CHECKPOINT_FILE) if resume is not None else None
+    if not main:
+        return resume or run_dir or default, NullLogger(), state
+    if resume is not None and state is not None:
+        return resume, open_run_logger(resume, resume_step=int(state["global_step"])), state
+    run_dir = create_run_dir(run_dir or default, kind, command)
+    return run_dir, open_run_logger(run_dir), None
+
+
+def run_training(
+    run: CheckpointedRun, total: int, console: Console, label: str, metric: tuple[str, str], unit: str
+) -> dict[str, float] | None:
+    try:
+        if run.done:
+            console.print(f"{run.run_dir} already finished")
+            return {}
+        if not run.main:  # data parallelism: the main process shows the bar
+            metrics: dict[str, float] = {}
+            while not run.done:
+                metrics = run.train_iteration()
+            return metrics
+        return train_with_progress(run, total, console, label, metric[0], metric[1], unit, digits=2)
+    finally:
+        run.logger.close()
+
+
+def save_model(model: Any, tokenizer: Any, path: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if path.exists():
+        shutil.rmtree(path)
+    if isinstance(model, ScalarRewardModel):
+        model.save(path)
+    else:
+        model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+
+
+def as_dict(command: Any) -> dict[str, Any]:
+    return dataclasses.asdict(command)
+
+
+def default_dir(kind: str, seed: int) -> Path:
+    from prefrl.runs import default_run_dir
+
+    return default_run_dir(kind, "lm", seed)
+
+
+def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
+    """``prefrl lm sft``: every check first, then the run directory, then training."""
+    records = load_records(cmd.data, "sft")
+    tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
+    accelerator = make_accelerator()
+    main = accelerator is None or accelerator.is_main_process
+    trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
+    default = default_dir("lm-sft", cmd.config.seed)
+    run_dir, logger, state = open_run("lm-sft", cmd, run_dir, resume, default, main)
+    if state is not None:
+        trainer.load_state_dict(state["trainer"])
+    if main:
+        console.print(f"run directory: {run_dir}")
+    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
+    metrics = run_training(run, trainer.num_steps, console, "sft", ("lm/sft_loss", "loss"), "steps")
+    if metrics is None:
+        console.print(f"stopped; continue with [bold]prefrl lm sft --resume {run_dir}[/bold]")
+        return 130
+    if not main:
+        return 0
+    save_model(model, tokenizer, run_dir / MODEL_DIR)
+    console.print(f"SFT model: {run_dir / MODEL_DIR}")
+    return 0
+
+
+def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
+    """``prefrl lm rm``: fit, shift so the chosen answers of the data score 0 on average, save."""
+    records = load_records(cmd.data, "ranking" if _is_ranking(cmd.data) else "preference")
+    eval_records = None
+    if cmd.eval_data is not None:
+        eval_records = load_records(cmd.eval_data, "ranking" if _is_ranking(cmd.eval_data) else "preference")
+    tokenizer, lm = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
+    model = ScalarRewardModel.from_causal_lm(lm)
+    accelerator = make_accelerator()
+    main = accelerator is None or accelerator.is_main_process
+    trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
+    default = default_dir("lm-rm", cmd.config.seed)
+    run_dir, logger, state = open_run("lm-rm", cmd, run_dir, resume, default, main)
+    if state is not None:
+        trainer.load_state_dict(state["trainer"])
+    if main:
+        console.print(f"run directory: {run_dir}")
+    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
+    metrics = run_training(
+        run, trainer.num_steps, console, "reward model", ("lm/rm_accuracy", "acc"), "steps"
+    )
+    if metrics is None:
+        console.print(f"stopped; continue with [bold]prefrl lm rm --resume {run_dir}[/bold]")
+        return 130
+    if not main:
+        return 0
+    shift_to_first_answers(model, tokenizer, records)
+    if eval_records is not None:
+        console.print(f"held-out accuracy: {evaluate_rm(model, tokenizer, eval_records):.3f}")
+    save_model(model, tokenizer, run_dir / MODEL_DIR)
+    console.print(f"reward model: {run_dir / MODEL_DIR}")
+    return 0
+
+
+def _is_ranking(source: str) -> bool:
+    import json
+
+    path = Path(source)
+    if path.suffix == ".jsonl" and path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    return "completions" in json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+    return False
+
+
+@torch.no_grad()
+def shift_to_first_answers(model: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]]) -> None:
+    """Shift the RM so the preferred (reference) answers of ``records`` score 0 on average."""
+    from prefrl.lm.pipeline import response_batch
+
+    model.eval()
+    firsts = [r["completions"][0] if "completions" in r else r["chosen"] for r in records]
+    scores = [
+        model(response_batch(tokenizer, [r["prompt"] for r in records[i : i + 64]], firsts[i : i + 64]))
+        for i in range(0, len(records), 64)
+    ]
+    model.shift_to(torch.cat(scores))
+
+
+def build_ppo(cmd: PPOLMCommand) -> LMPPOTrainer:
+    """Load and check everything ``prefrl lm ppo`` needs (nothing is written)."""
+    require(
+        (cmd.reward_model is None) != (cmd.reward_fn is None),
+        "give exactly one of --reward-model DIR and --reward-fn module:function",
+    )
+    prompts = [r["prompt"] for r in load_records(cmd.prompts, "prompts")]
+    tokenizer, policy = load_tokenizer(cmd.policy), load_causal_lm(cmd.policy)
+    reward_model = None
+    if cmd.reward_model is not None:
+        reward_model = ScalarRewardModel.load(Path(model_path(cmd.reward_model)))
+    reward_fn = load_function(cmd.reward_fn, "reward-fn") if cmd.reward_fn else None
+    gold_fn = load_function(cmd.gold_fn, "gold-fn") if cmd.gold_fn else None
+    trainer = LMPPOTrainer(
+        policy,
+        tokenizer,
+        prompts,
+        cmd.config,
+        reward_model=reward_model,
+        reward_fn=reward_fn,
+        gold_fn=gold_fn,
+    )
+    trainer.rollout()  # one dry rollout: a bad reward function fails here, before anything is written
+    trainer.generator.manual_seed(cmd.config.seed)
+    trainer.rng.seed(cmd.config.seed)
+    return trainer
+
+
+def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
+    """``prefrl lm ppo``."""
+    from prefrl.plotting import plot_run
+
+    trainer = build_ppo(cmd)
+    run_dir, logger, state = open_run("lm-ppo", cmd, run_dir, resume, default_dir("lm-ppo", cmd.config.seed))
+    if state is not None:
+        trainer.load_state_dict(state["trainer"])
+    console.print(f"run directory: {run_dir}")
+    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd))
+    total = cmd.config.num_iterations * cmd.config.batch_size
+    metric = ("lm/gold_score", "gold") if cmd.gold_fn else ("lm/score", "score")
+    metrics = run_training(run, total, console, "ppo", metric, "responses")
+    if metrics is None:
+        console.print(f"stopped; continue with [bold]prefrl lm ppo --resume {run_dir}[/bold]")
+        return 130
+    save_model(trainer.policy, trainer.tokenizer, run_dir / MODEL_DIR)
+    console.print(f"policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
+    return 0

@@ -1,0 +1,213 @@
+"""Datasets, tokenizers and batches for the language-model side.
+
+Records use TRL's column names: ``prompt``/``completion`` for SFT, ``prompt``/``chosen``/``rejected``
+for preferences, and ``prompt``/``completions`` (a list, best first) for K-way rankings. A source is a
+JSONL file, a Hugging Face ``datasets.Dataset``, a list of dicts, or a dataset name or directory for
+``datasets.load_dataset`` / ``load_from_disk``.
+
+Batches: prompts are left-padded, responses right-padded after them, one (B, L) sequence
+``[pad.. prompt | response pad..]`` with ``attention_mask`` (True = real token) and position ids that
+skip the left padding. Pad is a dedicated token, never EOS.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+Kind = Literal["sft", "preference", "ranking", "prompts"]
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "prompts": ("prompt",),
+    "sft": ("prompt", "completion"),
+    "preference": ("prompt", "chosen", "rejected"),
+    "ranking": ("prompt", "completions"),
+}
+
+
+def load_records(source: Any, kind: Kind) -> list[dict[str, Any]]:
+    """Read and check a dataset of ``kind``; a ValueError that says the fix for anything missing."""
+    if isinstance(source, (str, Path)):
+        rows = _read_path(Path(source)) if Path(source).suffix == ".jsonl" else _load_hf(str(source))
+    else:
+        rows = [dict(row) for row in source]
+    if not rows:
+        raise ValueError(f"the {kind} dataset is empty: give at least one record")
+    for i, row in enumerate(rows):
+        check_record(row, kind, i)
+    return rows
+
+
+def _read_path(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise ValueError(f"dataset file {path} does not exist: pass an existing .jsonl file")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {n} is not JSON ({exc}): one JSON object per line") from None
+    return rows
+
+
+def _load_hf(name: str) -> list[dict[str, Any]]:
+    import datasets
+
+    try:
+        if Path(name).is_dir():
+            loaded: Any = datasets.load_from_disk(name)
+        else:
+            loaded = datasets.load_dataset(name, split="train")
+    except Exception as exc:
+        raise ValueError(
+            f"could not load dataset {name!r} ({type(exc).__name__}): pass a .jsonl file, a directory "
+            "saved with Dataset.save_to_disk, or a reachable Hugging Face dataset id"
+        ) from None
+    if isinstance(loaded, datasets.DatasetDict):
+        loaded = loaded["train"]
+    return [dict(row) for row in loaded]
+
+
+def check_record(row: Any, kind: Kind, index: int) -> None:
+    columns = COLUMNS[kind]
+    if not isinstance(row, dict):
+        raise ValueError(f"record {index} is not an object: each record needs {', '.join(columns)}")
+    for column in columns:
+        if column not in row:
+            raise ValueError(
+                f"record {index} has no {column!r} column: a {kind} dataset needs the columns "
+                f"{', '.join(columns)} (TRL's names); rename yours"
+            )
+    if not isinstance(row["prompt"], str) or not row["prompt"].strip():
+        raise ValueError(f"record {index} has an empty prompt: every record needs a non-empty prompt")
+    responses = row["completions"] if kind == "ranking" else [row[c] for c in columns[1:]]
+    if kind == "ranking" and (not isinstance(responses, list) or len(responses) < 2):
+        raise ValueError(f"record {index}: 'completions' must be a list of >= 2 answers, best first")
+    for response in responses:
+        if not isinstance(response, str) or not response.strip():
+            raise ValueError(f"record {index} has an empty response: drop that record or fill in its text")
+
+
+def check_tokenizer(tokenizer: Any) -> None:
+    """EOS present, a dedicated pad token (never pad = EOS), left padding."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError(
+            "the tokenizer has no EOS token, so responses could never end: add one with "
+            "tokenizer.add_special_tokens({'eos_token': '<eos>'}) (and resize the model's embeddings)"
+        )
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise ValueError(
+            "the tokenizer's pad token is missing or equal to EOS (the model would never learn to "
+            "stop): add a dedicated one with tokenizer.add_special_tokens({'pad_token': '<pad>'}) "
+            "and model.resize_token_embeddings(len(tokenizer))"
+        )
+    tokenizer.padding_side = "left"
+
+
+def encode(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+
+def check_lengths(prompt_ids: Sequence[Sequence[int]], max_new_tokens: int, context: int) -> None:
+    longest = max(len(p) for p in prompt_ids)
+    if longest + max_new_tokens > context:
+        raise ValueError(
+            f"a prompt of {longest} tokens plus {max_new_tokens} response tokens exceeds the model's "
+            f"context of {context}: shorten the prompts or lower --max-new-tokens"
+        )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """input_ids (B, P + R); attention_mask (B, P + R) bool; position_ids (B, P + R);
+    response_mask (B, R) bool over the response part; P = prompt_length."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    response_mask: torch.Tensor
+    prompt_length: int
+
+
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) positions that skip left padding (0 at the first real token)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> ids (B, P), mask (B, P) bool, each row right-aligned."""
+    length = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(seqs), length, dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, length - len(s) :] = torch.tensor(s)
+            mask[i, length - len(s) :] = True
+    return ids, mask
+
+
+def make_batch(
+    prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], pad_id: int
+) -> Batch:
+    """Left-padded prompts followed by right-padded responses (pass responses with their EOS)."""
+    p_ids, p_mask = left_pad(prompt_ids, pad_id)
+    length = max(len(r) for r in response_ids)
+    r_ids = torch.full((len(response_ids), length), pad_id, dtype=torch.long)
+    r_mask = torch.zeros(len(response_ids), length, dtype=torch.bool)
+    for i, r in enumerate(response_ids):
+        r_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        r_mask[i, : len(r)] = True
+    return batch_from_tensors(p_ids, p_mask, r_ids, r_mask)
+
+
+def batch_from_tensors(
+    prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, responses: torch.Tensor, response_mask: torch.Tensor
+) -> Batch:
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+    return Batch(
+        input_ids=torch.cat([prompt_ids, responses], dim=1),
+        attention_mask=attention_mask,
+        position_ids=position_ids(attention_mask),
+        response_mask=response_mask,
+        prompt_length=prompt_ids.shape[1],
+    )
+
+
+def context_length(model: Any) -> int:
+    config = model.config
+    for name in ("n_positions", "max_position_embeddings"):
+        if getattr(config, name, None):
+            return int(getattr(config, name))
+    return 1 << 30
+
+
+GROUP_BATCHES = 32
+"""Batches per length-sorted group in :func:`batch_order`."""
+
+
+def batch_order(
+    rng: random.Random, lengths: Sequence[int], batch_size: int, group_by_length: bool
+) -> list[int]:
+    """One epoch of indices in whole batches (a remainder smaller than a batch is left out).
+
+    With ``group_by_length``, a random permutation is cut into groups of ``GROUP_BATCHES`` batches, each
+    group is sorted by length and cut into batches, and the batches are shuffled: every batch still
+    holds random items, but of similar length, so little of it is padding.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    order = order[: len(order) - len(order) % batch_size] if len(order) >= batch_size else order
+    if not group_by_length:
+        return order
+    batches = []
+    for start in range(0, len(order), GROUP_BATCHES * batch_size):
+        group = sorted(order[start : start + GROUP_BATCHES * batch_size], key=lambda i: lengths[i])
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return [i for batch in batches for i in batch]

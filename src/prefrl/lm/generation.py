@@ -1,0 +1,97 @@
+"""Sampling responses and recomputing their log-probabilities.
+
+Sampling is a plain KV-cached loop over any transformers causal LM (left-padded prompts, position ids
+that skip padding). Log-probs are recomputed with one forward pass over prompt + response, with the
+logits divided by the sampling temperature (the policy and the reference alike) and a log-softmax over
+the full vocabulary in fp32, so the PPO ratio and the KL penalty are measured on the distribution that
+was actually sampled from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from prefrl.envs.token_mdp import response_mask
+from prefrl.lm.data import Batch, position_ids
+
+
+@torch.no_grad()
+def sample(
+    model: Any,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    max_new_tokens: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample up to ``max_new_tokens`` per prompt.
+
+    Args:
+        prompt_ids, prompt_mask: (B, P) left-padded prompts and their bool mask.
+
+    Returns:
+        responses (B, R) with pad after the first EOS, and mask (B, R) bool (True up to and including
+        the EOS); R <= max_new_tokens (the loop stops once every row has ended).
+    """
+    attention = prompt_mask.long()
+    out = model(
+        input_ids=prompt_ids, attention_mask=attention, position_ids=position_ids(prompt_mask), use_cache=True
+    )
+    past, logits = out.past_key_values, out.logits[:, -1]
+    next_pos = prompt_mask.long().sum(-1)
+    finished = torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
+    tokens = []
+    for _ in range(max_new_tokens):
+        probs = F.softmax(logits.float() / temperature, dim=-1)
+        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        token = torch.where(finished, torch.full_like(token, pad_token_id), token)
+        tokens.append(token)
+        finished = finished | (token == eos_token_id)
+        if bool(finished.all()):
+            break
+        attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=attention,
+            position_ids=next_pos[:, None],
+            past_key_values=past,
+            use_cache=True,
+        )
+        past, logits, next_pos = out.past_key_values, out.logits[:, -1], next_pos + 1
+    responses = torch.stack(tokens, dim=1)
+    mask, _ = response_mask(responses, eos_token_id)
+    return torch.where(mask, responses, torch.full_like(responses, pad_token_id)), mask
+
+
+def response_logits(model: Any, batch: Batch) -> torch.Tensor:
+    """(B, R, V) logits that predict the response tokens (positions P-1 .. P+R-2), in fp32."""
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask.long(),
+        position_ids=batch.position_ids,
+    )
+    start = batch.prompt_length - 1
+    return out.logits[:, start : start + batch.response_mask.shape[1]].float()
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """(B, R, V) logits, (B, R) tokens -> (B, R) log pi(token) at ``temperature``, fp32."""
+    logp = F.log_softmax(logits.float() / temperature, dim=-1)
+    return logp.gather(-1, tokens[..., None]).squeeze(-1)
+
+
+def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """(B, R, V) -> (B, R) entropy of the temperature-scaled distribution."""
+    logp = F.log_softmax(logits.float() / temperature, dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def response_logprobs(model: Any, batch: Batch, temperature: float = 1.0) -> torch.Tensor:
+    """(B, R) log-probs of the batch's response tokens under ``model`` at ``temperature``."""
+    responses = batch.input_ids[:, batch.prompt_length :]
+    return token_logprobs(response_logits(model, batch), responses, temperature)

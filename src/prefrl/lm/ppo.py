@@ -1,0 +1,412 @@
+"""PPO-RLHF: the policy is a causal LM, the reward is a reward model's (or a Python function's) score
+of the finished response, minus a per-token KL penalty to a frozen reference (the SFT model).
+
+The math is shared with the gymnasium side: the MDP mapping is :mod:`prefrl.envs.token_mdp`, GAE is
+:func:`prefrl.ppo.gae.gae`, the clipped policy and value losses are :mod:`prefrl.ppo.losses`. Every
+iteration logs the proxy score (what the policy optimises), the gold score (when a ``gold_fn`` is
+given: what we really want) and KL(pi || pi_ref), so reward hacking is measured, not guessed.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from prefrl.envs import token_mdp
+from prefrl.lm.data import (
+    Batch,
+    batch_from_tensors,
+    check_lengths,
+    check_tokenizer,
+    context_length,
+    encode,
+    left_pad,
+    make_batch,
+)
+from prefrl.lm.generation import response_logits, response_logprobs, sample, token_entropy, token_logprobs
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.sft import encode_sft, sft_loss
+from prefrl.masked import masked_mean
+from prefrl.ppo.losses import policy_loss, value_loss
+from prefrl.validation import require, require_positive, require_unit_interval, validation_enabled
+
+RewardFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
+"""(prompts, responses) -> one finite score per response (the response text has no EOS)."""
+
+
+@dataclass(frozen=True)
+class LMPPOConfig:
+    num_iterations: int = 60
+    """PPO iterations (each samples ``batch_size`` responses, then updates)."""
+    batch_size: int = 64
+    """Prompts (responses) per iteration."""
+    minibatch_size: int = 16
+    """Responses per gradient step."""
+    num_ppo_epochs: int = 4
+    """Passes over each batch (Ziegler, N+: 4; InstructGPT: 1)."""
+    learning_rate: float = 3e-4
+    """Adam learning rate of policy and critic (tiny model; ~3e-6 for a pretrained one)."""
+    adam_eps: float = 1e-5
+    """Adam epsilon (PyTorch places it differently from TF; 1e-5 keeps early updates moderate)."""
+    max_new_tokens: int = 24
+    """Response length cap (tokens, EOS included)."""
+    temperature: float = 1.0
+    """Sampling temperature; log-probs of policy and reference are taken at the same temperature."""
+    kl_coef: float = 0.05
+    """Per-token KL penalty coefficient (initial value when ``adaptive_kl``)."""
+    adaptive_kl: bool = False
+    """Ziegler's controller: kl_coef *= 1 + clip(KL / kl_target - 1, -0.2, 0.2) * batch / kl_horizon."""
+    kl_target: float = 6.0
+    """Target KL(pi || pi_ref) per response, nats (adaptive KL only)."""
+    kl_horizon: int = 10000
+    """Horizon of the adaptive controller, in responses."""
+    gamma: float = 1.0
+    """Discount over response tokens."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_coef: float = 0.2
+    """PPO ratio clip."""
+    value_clip_coef: float | None = 0.2
+    """Value-loss clip around the rollout's values (None: unclipped)."""
+    vf_coef: float = 0.1
+    """Weight of the critic's loss."""
+    whiten_rewards: bool = False
+    """Scale the per-token rewards to unit variance over each batch (no mean shift)."""
+    whiten_advantages: bool = True
+    """Whiten advantages over the real tokens of each batch."""
+    eos_penalty: float | None = -1.0
+    """Score given to responses that never emit EOS (None: keep their score)."""
+    target_kl: float | None = None
+    """Stop an iteration's epochs early once the minibatch approx-KL exceeds this (None: never)."""
+    ptx_coef: float = 0.0
+    """PPO-ptx: weight of the demonstrations' log-likelihood (InstructGPT: 27.8); needs ptx records."""
+    seed: int = 1
+    """Seed of the run (prompt order, sampling)."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    def validate(self) -> None:
+        for name in ("num_iterations", "batch_size", "minibatch_size", "num_ppo_epochs", "max_new_tokens"):
+            require_positive(name, getattr(self, name))
+        require(
+            self.batch_size % self.minibatch_size == 0,
+            f"batch_size {self.batch_size} is not a multiple of minibatch_size {self.minibatch_size}: "
+            "fix --batch-size or --minibatch-size",
+        )
+        require_positive("learning_rate", self.learning_rate)
+        require_positive("temperature", self.temperature)
+        require(self.kl_coef >= 0, f"kl_coef must be >= 0, got {self.kl_coef}: fix --kl-coef")
+        require_unit_interval("gamma", self.gamma)
+        require_unit_interval("gae_lambda", self.gae_lambda)
+        require(self.ptx_coef >= 0, f"ptx_coef must be >= 0, got {self.ptx_coef}: fix --ptx-coef")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One batch of sampled responses and everything PPO needs, (B, R) unless noted."""
+
+    batch: Batch
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    metrics: dict[str, float]
+
+
+def check_scores(scores: Any, num: int, what: str = "reward function") -> torch.Tensor:
+    """A (num,) float tensor, or a ValueError that says what the function must return."""
+    try:
+        tensor = torch.as_tensor(scores, dtype=torch.float32).detach().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            f"the {what} returned {type(scores).__name__}: return one float per response"
+        ) from None
+    require(
+        tensor.shape == (num,),
+        f"the {what} returned shape {tuple(tensor.shape)} for {num} responses: return one float per response",
+    )
+    require(
+        bool(torch.isfinite(tensor).all()),
+        f"the {what} returned NaN or inf: return a finite float for every response",
+    )
+    return tensor
+
+
+def adaptive_kl_coef(kl_coef: float, kl: float, target: float, horizon: int, num: int) -> float:
+    """Ziegler et al.: kl_coef * (1 + clip(kl / target - 1, -0.2, 0.2) * num / horizon)."""
+    error = min(max(kl / target - 1.0, -0.2), 0.2)
+    return kl_coef * (1.0 + error * num / horizon)
+
+
+class LMPPOTrainer:
+    """Policy, frozen reference, critic; one rollout + PPO update per ``train_iteration``.
+
+    Args:
+        policy: a transformers causal LM (trained in place).
+        tokenizer: with EOS and a dedicated pad token.
+        prompts: the prompts to sample from.
+        reward_model: a :class:`ScalarRewardModel`, or ``reward_fn``: a plain Python function.
+        critic: the value network (default: a copy of the reward model, else the policy's trunk with
+            a zero head).
+        reference: the frozen reference (default: a copy of ``policy`` as given).
+        gold_fn: optional true preference, logged as ``lm/gold_score`` and never optimised.
+        ptx_records: demonstrations ({"prompt", "completion"}) for PPO-ptx.
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        tokenizer: Any,
+        prompts: list[str],
+        config: LMPPOConfig,
+        reward_model: ScalarRewardModel | None = None,
+        reward_fn: RewardFn | None = None,
+        critic: ScalarRewardModel | None = None,
+        reference: Any | None = None,
+        gold_fn: RewardFn | None = None,
+        ptx_records: list[dict[str, Any]] | None = None,
+    ) -> None:
+        check_tokenizer(tokenizer)
+        require(
+            (reward_model is None) != (reward_fn is None), "give exactly one of reward_model and reward_fn"
+        )
+        require(
+            config.ptx_coef == 0 or bool(ptx_records), "ptx_coef > 0 needs demonstrations: pass ptx_records"
+        )
+        self.config, self.tokenizer, self.prompts = config, tokenizer, list(prompts)
+        self.prompt_ids = encode(tokenizer, self.prompts)
+        check_lengths(self.prompt_ids, config.max_new_tokens, context_length(policy))
+        self.policy, self.reward_model, self.reward_fn, self.gold_fn = (
+            policy,
+            reward_model,
+            reward_fn,
+            gold_fn,
+        )
+        self.reference = reference if reference is not None else copy.deepcopy(policy)
+        if critic is None:
+            critic = copy.deepcopy(reward_model) if reward_model is not None else _zero_critic(policy)
+        self.critic = critic.requires_grad_(True)  # a copy of a frozen reward model must still learn
+        for frozen in (self.reference, self.reward_model):
+            if frozen is not None:
+                frozen.requires_grad_(False)
+        for module in (self.policy, self.reference, self.critic, self.reward_model):
+            if module is not None:
+                module.eval()  # dropout off everywhere in RL
+        params = list(self.policy.parameters()) + list(self.critic.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
+        self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
+        self.kl_coef = config.kl_coef
+        self.iteration = 0
+        self.rng = random.Random(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+    @property
+    def global_step(self) -> int:
+        """Responses sampled so far."""
+        return self.iteration * self.config.batch_size
+
+    @property
+    def done(self) -> bool:
+        return self.iteration >= self.config.num_iterations
+
+    def train_iteration(self) -> dict[str, float]:
+        rollout = self.rollout()
+        start = time.perf_counter()
+        metrics = self.update(rollout)
+        metrics["time/update_s"] = time.perf_counter() - start
+        if self.config.adaptive_kl:
+            self.kl_coef = adaptive_kl_coef(
+                self.kl_coef,
+                rollout.metrics["lm/kl"],
+                self.config.kl_target,
+                self.config.kl_horizon,
+                self.config.batch_size,
+            )
+        self.iteration += 1
+        metrics.update(rollout.metrics)
+        total = metrics["time/generate_s"] + metrics["time/score_s"] + metrics["time/update_s"]
+        metrics["time/tokens_per_second"] = (
+            rollout.metrics["lm/response_length"] * self.config.batch_size / total
+        )
+        return metrics
+
+    def decode(self, responses: torch.Tensor, mask: torch.Tensor) -> list[str]:
+        """Response texts without EOS and padding."""
+        keep = mask & (responses != self.tokenizer.eos_token_id)
+        ids = torch.where(keep, responses, torch.full_like(responses, self.tokenizer.pad_token_id))
+        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], generator: torch.Generator | None = None) -> list[str]:
+        """Sample one response per prompt with the current policy (texts)."""
+        p_ids, p_mask = left_pad(encode(self.tokenizer, prompts), self.tokenizer.pad_token_id)
+        responses, mask = sample(
+            self.policy,
+            p_ids,
+            p_mask,
+            self.config.max_new_tokens,
+            self.tokenizer.eos_token_id,
+            self.tokenizer.pad_token_id,
+            self.config.temperature,
+            generator or self.generator,
+        )
+        return self.decode(responses, mask)
+
+    @torch.no_grad()
+    def score(self, prompts: list[str], texts: list[str], batch: Batch) -> torch.Tensor:
+        """(B,) proxy scores: the reward model read at the last real token, or the reward function."""
+        if self.reward_model is not None:
+            return self.reward_model(batch).float()
+        assert self.reward_fn is not None
+        return check_scores(self.reward_fn(prompts, texts), len(texts))
+
+    @torch.no_grad()
+    def rollout(self) -> Rollout:
+        """Sample, score and turn into (B, R) rewards, advantages and returns (token_mdp)."""
+        cfg, tok = self.config, self.tokenizer
+        indices = [self.rng.randrange(len(self.prompts)) for _ in range(cfg.batch_size)]
+        prompts = [self.prompts[i] for i in indices]
+        start = time.perf_counter()
+        p_ids, p_mask = left_pad([self.prompt_ids[i] for i in indices], tok.pad_token_id)
+        responses, mask = sample(
+            self.policy,
+            p_ids,
+            p_mask,
+            cfg.max_new_tokens,
+            tok.eos_token_id,
+            tok.pad_token_id,
+            cfg.temperature,
+            self.generator,
+        )
+        batch = batch_from_tensors(p_ids, p_mask, responses, mask)
+        generate_s = time.perf_counter() - start
+        start = time.perf_counter()
+        texts = self.decode(responses, mask)
+        logprobs = response_logprobs(self.policy, batch, cfg.temperature)
+        ref_logprobs = response_logprobs(self.reference, batch, cfg.temperature)
+        values = self.critic.response_values(batch)
+        scores = self.score(prompts, texts, batch)
+        _, ended = token_mdp.response_mask(responses, tok.eos_token_id)
+        kl = token_mdp.per_token_kl(logprobs, ref_logprobs, mask)
+        rewards = token_mdp.token_rewards(
+            token_mdp.eos_penalty(scores, ended, cfg.eos_penalty), kl, mask, self.kl_coef
+        )
+        if cfg.whiten_rewards:
+            rewards = token_mdp.whiten_rewards(rewards, mask)
+        advantages, returns = token_mdp.advantages_and_returns(
+            rewards, values, mask, cfg.gamma, cfg.gae_lambda, cfg.whiten_advantages
+        )
+        sequence_kl = kl.sum(1)
+        metrics = {
+            "lm/score": float(scores.mean()),
+            "lm/kl": float(sequence_kl.mean()),
+            "lm/sqrt_kl": float(sequence_kl.mean().clamp_min(0).sqrt()),
+            "lm/kl_coef": self.kl_coef,
+            "lm/non_score_reward": float(-self.kl_coef * sequence_kl.mean()),
+            "lm/response_length": float(mask.sum(1).float().mean()),
+            "lm/eos_rate": float(ended.float().mean()),
+            "time/generate_s": generate_s,
+        }
+        if self.gold_fn is not None:
+            metrics["lm/gold_score"] = float(
+                check_scores(self.gold_fn(prompts, texts), len(texts), "gold function").mean()
+            )
+        metrics["time/score_s"] = time.perf_counter() - start
+        return Rollout(batch, logprobs, values, advantages, returns, metrics)
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """``num_ppo_epochs`` passes of clipped PPO over shuffled minibatches."""
+        cfg = self.config
+        sums: dict[str, float] = {}
+        count = 0
+        for _ in range(cfg.num_ppo_epochs):
+            order = torch.randperm(cfg.batch_size, generator=self.generator)
+            for start in range(0, cfg.batch_size, cfg.minibatch_size):
+                stats = self._minibatch_step(rollout, order[start : start + cfg.minibatch_size])
+                for key, value in stats.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                count += 1
+            if cfg.target_kl is not None and stats["lm/approx_kl"] > cfg.target_kl:
+                break
+        return {key: value / count for key, value in sums.items()}
+
+    def _minibatch_step(self, rollout: Rollout, idx: torch.Tensor) -> dict[str, float]:
+        cfg, b = self.config, rollout.batch
+        batch = Batch(
+            b.input_ids[idx],
+            b.attention_mask[idx],
+            b.position_ids[idx],
+            b.response_mask[idx],
+            b.prompt_length,
+        )
+        mask = batch.response_mask
+        logits = response_logits(self.policy, batch)
+        logprobs = token_logprobs(logits, batch.input_ids[:, batch.prompt_length :], cfg.temperature)
+        pg_loss, stats = policy_loss(
+            logprobs, rollout.logprobs[idx], rollout.advantages[idx], cfg.clip_coef, mask
+        )
+        values = self.critic.response_values(batch)
+        v_loss = value_loss(values, rollout.values[idx], rollout.returns[idx], cfg.value_clip_coef, mask)
+        loss = pg_loss + cfg.vf_coef * v_loss
+        metrics = {"lm/policy_loss": float(pg_loss.detach()), "lm/value_loss": float(v_loss.detach())}
+        if cfg.ptx_coef > 0:
+            ptx = self._ptx_loss(len(idx))
+            loss = loss + cfg.ptx_coef * ptx
+            metrics["lm/ptx_loss"] = float(ptx.detach())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 1.0)
+        self.optimizer.step()
+        with torch.no_grad():
+            metrics["lm/entropy"] = float(masked_mean(token_entropy(logits.detach(), cfg.temperature), mask))
+        metrics["lm/approx_kl"] = float(stats["approx_kl"])
+        metrics["lm/clip_frac"] = float(stats["clip_frac"])
+        return metrics
+
+    def _ptx_loss(self, num: int) -> torch.Tensor:
+        assert self.ptx is not None
+        prompts, responses = self.ptx
+        idx = [self.rng.randrange(len(prompts)) for _ in range(num)]
+        batch = make_batch(
+            [prompts[i] for i in idx], [responses[i] for i in idx], self.tokenizer.pad_token_id
+        )
+        return sft_loss(
+            response_logits(self.policy, batch),
+            batch.input_ids[:, batch.prompt_length :],
+            batch.response_mask,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "critic": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "kl_coef": self.kl_coef,
+            "iteration": self.iteration,
+            "rng": self.rng.getstate(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.critic.load_state_dict(state["critic"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.kl_coef = float(state["kl_coef"])
+        self.iteration = int(state["iteration"])
+        self.rng.setstate(state["rng"])
+        self.generator.set_state(state["generator"])
+
+
+def _zero_critic(policy: Any) -> ScalarRewardModel:
+    """A value head on a copy of the policy's trunk, initialised to zero."""
+    critic = ScalarRewardModel.from_causal_lm(policy)
+    torch.nn.init.zeros_(critic.head.weight)
+    return critic

@@ -1,0 +1,36 @@
+"""Data parallelism through accelerate: 2 CPU processes (gloo) make the same update as 1 process on the
+same global batch (SFT and reward model)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).with_name("ddp_script.py")
+
+
+def run(args, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(SCRIPT.parent))
+    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_two_processes_make_the_same_update_as_one(tmp_path):
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    run([sys.executable, str(SCRIPT), str(one), "single"], tmp_path)
+    # accelerate's own launcher needs MPI for several CPU processes; torchrun starts the same
+    # gloo process group that Accelerator(cpu=True) joins (as `accelerate launch` does on GPUs)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    run([*launcher, str(SCRIPT), str(two), "accelerate"], tmp_path)
+    a, b = torch.load(one, weights_only=True), torch.load(two, weights_only=True)
+    assert (a["world"], b["world"]) == (1, 2)
+    moved = [k for k, v in a["sft"].items() if not torch.allclose(v, a["initial"][k])]
+    assert len(moved) > 10  # training changed the weights, so equality below means something
+    for part in ("sft", "rm"):
+        assert a[part].keys() == b[part].keys()
+        for key, value in a[part].items():
+            assert torch.allclose(value, b[part][key], atol=1e-5), (part, key)

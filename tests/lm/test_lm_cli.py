@@ -1,0 +1,268 @@
+"""`prefrl lm ...` end to end on a transformers checkpoint directory built here, and bad input: one
+line on stderr, exit 2, nothing written."""
+
+import json
+import random
+import sys
+
+import pytest
+
+from prefrl.cli import main
+from prefrl.lm import tiny_task
+from prefrl.logger import read_metrics
+
+PPO_TINY = ["--num-iterations", "2", "--batch-size", "8", "--minibatch-size", "4", "--num-ppo-epochs", "1"]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm")
+    tokenizer = tiny_task.build_tokenizer(root / "base")
+    tiny_task.build_tiny_model(tokenizer, seed=0, arch="llama").save_pretrained(str(root / "base"))
+    rng = random.Random(0)
+    sft = tiny_task.sft_records(rng, 64)
+    prefs = [
+        {"prompt": r["prompt"], "chosen": "the soup was great .", "rejected": r["completion"]} for r in sft
+    ]
+    return {
+        "root": root,
+        "base": str(root / "base"),
+        "sft": write_jsonl(root / "sft.jsonl", sft),
+        "prefs": write_jsonl(root / "prefs.jsonl", prefs),
+        "prompts": write_jsonl(root / "prompts.jsonl", [{"prompt": r["prompt"]} for r in sft]),
+    }
+
+
+def test_checkpoint_directory_goes_through_sft_rm_ppo(files, tmp_path, capsys):
+    sft_dir, rm_dir, ppo_dir = tmp_path / "sft", tmp_path / "rm", tmp_path / "ppo"
+    assert (
+        main(
+            [
+                "lm",
+                "sft",
+                "--model",
+                files["base"],
+                "--data",
+                files["sft"],
+                "--num-epochs",
+                "1",
+                "--run-dir",
+                str(sft_dir),
+            ]
+        )
+        == 0
+    )
+    assert (sft_dir / "model" / "config.json").is_file() and (sft_dir / "model" / "tokenizer.json").is_file()
+    assert read_metrics(sft_dir / "metrics.jsonl")[-1]["lm/sft_loss"] > 0
+    assert (
+        main(
+            [
+                "lm",
+                "rm",
+                "--model",
+                str(sft_dir / "model"),
+                "--data",
+                files["prefs"],
+                "--eval-data",
+                files["prefs"],
+                "--run-dir",
+                str(rm_dir),
+            ]
+        )
+        == 0
+    )
+    assert (rm_dir / "model" / "reward_head.pt").is_file()
+    assert (
+        main(
+            [
+                "lm",
+                "ppo",
+                "--policy",
+                str(sft_dir / "model"),
+                "--reward-model",
+                str(rm_dir / "model"),
+                "--prompts",
+                files["prompts"],
+                "--gold-fn",
+                "prefrl.lm.pipeline:gold_fn",
+                *PPO_TINY,
+                "--run-dir",
+                str(ppo_dir),
+            ]
+        )
+        == 0
+    )
+    rows = read_metrics(ppo_dir / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [8, 16]
+    assert {"lm/score", "lm/gold_score", "lm/kl", "lm/sqrt_kl"} <= set(rows[0])
+    assert (ppo_dir / "model" / "model.safetensors").is_file()
+    assert (ppo_dir / "plots" / "learning_curves.png").is_file()
+    assert main(["lm", "ppo", "--resume", str(ppo_dir)]) == 0  # already finished: nothing added
+    assert len(read_metrics(ppo_dir / "metrics.jsonl")) == 2
+
+
+def test_ppo_with_a_python_reward_function(files, tmp_path):
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "lm",
+                "ppo",
+                "--policy",
+                files["base"],
+                "--reward-fn",
+                "prefrl.lm.pipeline:gold_fn",
+                "--prompts",
+                files["prompts"],
+                *PPO_TINY,
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    assert len(read_metrics(run / "metrics.jsonl")) == 2
+
+
+@pytest.fixture
+def bad_module(tmp_path, monkeypatch):
+    (tmp_path / "bad_rewards.py").write_text(
+        "def nan(prompts, responses):\n    return [float('nan')] * len(responses)\n"
+        "def short(prompts, responses):\n    return [0.0]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("bad_rewards", None)
+
+
+def _no_eos_tokenizer(files, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(files["base"])
+    tokenizer.eos_token = None
+    path = tmp_path / "no_eos"
+    tokenizer.save_pretrained(str(path))
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(files["base"]).save_pretrained(str(path))
+    return str(path)
+
+
+def _pad_is_eos(files, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(files["base"])
+    tokenizer.pad_token = tokenizer.eos_token
+    path = tmp_path / "pad_eos"
+    tokenizer.save_pretrained(str(path))
+    AutoModelForCausalLM.from_pretrained(files["base"]).save_pretrained(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing_column", "no 'completion' column"),
+        ("empty_response", "empty response"),
+        ("no_eos", "no EOS token"),
+        ("pad_is_eos", "dedicated"),
+        ("long_prompt", "exceeds the model's context"),
+        ("nan_reward", "NaN"),
+        ("wrong_shape", "shape"),
+        ("missing_model", "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(case, message, files, tmp_path, capsys, bad_module):
+    run = tmp_path / "run"
+    root = files["root"]
+    sft = ["lm", "sft", "--model", files["base"], "--run-dir", str(run)]
+    ppo = [
+        "lm",
+        "ppo",
+        "--policy",
+        files["base"],
+        "--prompts",
+        files["prompts"],
+        *PPO_TINY,
+        "--run-dir",
+        str(run),
+    ]
+    argv = {
+        "missing_column": [*sft, "--data", write_jsonl(root / "a.jsonl", [{"prompt": "p", "answer": "x"}])],
+        "empty_response": [
+            *sft,
+            "--data",
+            write_jsonl(root / "b.jsonl", [{"prompt": "p", "completion": ""}]),
+        ],
+        "no_eos": [
+            "lm",
+            "sft",
+            "--model",
+            _no_eos_tokenizer(files, tmp_path),
+            "--data",
+            files["sft"],
+            "--run-dir",
+            str(run),
+        ],
+        "pad_is_eos": [
+            "lm",
+            "sft",
+            "--model",
+            _pad_is_eos(files, tmp_path),
+            "--data",
+            files["sft"],
+            "--run-dir",
+            str(run),
+        ],
+        "long_prompt": [
+            *ppo[:5],
+            write_jsonl(root / "c.jsonl", [{"prompt": "review " * 60}]),
+            *ppo[6:],
+            "--reward-fn",
+            "bad_rewards:nan",
+        ],
+        "nan_reward": [*ppo, "--reward-fn", "bad_rewards:nan"],
+        "wrong_shape": [*ppo, "--reward-fn", "bad_rewards:short"],
+        "missing_model": [
+            "lm",
+            "sft",
+            "--model",
+            str(tmp_path / "nowhere"),
+            "--data",
+            files["sft"],
+            "--run-dir",
+            str(run),
+        ],
+    }[case]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, err
+    assert not run.exists()
+
+
+def test_ppo_resumed_from_a_checkpoint_continues_exactly(files, tmp_path):
+    from prefrl.checkpoint import load_checkpoint, save_checkpoint
+    from prefrl.lm.commands import PPOLMCommand, build_ppo
+    from prefrl.lm.ppo import LMPPOConfig
+
+    config = LMPPOConfig(num_iterations=2, batch_size=8, minibatch_size=4, num_ppo_epochs=1)
+    cmd = PPOLMCommand(
+        policy=files["base"], prompts=files["prompts"], reward_fn="prefrl.lm.pipeline:gold_fn", config=config
+    )
+    uninterrupted = build_ppo(cmd)
+    expected = [uninterrupted.train_iteration() for _ in range(2)][1]
+    first = build_ppo(cmd)
+    first.train_iteration()
+    save_checkpoint(tmp_path / "last.pt", {"trainer": first.state_dict()})
+    resumed = build_ppo(cmd)
+    resumed.load_state_dict(load_checkpoint(tmp_path / "last.pt")["trainer"])
+    got = resumed.train_iteration()
+    for key in ("lm/score", "lm/kl", "lm/policy_loss", "lm/value_loss", "lm/response_length"):
+        assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert resumed.done
