@@ -6,13 +6,12 @@ import math
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint
-from prefrl.envs.make import make_vec_env
+from prefrl.envs.make import make_env, make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.store import PreferenceStore
@@ -129,7 +128,7 @@ TRUE_REWARD_PROBE_STEPS = 50
 def check_true_reward(config: RLHPConfig) -> None:
     """A ValueError with the fix when the env's reward is not a finite number: the synthetic labeller
     answers from it (a random policy, a few steps, before anything is written)."""
-    env = gym.make(config.ppo.env_id, disable_env_checker=True, **config.ppo.env_kwargs)
+    env = make_env(config.ppo.env_id, **config.ppo.env_kwargs)
     try:
         env.reset(seed=config.ppo.seed)
         env.action_space.seed(config.ppo.seed)

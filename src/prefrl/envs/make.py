@@ -10,6 +10,8 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from prefrl.envs.proxy import ProxyReward, proxy_wrapper
+
 Vectorization = Literal["auto", "vector_entry_point", "sync", "async"]
 
 
@@ -67,11 +69,20 @@ def _env_options_checked(env_id: str, kwargs: dict[str, Any]) -> Iterator[None]:
         raise ValueError(f"{env_id} does not take {named} ({exc}): drop it for this env") from None
 
 
-def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
-    """One env, its spaces checked."""
+def make_env(
+    env_id: str, render_mode: str | None = None, proxy_reward: str | None = None, **kwargs: Any
+) -> gym.Env:
+    """One env, its spaces checked; ``proxy_reward`` (a name in ``envs.proxy.PROXIES``) wraps it in
+    that proxy reward."""
     resolve_spec(env_id)
     with _env_options_checked(env_id, kwargs):
         env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    if proxy_reward is not None:
+        try:
+            env = ProxyReward(env, proxy_reward)
+        except ValueError:
+            env.close()
+            raise
     try:
         check_spaces(env.observation_space, env.action_space, env_id)
     except ValueError:
@@ -98,15 +109,26 @@ def make_vec_env(
     env_id: str,
     num_envs: int,
     vectorization: Vectorization = "auto",
+    proxy_reward: str | None = None,
     **kwargs: Any,
 ) -> gym.vector.VectorEnv:
-    """``num_envs`` copies of ``env_id`` with next-step autoreset, spaces checked."""
+    """``num_envs`` copies of ``env_id`` with next-step autoreset, spaces checked; ``proxy_reward``
+    wraps each copy in that proxy reward (sync envs when ``auto`` would pick a numpy-vectorised one)."""
     resolve_spec(env_id)
     mode = pick_vectorization(env_id, num_envs, vectorization)
     if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no numpy-vectorised version: use --vectorization sync or async")
+    wrappers = []
+    if proxy_reward is not None:
+        if mode == "vector_entry_point":
+            if vectorization != "auto":
+                raise ValueError("a proxy reward wraps single envs: use --vectorization sync or async")
+            mode = "sync"
+        wrappers.append(proxy_wrapper(proxy_reward))
     with _env_options_checked(env_id, kwargs):
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+        envs = gym.make_vec(
+            env_id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers or None, **kwargs
+        )
     autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     try:
         check_spaces(envs.single_observation_space, envs.single_action_space, env_id)
