@@ -55,8 +55,9 @@ class RLHPCommand:
     to a labeller's answers to "which of these two clips is better?". PPO flags as in `prefrl ppo`."""
 
     config: Annotated[RLHPConfig, tyro.conf.arg(name="")]
-    labeller: Literal["synthetic"] = "synthetic"
-    """Who answers: a synthetic teacher from the env's true reward (people: the labelling app, soon)."""
+    labeller: Literal["synthetic", "flip-judge"] = "synthetic"
+    """Who answers: a synthetic teacher from the env's true reward, or the flip judge (Hopper: prefers
+    the clip closer to a clean backflip, from what it shows); people: the labelling app, soon."""
     run_dir: Path | None = None
     """Run directory to create (default: runs/rlhp-ENV-sSEED-DATE-TIME)."""
     resume: Path | None = None
@@ -163,7 +164,7 @@ def cmd_rlhp(argv: list[str]) -> int:
     from prefrl.commands import run_rlhp
 
     cmd = parse_training(argv, RLHPCommand, "rlhp", "prefrl rlhp")
-    return run_rlhp(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
+    return run_rlhp(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console, cmd.labeller)
 
 
 def cmd_demo(argv: list[str]) -> int:

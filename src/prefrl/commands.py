@@ -11,6 +11,7 @@ import torch
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint
+from prefrl.envs.backflip import HOPPER_OBS_DIM
 from prefrl.envs.make import make_env, make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
@@ -151,16 +152,23 @@ def check_true_reward(config: RLHPConfig) -> None:
 
 
 def start_rlhp(
-    config: RLHPConfig, run_dir: Path | None, resume: Path | None
+    config: RLHPConfig, run_dir: Path | None, resume: Path | None, labeller_name: str = "synthetic"
 ) -> tuple[RLHPTrainer, Path, PreferenceStore]:
     """Check everything, then create (or reopen) the run directory and build the loop."""
-    from prefrl.preferences.labellers import SyntheticLabeller
+    from prefrl.preferences.judges import FlipJudge
+    from prefrl.preferences.labellers import Labeller, SyntheticLabeller
 
     check_device(config.ppo.device)
     ppo = config.ppo
     check_segment_length(config)
     check_true_reward(config)
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, **ppo.env_kwargs)
+    if labeller_name == "flip-judge" and envs.single_observation_space.shape != (HOPPER_OBS_DIM,):
+        envs.close()
+        raise ValueError(
+            f"--labeller flip-judge watches a Hopper, but {ppo.env_id} has observations of shape "
+            f"{envs.single_observation_space.shape}: use --env-id prefrl/HopperBackflip-v0"
+        )
     try:
         state = None
         if resume is not None:
@@ -180,21 +188,42 @@ def start_rlhp(
         envs.close()
         raise
     store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
-    labeller = SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
+    labeller: Labeller = (
+        FlipJudge()
+        if labeller_name == "flip-judge"
+        else SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
+    )
+    check_same_labeller(store, labeller.name)
     trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
     if state is not None:
         trainer.load_state_dict(state)
     return trainer, run_dir, store
 
 
+def check_same_labeller(store: PreferenceStore, name: str) -> None:
+    """A ValueError with the fix when a resumed run's answers came from another synthetic labeller."""
+    comparisons = store.comparisons()
+    if comparisons and comparisons[-1].labeller != name:
+        store.close()
+        raise ValueError(
+            f"this run's labels came from {comparisons[-1].labeller!r}, not {name!r}: "
+            f"resume with --labeller {comparisons[-1].labeller}"
+        )
+
+
 def run_rlhp(
-    config: RLHPConfig, run_dir: Path | None, resume: Path | None, threads: int, console: Console
+    config: RLHPConfig,
+    run_dir: Path | None,
+    resume: Path | None,
+    threads: int,
+    console: Console,
+    labeller: str = "synthetic",
 ) -> int:
-    """``prefrl rlhp``: the preference loop with a synthetic labeller."""
+    """``prefrl rlhp``: the preference loop with a synthetic labeller (or the flip judge)."""
     from prefrl.plotting import plot_run
 
     torch.set_num_threads(threads)
-    trainer, run_dir, store = start_rlhp(config, run_dir, resume)
+    trainer, run_dir, store = start_rlhp(config, run_dir, resume, labeller)
     console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
     try:
         if trainer.done:

@@ -31,6 +31,12 @@ def test_a_turn_that_ends_lying_down_or_forward_is_no_flip():
     assert count_flips(-angles, np.full(4, 1.2)).sum() == 0  # a front flip
 
 
+def test_tumbling_along_the_ground_and_standing_up_is_no_flip():
+    angles = -np.array([0.0, 1.5, 3.0, 4.5, 6.2])
+    heights = np.array([1.2, 0.8, 0.2, 0.3, 1.0])  # down on the ground half way round
+    assert count_flips(angles, heights).sum() == 0
+
+
 def test_rocking_back_and_forth_over_a_whole_turn_counts_once():
     angles = -np.array([0.0, 3.0, 6.2, 5.0, 6.2, 4.0, 6.3])
     assert count_flips(angles, np.full(7, 1.2)).sum() == 1

@@ -19,11 +19,12 @@ HOPPER_OBS_DIM = 11
 HEIGHT, ANGLE = 0, 1
 """Indices of the torso height and torso angle in a Hopper observation."""
 UPRIGHT_TOLERANCE = 0.5
-"""Radians (about 30 degrees) from a whole backward turn that still count as ending upright."""
+"""Radians (about 30 degrees) from upright, and short of a whole turn, that still count as a flip."""
 UPRIGHT_MIN_HEIGHT = 0.7
 """Torso height (m) above which the Hopper stands rather than lies (Hopper-v5's healthy height)."""
 GROUND_HEIGHT = 0.4
-"""Torso height (m) below which rotation is rolling on the ground and earns nothing."""
+"""Torso height (m) below which the Hopper is down on the ground: its rotation there (rolling,
+tumbling, thrashing) earns nothing and is no part of a flip. Lying, the torso is at 0.1-0.3."""
 FLIP_BONUS = 2 * math.pi
 """Flip-progress score of a completed, upright backflip on top of its rotation (one turn more)."""
 
@@ -33,33 +34,44 @@ def backward_rotation(angles: np.ndarray) -> np.ndarray:
     return -(angles - angles[..., :1])
 
 
+def wrap_angle(angle: float) -> float:
+    """An angle in radians folded into [-pi, pi)."""
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
 class FlipCounter:
-    """Counts completed backflips step by step from the torso angle and height.
+    """Counts clean backflips step by step from the torso angle and height.
 
-    A flip completes when the backward rotation since the start first reaches a new whole turn k
-    (within ``UPRIGHT_TOLERANCE``) while the torso stands above ``UPRIGHT_MIN_HEIGHT``; turning
-    forward again lowers the count to reach, so rocking back and forth never counts twice."""
+    The backward turn the torso makes off the ground is summed (forward turns count against it);
+    it restarts from 0 whenever the torso is down near the ground. A flip completes when that sum
+    reaches a whole turn (within ``UPRIGHT_TOLERANCE``) with the torso upright (angle within the
+    tolerance of standing, height above ``UPRIGHT_MIN_HEIGHT``). So tumbling along the ground and
+    standing up, or rocking back and forth, never counts."""
 
-    def __init__(self, start_angle: float) -> None:
-        self.start_angle = start_angle
-        self.reached = 0
+    def __init__(self, start_angle: float, start_height: float = math.inf) -> None:
+        self.angle = start_angle
+        self.height = start_height
+        self.turn = 0.0
+        """Backward turn (radians) since the torso last was near the ground or last flipped."""
 
     def update(self, angle: float, height: float) -> int:
         """Flips completed at this step (0, or 1 for a clean flip)."""
-        phi = -(angle - self.start_angle)
-        turns = round(phi / (2 * math.pi))
-        upright = abs(phi - 2 * math.pi * turns) < UPRIGHT_TOLERANCE and height > UPRIGHT_MIN_HEIGHT
-        if turns > self.reached and upright:
-            done, self.reached = turns - self.reached, turns
-            return done
-        self.reached = min(self.reached, turns)
+        if min(height, self.height) > GROUND_HEIGHT:
+            self.turn += -(angle - self.angle)
+        else:
+            self.turn = 0.0
+        self.angle, self.height = angle, height
+        upright = abs(wrap_angle(angle)) < UPRIGHT_TOLERANCE and height > UPRIGHT_MIN_HEIGHT
+        if upright and self.turn > 2 * math.pi - UPRIGHT_TOLERANCE:
+            self.turn -= 2 * math.pi
+            return 1
         return 0
 
 
 def count_flips(angles: np.ndarray, heights: np.ndarray) -> np.ndarray:
     """(T,) torso angles and heights of one episode (or segment) -> (T,) flips completed at each
-    step, counted from the first step's angle (see :class:`FlipCounter`)."""
-    counter = FlipCounter(float(angles[0]))
+    step, counted from the first step (see :class:`FlipCounter`)."""
+    counter = FlipCounter(float(angles[0]), float(heights[0]))
     return np.array([counter.update(float(a), float(z)) for a, z in zip(angles, heights, strict=True)])
 
 
@@ -103,7 +115,7 @@ class BackflipTask(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self._counter = FlipCounter(float(obs[ANGLE]))
+        self._counter = FlipCounter(float(obs[ANGLE]), float(obs[HEIGHT]))
         self._last = np.array([obs[ANGLE], obs[HEIGHT]], dtype=np.float64)
         return obs, info
 
