@@ -211,6 +211,11 @@ def check_same_labeller(store: PreferenceStore, name: str) -> None:
         )
 
 
+def resume_flags(labeller: str) -> str:
+    """Flags that a resumed run needs besides --resume (the labeller is no part of the config)."""
+    return "" if labeller == "synthetic" else f" --labeller {labeller}"
+
+
 def run_rlhp(
     config: RLHPConfig,
     run_dir: Path | None,
@@ -238,7 +243,7 @@ def run_rlhp(
     if metrics is None:
         console.print(
             f"stopped at step {trainer.global_step}, checkpoint saved: continue with "
-            f"[bold]prefrl rlhp --resume {run_dir}[/bold]"
+            f"[bold]prefrl rlhp --resume {run_dir}{resume_flags(labeller)}[/bold]"
         )
         return 130
     plot = plot_run(run_dir)
