@@ -107,7 +107,7 @@ def first_step(run_dir: Path, key: str) -> float | None:
     return next((x for x, y in zip(xs, ys, strict=True) if y > 0), None)
 
 
-def report(out: Path, docs: Path) -> None:
+def report(out: Path, docs: Path, videos: bool = True) -> None:
     a, b = out / RUN_NAMES["a"][0], out / RUN_NAMES["b"][0]
     off, on = (out / n for n in RUN_NAMES["c"])
     images = docs / "images"
@@ -145,6 +145,13 @@ def report(out: Path, docs: Path) -> None:
                     },
                 ),
                 (
+                    "offline: segment return (reward model's is fixed-scale)",
+                    {
+                        "predicted": (off, "reward_model/predicted_segment_return"),
+                        "true": (off, "env/true_segment_return"),
+                    },
+                ),
+                (
                     "predicted vs true segment return: correlation",
                     {
                         "offline": (off, "reward_model/segment_return_correlation"),
@@ -159,7 +166,7 @@ def report(out: Path, docs: Path) -> None:
             plot_panels(panels, title, images / name)
             print(f"wrote {images / name}")
     for run_dir, clip in ((a, "hacking_a_proxy.mp4"), (b, "hacking_b_flip_judge.mp4")):
-        if (run_dir / "checkpoints").exists():
+        if videos and (run_dir / "checkpoints").exists():
             cmd = [PREFRL, "video", str(run_dir), "--output", str(images / clip), "--max-frames", "250"]
             subprocess.run(cmd, check=True)
     for run_dir in (a, b, off, on):
@@ -187,13 +194,14 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/hacking"))
     parser.add_argument("--docs", type=Path, default=Path("docs"))
+    parser.add_argument("--no-videos", action="store_true", help="report: figures only")
     args = parser.parse_args()
     if args.action == "run":
         if args.experiment is None:
             parser.error("run needs an experiment: a, b or c")
         run(args.experiment, args.steps or DEFAULT_STEPS[args.experiment], args.out)
     else:
-        report(args.out, args.docs)
+        report(args.out, args.docs, videos=not args.no_videos)
     return 0
 
 
