@@ -97,3 +97,17 @@ def test_the_monitor_stays_quiet_while_the_true_return_rises_with_the_predicted(
         online = drift_run(tmp_path, online=True, peak=10.0)
     assert not any(m["monitor/hacking"] for m in online) and not caplog.records
     assert online[-1]["monitor/true_improvement"] > 1
+
+
+def test_resuming_with_another_labeller_says_which_one_to_pass(tmp_path):
+    from prefrl.commands import check_same_labeller
+    from prefrl.datatypes import Segment
+
+    store = PreferenceStore(tmp_path / "p.sqlite")
+    seg = Segment(np.zeros((3, 11), np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
+    (query,) = store.add_queries([tuple(store.add_segments([seg, seg]))])
+    store.answer(query, 1.0, "flip-judge")
+    store.close()
+    check_same_labeller(tmp_path / "p.sqlite", "flip-judge")
+    with pytest.raises(ValueError, match="resume with --labeller flip-judge"):
+        check_same_labeller(tmp_path / "p.sqlite", "synthetic")

@@ -162,6 +162,8 @@ def start_rlhp(
     ppo = config.ppo
     check_segment_length(config)
     check_true_reward(config)
+    if resume is not None:
+        check_same_labeller(resume / PREFERENCES_FILE, labeller_name)
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, **ppo.env_kwargs)
     if labeller_name == "flip-judge" and envs.single_observation_space.shape != (HOPPER_OBS_DIM,):
         envs.close()
@@ -193,18 +195,23 @@ def start_rlhp(
         if labeller_name == "flip-judge"
         else SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
     )
-    check_same_labeller(store, labeller.name)
     trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
     if state is not None:
         trainer.load_state_dict(state)
     return trainer, run_dir, store
 
 
-def check_same_labeller(store: PreferenceStore, name: str) -> None:
-    """A ValueError with the fix when a resumed run's answers came from another synthetic labeller."""
-    comparisons = store.comparisons()
-    if comparisons and comparisons[-1].labeller != name:
+def check_same_labeller(path: Path, name: str) -> None:
+    """A ValueError with the fix when a resumed run's answers (in the store at ``path``) came from
+    another synthetic labeller."""
+    if not path.exists():
+        return
+    store = PreferenceStore(path)
+    try:
+        comparisons = store.comparisons()
+    finally:
         store.close()
+    if comparisons and comparisons[-1].labeller != name:
         raise ValueError(
             f"this run's labels came from {comparisons[-1].labeller!r}, not {name!r}: "
             f"resume with --labeller {comparisons[-1].labeller}"

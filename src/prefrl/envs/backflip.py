@@ -29,11 +29,6 @@ FLIP_BONUS = 2 * math.pi
 """Flip-progress score of a completed, upright backflip on top of its rotation (one turn more)."""
 
 
-def backward_rotation(angles: np.ndarray) -> np.ndarray:
-    """(..., T) torso angles -> (..., T) backward rotation since the first step, radians."""
-    return -(angles - angles[..., :1])
-
-
 def wrap_angle(angle: float) -> float:
     """An angle in radians folded into [-pi, pi)."""
     return (angle + math.pi) % (2 * math.pi) - math.pi
