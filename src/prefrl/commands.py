@@ -6,13 +6,14 @@ import math
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint
 from prefrl.envs.backflip import HOPPER_OBS_DIM
-from prefrl.envs.make import make_env, make_vec_env
+from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.store import PreferenceStore
@@ -129,7 +130,8 @@ TRUE_REWARD_PROBE_STEPS = 50
 def check_true_reward(config: RLHPConfig) -> None:
     """A ValueError with the fix when the env's reward is not a finite number: the synthetic labeller
     answers from it (a random policy, a few steps, before anything is written)."""
-    env = make_env(config.ppo.env_id, **config.ppo.env_kwargs)
+    kwargs = {k: v for k, v in config.ppo.env_kwargs.items() if k != "proxy_reward"}  # a wrapper
+    env = gym.make(config.ppo.env_id, disable_env_checker=True, **kwargs)
     try:
         env.reset(seed=config.ppo.seed)
         env.action_space.seed(config.ppo.seed)
