@@ -55,9 +55,10 @@ class RLHPCommand:
     to a labeller's answers to "which of these two clips is better?". PPO flags as in `prefrl ppo`."""
 
     config: Annotated[RLHPConfig, tyro.conf.arg(name="")]
-    labeller: Literal["synthetic", "human"] = "synthetic"
-    """Who answers: a synthetic teacher from the env's true reward, or people in the labelling app
-    (served next to training, its URL printed; see --human.* for its queue and port)."""
+    labeller: Literal["synthetic", "human", "flip-judge"] = "synthetic"
+    """Who answers: a synthetic teacher from the env's true reward, people in the labelling app
+    (served next to training, its URL printed; see --human.* for its queue and port), or the flip
+    judge (Hopper: prefers the clip closer to a clean backflip, from what it shows)."""
     run_dir: Path | None = None
     """Run directory to create (default: runs/rlhp-ENV-sSEED-DATE-TIME)."""
     resume: Path | None = None

@@ -13,6 +13,7 @@ import torch
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint
+from prefrl.envs.backflip import HOPPER_OBS_DIM
 from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
@@ -133,7 +134,8 @@ TRUE_REWARD_PROBE_STEPS = 50
 def check_true_reward(config: RLHPConfig) -> None:
     """A ValueError with the fix when the env's reward is not a finite number: the synthetic labeller
     answers from it (a random policy, a few steps, before anything is written)."""
-    env = gym.make(config.ppo.env_id, disable_env_checker=True, **config.ppo.env_kwargs)
+    kwargs = {k: v for k, v in config.ppo.env_kwargs.items() if k != "proxy_reward"}  # a wrapper
+    env = gym.make(config.ppo.env_id, disable_env_checker=True, **kwargs)
     try:
         env.reset(seed=config.ppo.seed)
         env.action_space.seed(config.ppo.seed)
@@ -159,6 +161,7 @@ def start_rlhp(
     config: RLHPConfig, run_dir: Path | None, resume: Path | None, labeller_kind: str = "synthetic"
 ) -> tuple[RLHPTrainer, Path, PreferenceStore]:
     """Check everything, then create (or reopen) the run directory and build the loop."""
+    from prefrl.preferences.judges import FlipJudge
     from prefrl.preferences.labellers import HumanLabeller, Labeller, SyntheticLabeller
 
     check_device(config.ppo.device)
@@ -167,9 +170,17 @@ def start_rlhp(
     human = labeller_kind == "human"
     if human:
         check_labelling_installed()
-    else:
+    elif labeller_kind == "synthetic":
         check_true_reward(config)
+    if resume is not None:
+        check_same_labeller(resume / PREFERENCES_FILE, labeller_kind)
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, render_states=human, **ppo.env_kwargs)
+    if labeller_kind == "flip-judge" and envs.single_observation_space.shape != (HOPPER_OBS_DIM,):
+        envs.close()
+        raise ValueError(
+            f"--labeller flip-judge watches a Hopper, but {ppo.env_id} has observations of shape "
+            f"{envs.single_observation_space.shape}: use --env-id prefrl/HopperBackflip-v0"
+        )
     try:
         state = None
         if resume is not None:
@@ -189,22 +200,39 @@ def start_rlhp(
         envs.close()
         raise
     store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
-    kind = store.meta("labeller_kind") or labeller_kind
-    if kind != labeller_kind:
-        store.close()
-        logger.close()
-        envs.close()
-        raise ValueError(f"{run_dir} is labelled by {kind} labellers: pass --labeller {kind}")
     store.set_meta("labeller_kind", labeller_kind)
     labeller: Labeller = (
         HumanLabeller(config.human)
         if human
+        else FlipJudge()
+        if labeller_kind == "flip-judge"
         else SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
     )
     trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
     if state is not None:
         trainer.load_state_dict(state)
     return trainer, run_dir, store
+
+
+def check_same_labeller(path: Path, kind: str) -> None:
+    """A ValueError with the fix when a resumed run (its store at ``path``) was labelled by another
+    kind of labeller (recorded in the store; older stores: the last answer's labeller)."""
+    if not path.exists():
+        return
+    with PreferenceStore(path) as store:
+        recorded = store.meta("labeller_kind")
+        if recorded is None:
+            comparisons = store.comparisons()
+            recorded = comparisons[-1].labeller if comparisons else None
+    if recorded is not None and recorded != kind:
+        raise ValueError(
+            f"this run's labels came from {recorded!r}, not {kind!r}: resume with --labeller {recorded}"
+        )
+
+
+def resume_flags(labeller: str) -> str:
+    """Flags that a resumed run needs besides --resume (the labeller is no part of the config)."""
+    return "" if labeller == "synthetic" else f" --labeller {labeller}"
 
 
 def run_rlhp(
@@ -239,7 +267,7 @@ def run_rlhp(
     if metrics is None:
         console.print(
             f"stopped at step {trainer.global_step}, checkpoint saved: continue with "
-            f"[bold]prefrl rlhp --resume {run_dir}[/bold]"
+            f"[bold]prefrl rlhp --resume {run_dir}{resume_flags(labeller_kind)}[/bold]"
         )
         return 130
     plot = plot_run(run_dir)

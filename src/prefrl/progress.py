@@ -64,6 +64,7 @@ def train_with_progress(
         MofNCompleteColumn(),
         TextColumn("{task.fields[sps]:>7.0f} " + unit + "/s"),
         TextColumn(metric_name + " {task.fields[ret]}"),
+        TextColumn("[bold red]{task.fields[warn]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -73,7 +74,7 @@ def train_with_progress(
     try:
         with progress:
             task = progress.add_task(
-                description, total=total_steps, completed=trainer.global_step, sps=0.0, ret="-"
+                description, total=total_steps, completed=trainer.global_step, sps=0.0, ret="-", warn=""
             )
             while not trainer.done:
                 metrics = trainer.train_iteration()
@@ -84,6 +85,7 @@ def train_with_progress(
                     completed=trainer.global_step,
                     sps=rate,
                     ret="-" if ret is None else f"{ret:.{digits}f}",
+                    warn="reward hacking?" if metrics.get("monitor/hacking") else "",
                 )
                 if stop.requested:
                     trainer.save()

@@ -4,6 +4,7 @@ collect -> select queries -> label -> fit reward model -> PPO update on the lear
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections import deque
@@ -31,6 +32,12 @@ from prefrl.preferences.query_selection import DisagreementSelector, QuerySelect
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
+from prefrl.reward_model.monitor import (
+    HackingMonitor,
+    MonitorConfig,
+    correlation,
+    predicted_returns,
+)
 from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
 from prefrl.validation import require, require_positive, validation_enabled
 
@@ -63,6 +70,11 @@ class RLHPConfig:
     """Agent's reward = env_reward_coef * env reward + learned reward (0: learned reward only)."""
     pool_size: int = 2000
     """Most recent segments that queries are drawn from."""
+    online: bool = True
+    """Ask for labels and refit the reward model as the agent improves (the paper); --no-online fits
+    it once, on the whole budget asked about the initial policy (the paper's offline ablation)."""
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    """The reward-hacking monitor (predicted vs true return; warns, never stops the run)."""
 
     def __post_init__(self) -> None:
         if validation_enabled():
@@ -74,6 +86,7 @@ class RLHPConfig:
         self.reward_trainer.validate()
         self.teacher.validate()
         self.human.validate()
+        self.monitor.validate()
         require_positive("num_labels", self.num_labels)
         require(0 <= self.initial_label_fraction <= 1, "initial_label_fraction must be in [0, 1]")
         require(
@@ -89,6 +102,8 @@ class RLHPConfig:
 
     @property
     def num_initial_labels(self) -> int:
+        if not self.online:
+            return self.num_labels
         return round(self.num_labels * self.initial_label_fraction)
 
 
@@ -100,6 +115,11 @@ def labels_due(step: int, total_steps: int, num_labels: int, num_initial: int, d
     fraction = math.log1p(step / decay_steps) / math.log1p(total_steps / decay_steps)
     return min(num_labels, num_initial + round((num_labels - num_initial) * min(1.0, fraction)))
 
+
+log = logging.getLogger(__name__)
+
+REFERENCE_SEGMENTS = 200
+"""Segments first labelled (the initial policy's) that the hacking monitor measures improvement from."""
 
 MAX_PRETRAIN_ROLLOUTS = 100
 """Rollouts of the initial policy to fill the segment pool before giving up."""
@@ -183,6 +203,9 @@ class RLHPTrainer:
         """People answer in the app: enqueue queries, never wait, refit when the answers change."""
         self.fitted_signature = (0, 0)
         self.reward_fitted = False
+        self.monitor = HackingMonitor(config.monitor)
+        self.reference: list[Segment] = []
+        """The first segments labelled (the initial policy's): the monitor's fixed yardstick."""
 
     @property
     def done(self) -> bool:
@@ -350,18 +373,29 @@ class RLHPTrainer:
         return metrics
 
     def diagnose(self, fresh: list[Segment]) -> dict[str, float]:
-        """Predicted against true returns on segments the reward model has never been fitted on."""
+        """Predicted against true returns on segments the reward model has never been fitted on,
+        and the hacking monitor's verdict (a warning when a hacking episode starts)."""
         if len(fresh) < 3:
             return {}
-        obs = torch.from_numpy(np.stack([s.obs for s in fresh]))
-        actions = torch.from_numpy(np.stack([s.actions for s in fresh]))
-        with torch.no_grad():
-            flat = self.reward_model(obs.reshape(-1, obs.shape[-1]), actions.reshape(-1, *actions.shape[2:]))
-        predicted = flat.reshape(len(fresh), -1).sum(-1).numpy()
+        predicted = predicted_returns(self.reward_model, fresh)
         true = np.array([s.true_return for s in fresh])
-        corr = float(np.corrcoef(predicted, true)[0, 1]) if predicted.std() > 0 and true.std() > 0 else 0.0
-        return {
-            "reward_model/segment_return_correlation": corr,
+        metrics = {
+            "reward_model/segment_return_correlation": correlation(predicted, true),
             "reward_model/predicted_segment_return": float(predicted.mean()),
             "env/true_segment_return": float(true.mean()),
         }
+        if not self.reference:
+            self.reference = self.store.segments(
+                range(1, min(REFERENCE_SEGMENTS, self.store.num_segments()) + 1)
+            )
+        if len(self.reference) >= 2 and len(self.reference[0]) == len(fresh[0]):
+            reference_true = np.array([s.true_return for s in self.reference])
+            reference_predicted = predicted_returns(self.reward_model, self.reference)
+            metrics.update(self.monitor.update(predicted, true, reference_predicted, reference_true))
+            if self.monitor.started:
+                log.warning(
+                    "possible reward hacking at step %d: the predicted return rises while its "
+                    "correlation with the true return falls (return gap %.2f reference std)",
+                    self.ppo.global_step, metrics["monitor/return_gap"],
+                )  # fmt: skip
+        return metrics

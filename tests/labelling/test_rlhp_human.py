@@ -87,7 +87,7 @@ def test_rlhp_human_cli_serves_the_app_and_prints_the_url(tmp_path, capsys):
     assert re.match(r"http://example\.org:9000/\?token=\S+$", capsys.readouterr().out.strip())
     # a human run cannot be resumed with the synthetic labeller
     assert main(["rlhp", "--resume", str(run_dir), "--total-timesteps", "2048"]) == 2
-    assert "pass --labeller human" in capsys.readouterr().err
+    assert "resume with --labeller human" in capsys.readouterr().err
 
 
 def test_label_bad_input_is_one_line_exit_2(tmp_path, capsys):

@@ -10,6 +10,8 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from prefrl.envs.proxy import ProxyReward, proxy_wrapper
+
 Vectorization = Literal["auto", "vector_entry_point", "sync", "async"]
 
 
@@ -67,11 +69,20 @@ def _env_options_checked(env_id: str, kwargs: dict[str, Any]) -> Iterator[None]:
         raise ValueError(f"{env_id} does not take {named} ({exc}): drop it for this env") from None
 
 
-def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
-    """One env, its spaces checked."""
+def make_env(
+    env_id: str, render_mode: str | None = None, proxy_reward: str | None = None, **kwargs: Any
+) -> gym.Env:
+    """One env, its spaces checked; ``proxy_reward`` (a name in ``envs.proxy.PROXIES``) wraps it in
+    that proxy reward."""
     resolve_spec(env_id)
     with _env_options_checked(env_id, kwargs):
         env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    if proxy_reward is not None:
+        try:
+            env = ProxyReward(env, proxy_reward)
+        except ValueError:
+            env.close()
+            raise
     try:
         check_spaces(env.observation_space, env.action_space, env_id)
     except ValueError:
@@ -99,28 +110,34 @@ def make_vec_env(
     num_envs: int,
     vectorization: Vectorization = "auto",
     render_states: bool = False,
+    proxy_reward: str | None = None,
     **kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` with next-step autoreset, spaces checked. With
-    ``render_states``, each step's info holds the simulator state (to render clips for people); the
-    numpy-vectorised envs cannot report it, so ``auto`` then picks sync envs."""
+    ``render_states``, each step's info holds the simulator state (to render clips for people);
+    ``proxy_reward`` wraps each copy in that proxy reward. The numpy-vectorised envs can do neither,
+    so ``auto`` then picks sync envs."""
     resolve_spec(env_id)
     mode = pick_vectorization(env_id, num_envs, vectorization)
     if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no numpy-vectorised version: use --vectorization sync or async")
-    extra: dict[str, Any] = {}
+    wrappers: list[Any] = []
+    if (render_states or proxy_reward is not None) and mode == "vector_entry_point":
+        if vectorization != "auto":
+            raise ValueError(
+                "clips for people and proxy rewards wrap single envs: use --vectorization sync or async"
+            )
+        mode = "sync"
+    if proxy_reward is not None:
+        wrappers.append(proxy_wrapper(proxy_reward))
     if render_states:
         from prefrl.envs.render_state import RenderStateInfo
 
-        if mode == "vector_entry_point":
-            if vectorization != "auto":
-                raise ValueError(
-                    "clips for people need per-env render states: use --vectorization sync or async"
-                )
-            mode = "sync"
-        extra["wrappers"] = [RenderStateInfo]
+        wrappers.append(RenderStateInfo)
     with _env_options_checked(env_id, kwargs):
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **extra, **kwargs)
+        envs = gym.make_vec(
+            env_id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers or None, **kwargs
+        )
     autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     try:
         check_spaces(envs.single_observation_space, envs.single_action_space, env_id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefrl.envs.make import Vectorization
+from prefrl.envs.proxy import ProxyName
 from prefrl.ppo.policy import Activation
 from prefrl.validation import (
     require,
@@ -66,6 +67,9 @@ class PPOConfig:
     termination: it leaks reward information; the env's terminate_when_unhealthy=False)."""
     no_control_cost: bool = False
     """MuJoCo: drop the torque penalty from the reward (people cannot see torque; ctrl_cost_weight=0)."""
+    proxy_reward: ProxyName | None = None
+    """Pay the agent a hand-written proxy reward instead of the env's (backflip: Hopper; spin:
+    Pendulum; see prefrl.envs.proxy); the env's reward is still logged as env/true_return."""
     vectorization: Vectorization = "auto"
     """auto: gymnasium's numpy-vectorised env when the id has one, else sync."""
     seed: int = 1
@@ -83,12 +87,14 @@ class PPOConfig:
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``gymnasium.make`` that select the env variant."""
+        """Keyword arguments for ``envs.make_env`` / ``make_vec_env`` that select the env variant."""
         kwargs: dict[str, Any] = {}
         if self.no_early_termination:
             kwargs["terminate_when_unhealthy"] = False
         if self.no_control_cost:
             kwargs["ctrl_cost_weight"] = 0.0
+        if self.proxy_reward is not None:
+            kwargs["proxy_reward"] = self.proxy_reward  # a wrapper, applied by envs.make
         return kwargs
 
     @property

@@ -86,6 +86,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "Hopper-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
     "HalfCheetah-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
     "Walker2d-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
+    "prefrl/HopperBackflip-v0": ("the Hopper-v5 preset (CleanRL / PPO paper, MuJoCo)", _MUJOCO),
     "Swimmer-v5": (
         "rl-zoo3 hyperparams/ppo.yml (Swimmer-v3): the MuJoCo defaults with gamma 0.9999",
         {**_MUJOCO, "gamma": 0.9999, "anneal_lr": False},

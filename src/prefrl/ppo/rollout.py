@@ -18,6 +18,10 @@ RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(raw obs (N, D), env actions (N, ...), env rewards (N,)) -> rewards the agent learns from (N,).
 Called once per rollout on all its N = T * B steps (a learned reward runs as one batch)."""
 
+EPISODE_INFO_SUMS = {"true_reward": "true_return", "proxy_reward": "proxy_return", "flips": "flips"}
+"""Per-step ``info`` values summed over each episode, and the ``env/`` metric they are logged as:
+the env's own reward under a proxy reward, the proxy's, and task metrics such as flips."""
+
 
 @dataclass
 class EpisodeStats:
@@ -25,6 +29,8 @@ class EpisodeStats:
 
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
+    info_sums: dict[str, list[float]] = field(default_factory=dict)
+    """``EPISODE_INFO_SUMS`` metric name -> per-episode sums, for the info keys the env reports."""
 
 
 class RolloutCollector:
@@ -59,6 +65,8 @@ class RolloutCollector:
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
         self.episode_return = np.zeros(self.num_envs, dtype=np.float64)
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
+        self.episode_info: dict[str, np.ndarray] = {}
+        """info key -> (B,) running sums of the ``EPISODE_INFO_SUMS`` keys seen so far."""
 
     def collect(
         self, policy: ActorCritic, num_steps: int, generator: torch.Generator
@@ -91,6 +99,7 @@ class RolloutCollector:
             if self.render_state is not None:
                 store(t, render_states=self.render_state)
             self.render_state = _render_state(info)
+            self._track_info(info, done, valid, stats)
             self._track_episodes(true_reward, done, valid, stats)
             self.raw_obs = np.asarray(next_obs, dtype=np.float64)
             self.prev_done = done
@@ -135,6 +144,21 @@ class RolloutCollector:
             stats.lengths.append(int(self.episode_length[i]))
         self.episode_return[done] = 0.0
         self.episode_length[done] = 0
+
+    def _track_info(
+        self, infos: dict[str, Any], done: np.ndarray, valid: np.ndarray, stats: EpisodeStats
+    ) -> None:
+        """Add this step's ``EPISODE_INFO_SUMS`` info values to the running sums; report finished
+        episodes' sums in ``stats.info_sums``."""
+        for key, name in EPISODE_INFO_SUMS.items():
+            if key not in infos and key not in self.episode_info:
+                continue
+            sums = self.episode_info.setdefault(key, np.zeros(self.num_envs))
+            if key in infos:
+                present = valid & np.asarray(infos.get(f"_{key}", np.ones(self.num_envs, bool)), bool)
+                sums += np.where(present, np.asarray(infos[key], dtype=np.float64), 0.0)
+            stats.info_sums.setdefault(name, []).extend(float(x) for x in sums[done])
+            sums[done] = 0.0
 
     def state_dict(self) -> dict[str, Any]:
         return {

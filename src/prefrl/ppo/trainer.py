@@ -149,6 +149,9 @@ class PPOTrainer:
         if episodes.returns:
             metrics["env/episode_return"] = float(np.mean(episodes.returns))
             metrics["env/episode_length"] = float(np.mean(episodes.lengths))
+        for name, sums in episodes.info_sums.items():
+            if sums:
+                metrics[f"env/{name}"] = float(np.mean(sums))
         if self.recent_returns:
             metrics["env/return_window"] = float(np.mean(self.recent_returns))
         if self.done and cfg.num_eval_episodes > 0:
