@@ -12,7 +12,10 @@ def test_demo_learns_from_preferences_and_writes_a_report(tmp_path, capsys):
     report = (run_dir / "report.md").read_text()
     assert "learned from preferences alone" in report and "![comparison](comparison.png)" in report
     rlhp = [r for r in read_metrics(run_dir / "rlhp" / "metrics.jsonl") if "env/return_window" in r]
-    assert rlhp[0]["env/return_window"] < -900 and rlhp[-1]["env/return_window"] > -500  # it learned
+    # It learned: from about -1100 to a mean over its last 10 iterations that was -245 to -600 in our
+    # runs (seeds 1-2; one iteration to the next swings by up to 200), random answers stay near -1200.
+    late = [r["env/return_window"] for r in rlhp[-10:]]
+    assert rlhp[0]["env/return_window"] < -900 and sum(late) / len(late) > -700
     assert iio.imread(run_dir / "comparison.png").shape[0] > 300
     assert len(list(iio.imiter(run_dir / "rlhp_agent.mp4"))) >= 100
     assert "report:" in capsys.readouterr().err
