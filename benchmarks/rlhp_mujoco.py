@@ -66,6 +66,14 @@ def run(
     }  # fmt: skip
 
 
+def ratio(runs: list[dict], base: list[dict], key: str) -> str:
+    """Median over seeds of run / PPO; "-" where PPO's return is not positive (a ratio of returns
+    that can be negative, as Pendulum's, means nothing)."""
+    if any(b[key] <= 0 for b in base):
+        return "-"
+    return f"{statistics.median(r[key] / b[key] for r, b in zip(runs, base, strict=True)):.2f}x"
+
+
 def table(rows: list[dict]) -> str:
     """Markdown: per env and label budget, median over seeds of the returns and of their ratio to PPO."""
     ppo = {(r["env_id"], r["seed"]): r for r in rows if r["kind"] == "ppo"}
@@ -84,13 +92,11 @@ def table(rows: list[dict]) -> str:
         def med(key: str, rs: list[dict]) -> float:
             return statistics.median(r[key] for r in rs)
 
-        ratio_final = statistics.median(r["final"] / b["final"] for r, b in zip(runs, base, strict=True))
-        ratio_eval = statistics.median(r["eval"] / b["eval"] for r, b in zip(runs, base, strict=True))
         label = f"{labels}" + (f" ({extra})" if extra else "")
         lines.append(
             f"| {env_id} | {label} | {len(runs)} | {runs[0]['steps']:,} | {med('final', base):.0f} / "
             f"{med('eval', base):.0f} | {med('final', runs):.0f} / {med('eval', runs):.0f} | "
-            f"{ratio_final:.2f}x / {ratio_eval:.2f}x | {med('seconds', runs):.0f} | "
+            f"{ratio(runs, base, 'final')} / {ratio(runs, base, 'eval')} | {med('seconds', runs):.0f} | "
             f"{med('seconds', base):.0f} |"
         )
     return "\n".join(lines)
