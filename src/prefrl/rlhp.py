@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,7 +17,7 @@ import torch
 import tyro
 
 from prefrl.checkpoint import save_checkpoint
-from prefrl.datatypes import ComparisonBatch, Rollout, Segment
+from prefrl.datatypes import Rollout, Segment
 from prefrl.logger import Logger, NullLogger
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
@@ -28,6 +27,7 @@ from prefrl.preferences.labellers import (
     Labeller,
     SyntheticLabellerConfig,
 )
+from prefrl.preferences.pool import ComparisonCache, SegmentPool
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
@@ -123,46 +123,6 @@ REFERENCE_SEGMENTS = 200
 
 MAX_PRETRAIN_ROLLOUTS = 100
 """Rollouts of the initial policy to fill the segment pool before giving up."""
-
-
-class SegmentPool:
-    """The most recent segments, which queries are drawn from."""
-
-    def __init__(self, capacity: int) -> None:
-        self.segments: deque[Segment] = deque(maxlen=capacity)
-
-    def add(self, segments: list[Segment]) -> None:
-        self.segments.extend(segments)
-
-    def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
-        obs = torch.from_numpy(np.stack([s.obs for s in self.segments]))
-        actions = torch.from_numpy(np.stack([s.actions for s in self.segments]))
-        return obs, actions
-
-    def __len__(self) -> int:
-        return len(self.segments)
-
-
-class ComparisonCache:
-    """The store's trainable comparisons as tensors. Each segment is read from SQLite once, so a
-    refit reads only the answers given since the last one (by this process or another)."""
-
-    def __init__(self, store: PreferenceStore) -> None:
-        self.store = store
-        self.segments: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        """segment id -> ((S, D) obs, (S, ...) actions)."""
-
-    def batch(self) -> ComparisonBatch:
-        """Every trainable comparison so far, in answer order."""
-        comparisons = self.store.comparisons(trainable_only=True)
-        ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
-        missing = [i for i in dict.fromkeys(ids) if i not in self.segments]
-        for i, segment in zip(missing, self.store.segments(missing), strict=True):
-            self.segments[i] = (segment.obs, segment.actions)
-        obs = torch.from_numpy(np.stack([self.segments[i][0] for i in ids]))
-        actions = torch.from_numpy(np.stack([self.segments[i][1] for i in ids]))
-        labels = torch.tensor([c.label for c in comparisons], dtype=torch.float32)
-        return ComparisonBatch(obs[0::2], actions[0::2], obs[1::2], actions[1::2], labels)
 
 
 class RLHPTrainer:

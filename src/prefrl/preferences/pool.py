@@ -1,0 +1,52 @@
+"""What the loop keeps in memory between iterations: the recent segments that queries are drawn
+from, and the labelled comparisons as tensors for the reward model."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import torch
+
+from prefrl.datatypes import ComparisonBatch, Segment
+from prefrl.preferences.store import PreferenceStore
+
+
+class SegmentPool:
+    """The most recent segments, which queries are drawn from."""
+
+    def __init__(self, capacity: int) -> None:
+        self.segments: deque[Segment] = deque(maxlen=capacity)
+
+    def add(self, segments: list[Segment]) -> None:
+        self.segments.extend(segments)
+
+    def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = torch.from_numpy(np.stack([s.obs for s in self.segments]))
+        actions = torch.from_numpy(np.stack([s.actions for s in self.segments]))
+        return obs, actions
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+
+class ComparisonCache:
+    """The store's trainable comparisons as tensors. Each segment is read from SQLite once, so a
+    refit reads only the answers given since the last one (by this process or another)."""
+
+    def __init__(self, store: PreferenceStore) -> None:
+        self.store = store
+        self.segments: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        """segment id -> ((S, D) obs, (S, ...) actions)."""
+
+    def batch(self) -> ComparisonBatch:
+        """Every trainable comparison so far, in answer order."""
+        comparisons = self.store.comparisons(trainable_only=True)
+        ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
+        missing = [i for i in dict.fromkeys(ids) if i not in self.segments]
+        for i, segment in zip(missing, self.store.segments(missing), strict=True):
+            self.segments[i] = (segment.obs, segment.actions)
+        obs = torch.from_numpy(np.stack([self.segments[i][0] for i in ids]))
+        actions = torch.from_numpy(np.stack([self.segments[i][1] for i in ids]))
+        labels = torch.tensor([c.label for c in comparisons], dtype=torch.float32)
+        return ComparisonBatch(obs[0::2], actions[0::2], obs[1::2], actions[1::2], labels)
