@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer, adaptive_kl_coef, check_scores
+from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
+from prefrl.lm.scores import adaptive_kl_coef, check_scores
 from prefrl.lm.sft import sft_loss
 from prefrl.lm.tiny_task import gold_score
 

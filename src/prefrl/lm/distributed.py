@@ -52,3 +52,15 @@ def backward(accelerator: Any | None, loss: torch.Tensor) -> None:
         loss.backward()
     else:
         accelerator.backward(loss)
+
+
+MAX_GRAD_NORM = 1.0
+"""Gradient-norm clip of every language-model optimizer step."""
+
+
+def optimizer_step(accelerator: Any | None, params: Any, optimizer: Any, loss: torch.Tensor) -> None:
+    """One step: zero the gradients, backward (synchronised under accelerate), clip, step."""
+    optimizer.zero_grad(set_to_none=True)
+    backward(accelerator, loss)
+    torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+    optimizer.step()

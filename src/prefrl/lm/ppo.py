@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from prefrl.envs import token_mdp
+from prefrl.lm import distributed
 from prefrl.lm.data import (
     Batch,
     batch_from_tensors,
@@ -31,6 +32,7 @@ from prefrl.lm.data import (
 )
 from prefrl.lm.generation import response_logits, response_logprobs, sample, token_entropy, token_logprobs
 from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.scores import adaptive_kl_coef, check_scores
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
 from prefrl.ppo.losses import policy_loss, value_loss
@@ -119,31 +121,6 @@ class Rollout:
     advantages: torch.Tensor
     returns: torch.Tensor
     metrics: dict[str, float]
-
-
-def check_scores(scores: Any, num: int, what: str = "reward function") -> torch.Tensor:
-    """A (num,) float tensor, or a ValueError that says what the function must return."""
-    try:
-        tensor = torch.as_tensor(scores, dtype=torch.float32).detach().cpu()
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(
-            f"the {what} returned {type(scores).__name__}: return one float per response"
-        ) from None
-    require(
-        tensor.shape == (num,),
-        f"the {what} returned shape {tuple(tensor.shape)} for {num} responses: return one float per response",
-    )
-    require(
-        bool(torch.isfinite(tensor).all()),
-        f"the {what} returned NaN or inf: return a finite float for every response",
-    )
-    return tensor
-
-
-def adaptive_kl_coef(kl_coef: float, kl: float, target: float, horizon: int, num: int) -> float:
-    """Ziegler et al.: kl_coef * (1 + clip(kl / target - 1, -0.2, 0.2) * num / horizon)."""
-    error = min(max(kl / target - 1.0, -0.2), 0.2)
-    return kl_coef * (1.0 + error * num / horizon)
 
 
 class LMPPOTrainer:
@@ -361,10 +338,7 @@ class LMPPOTrainer:
             ptx = self._ptx_loss(len(idx))
             loss = loss + cfg.ptx_coef * ptx
             metrics["lm/ptx_loss"] = float(ptx.detach())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 1.0)
-        self.optimizer.step()
+        distributed.optimizer_step(None, self.optimizer.param_groups[0]["params"], self.optimizer, loss)
         with torch.no_grad():
             metrics["lm/entropy"] = float(masked_mean(token_entropy(logits.detach(), cfg.temperature), mask))
         metrics["lm/approx_kl"] = float(stats["approx_kl"])

@@ -243,10 +243,7 @@ class RMTrainer:
         self.model.train()
         indices = distributed.shard(self._next_indices(), self.accelerator)
         loss, stats = kway_loss(self.scores(indices, self.forward_model), self.config.margin)
-        self.optimizer.zero_grad(set_to_none=True)
-        distributed.backward(self.accelerator, loss)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
+        distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
         return {"lm/rm_loss": float(loss.detach()), "lm/rm_accuracy": float(stats["accuracy"])}
 

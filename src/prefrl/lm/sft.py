@@ -134,10 +134,7 @@ class SFTTrainer:
         start, length = batch.prompt_length - 1, batch.response_mask.shape[1]
         logits = out.logits[:, start : start + length]
         loss = sft_loss(logits, batch.input_ids[:, batch.prompt_length :], batch.response_mask, num_tokens)
-        self.optimizer.zero_grad(set_to_none=True)
-        distributed.backward(self.accelerator, loss)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
+        distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
         return {"lm/sft_loss": float(loss.detach()), "lm/sft_step": float(self.step)}
 
