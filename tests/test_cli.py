@@ -95,6 +95,8 @@ BAD_INPUT = [
     (["ppo", "--gamma", "1.5"], "gamma must be in [0, 1]"),
     (["ppo", "--target-kl", "0"], "target_kl"),
     (["ppo", "--device", "tpu9"], "unknown device"),
+    (["ppo", "--rollout-device", "tpu9"], "--rollout-device: unknown device"),
+    (["rlhp", "--rollout-device", "tpu9"], "--rollout-device: unknown device"),
     (["video", "does-not-exist"], "not a prefrl run directory"),
     (["plot", "does-not-exist"], "not a prefrl run directory"),
     (["frobnicate"], "unknown command"),

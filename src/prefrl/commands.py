@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
     """Check everything, then create (or reopen) the run directory and build the trainer."""
     check_device(config.device)
+    check_device(config.acting_device, "--rollout-device")
     envs = make_vec_env(config.env_id, config.num_envs, config.vectorization, **config.env_kwargs)
     try:
         state = None
@@ -62,14 +63,14 @@ def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> t
     return trainer, run_dir
 
 
-def check_device(device: str) -> None:
+def check_device(device: str, flag: str = "--device") -> None:
     """A ValueError with the fix for a device string torch cannot parse or this machine lacks."""
     try:
         parsed = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+        raise ValueError(f"{flag}: unknown device {device!r}: use cpu, cuda or cuda:N") from None
     if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        raise ValueError(f"{flag} {device}: CUDA is not available on this machine; use {flag} cpu")
 
 
 def train_run(trainer: PPOTrainer, run_dir: Path, console: Console) -> dict[str, float] | None:
@@ -165,6 +166,7 @@ def start_rlhp(
     from prefrl.preferences.labellers import HumanLabeller, Labeller, SyntheticLabeller
 
     check_device(config.ppo.device)
+    check_device(config.ppo.acting_device, "--rollout-device")
     ppo = config.ppo
     check_segment_length(config)
     human = labeller_kind == "human"

@@ -97,3 +97,26 @@ def test_the_learning_check_fails_without_the_policy_loss(monkeypatch):
     monkeypatch.setattr(trainer_module, "policy_loss", no_policy_gradient)
     ok, steps = reaches(preset_config("CartPole-v1", seed=1), 475.0)
     assert not ok, f"reached 475 in {steps} steps with no policy gradient"
+
+
+def test_rollout_device_resolves_to_cpu_for_a_gpu():
+    assert small(device="cuda").acting_device == "cpu"
+    assert small(device="cuda:1", rollout_device="cuda:1").acting_device == "cuda:1"
+    assert small().acting_device == "cpu"
+
+
+def test_a_separate_acting_copy_gets_the_new_weights_after_each_update():
+    """The mechanism behind --device cuda with CPU rollouts, checked on one device: an acting copy
+    of the policy is used for the rollouts and has the updated weights after every iteration."""
+    import copy
+
+    trainer = PPOTrainer(small())
+    assert trainer.rollout_policy is trainer.policy
+    trainer.rollout_policy = copy.deepcopy(trainer.policy)
+    before = [p.detach().clone() for p in trainer.rollout_policy.parameters()]
+    trainer.train_iteration()
+    after = list(trainer.rollout_policy.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    for pa, pb in zip(trainer.policy.parameters(), after, strict=True):
+        assert pa is not pb
+        torch.testing.assert_close(pa, pb)

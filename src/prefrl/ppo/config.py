@@ -76,6 +76,10 @@ class PPOConfig:
     """Seed of the run: networks, env resets, action sampling and minibatches."""
     device: str = "cpu"
     """Torch device for the networks and updates."""
+    rollout_device: str = "auto"
+    """Torch device of the policy copy that acts in the envs. auto: cpu when --device is a GPU (one
+    small MLP forward per env step costs less on a CPU than a GPU kernel launch and copy; the copy
+    gets the new weights after each update), else --device."""
     num_eval_episodes: int = 10
     """Deterministic evaluation episodes at the end of training (0: none)."""
     checkpoint_every: int = 10
@@ -104,6 +108,13 @@ class PPOConfig:
     @property
     def minibatch_size(self) -> int:
         return self.batch_size // self.num_minibatches
+
+    @property
+    def acting_device(self) -> str:
+        """``rollout_device`` with auto resolved."""
+        if self.rollout_device != "auto":
+            return self.rollout_device
+        return "cpu" if self.device.startswith("cuda") else self.device
 
     @property
     def num_iterations(self) -> int:

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 LOG_2PI = math.log(2.0 * math.pi)
 Activation = Literal["tanh", "relu"]
@@ -97,10 +98,24 @@ class ActorCritic(nn.Module):
             self.log_std = nn.Parameter(torch.full((out_dim,), float(init_log_std)))
         self.actor = mlp(obs_dim, hidden_sizes, out_dim, 0.01, activation)
         self.critic = mlp(obs_dim, hidden_sizes, 1, 1.0, activation)
+        self._activation = torch.tanh if activation == "tanh" else torch.relu
+        self._linears = {
+            name: tuple(layer for layer in net if isinstance(layer, nn.Linear))
+            for name, net in (("actor", self.actor), ("critic", self.critic))
+        }
+
+    def _forward(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """``self.actor(x)`` or ``self.critic(x)`` with ``F.linear`` and the activation called
+        directly: the same values at half the cost for one row on a CPU, where nn.Module's per-call
+        dispatch outweighs the arithmetic (module hooks are not run)."""
+        *hidden, last = self._linears[name]
+        for layer in hidden:
+            x = self._activation(F.linear(x, layer.weight, layer.bias))
+        return F.linear(x, last.weight, last.bias)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, D) -> (N,)"""
-        return self.critic(obs).squeeze(-1)
+        return self._forward("critic", obs).squeeze(-1)
 
     def act(
         self,
@@ -109,24 +124,24 @@ class ActorCritic(nn.Module):
         deterministic: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, D) -> sampled actions (N,) or (N, A), their log-probs (N,), values (N,)."""
-        out = self.actor(obs)
+        out = self._forward("actor", obs)
         if self.discrete:
             actions = out.argmax(-1) if deterministic else gumbel_max_sample(out, generator)
             logprob, _ = categorical_logprob_entropy(out, actions)
         else:
-            if deterministic:
-                actions = out
-            else:
-                noise = torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device)
-                actions = out + noise * self.log_std.exp()
-            logprob, _ = gaussian_logprob_entropy(out, self.log_std, actions)
+            noise = torch.zeros_like(out)
+            if not deterministic:
+                noise.normal_(generator=generator)
+            actions = out + noise * self.log_std.exp()
+            # the standardised action is the noise itself: log N(a; mu, sigma) from it directly
+            logprob = (-0.5 * noise.square() - self.log_std - 0.5 * LOG_2PI).sum(-1)
         return actions, logprob, self.value(obs)
 
     def evaluate(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, D), actions -> log-probs (N,), entropies (N,), values (N,)."""
-        out = self.actor(obs)
+        out = self._forward("actor", obs)
         if self.discrete:
             logprob, entropy = categorical_logprob_entropy(out, actions)
         else:

@@ -12,6 +12,7 @@ import torch
 
 from prefrl.datatypes import Rollout
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
+from prefrl.envs.render_state import RENDER_STATE_KEY
 from prefrl.ppo.policy import ActorCritic
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -45,8 +46,11 @@ class RolloutCollector:
         seed: int,
         device: torch.device,
         reward_fn: RewardFn | None = None,
+        output_device: torch.device | None = None,
     ) -> None:
         self.envs = envs
+        self.output_device = output_device or device
+        """Where the Rollout's tensors go (the update's device); ``device`` is the acting policy's."""
         self.reward_fn = reward_fn
         """Replaces the rewards the agent learns from (a learned reward); None: the env's reward."""
         self.obs_normalizer = obs_normalizer
@@ -109,10 +113,10 @@ class RolloutCollector:
             last_obs = self.obs_normalizer(self.raw_obs, update=False)
             last_values = policy.value(torch.from_numpy(last_obs).to(self.device))
         tensors = {  # (T, B, ...) numpy -> (B, T, ...) tensors
-            k: torch.from_numpy(np.ascontiguousarray(np.swapaxes(v, 0, 1))).to(self.device)
+            k: torch.from_numpy(np.ascontiguousarray(np.swapaxes(v, 0, 1))).to(self.output_device)
             for k, v in buffers.items()
         }
-        return Rollout(**tensors, last_values=last_values.float()), stats
+        return Rollout(**tensors, last_values=last_values.float().to(self.output_device)), stats
 
     def _agent_rewards(self, buffers: dict[str, np.ndarray]) -> np.ndarray:
         """(T, B) scaled rewards the agent learns from: the env's, or ``reward_fn``'s computed in
@@ -139,6 +143,8 @@ class RolloutCollector:
     ) -> None:
         self.episode_return += np.where(valid, reward, 0.0)
         self.episode_length += valid
+        if not done.any():
+            return
         for i in np.flatnonzero(done):
             stats.returns.append(float(self.episode_return[i]))
             stats.lengths.append(int(self.episode_length[i]))
@@ -173,7 +179,5 @@ class RolloutCollector:
 
 def _render_state(info: dict[str, Any]) -> np.ndarray | None:
     """The (B, K) ``render_state`` a vector env's info holds, if its envs report one."""
-    from prefrl.envs.render_state import RENDER_STATE_KEY
-
     state = info.get(RENDER_STATE_KEY)
     return None if state is None else np.asarray(state, dtype=np.float64)

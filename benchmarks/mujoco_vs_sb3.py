@@ -1,0 +1,194 @@
+"""PPO on MuJoCo, prefrl against Stable-Baselines3, side by side: return and env steps/s.
+
+For each env and seed the two libraries run one after the other in this process, with the same
+hyperparameters: prefrl's preset for the env (src/prefrl/ppo/presets.py: CleanRL / the PPO paper's
+MuJoCo settings) and SB3's PPO set to the same values (1 env, 2048-step rollouts, 10 epochs of 32
+minibatches of 64, lr 3e-4 annealed linearly to 0, gamma 0.99, lambda 0.95, clip 0.2, no entropy
+bonus, vf_coef 0.5, max grad norm 0.5, separate 64-64 tanh actor and critic with orthogonal init,
+state-independent log-std starting at 0, Adam eps 1e-5, observation and reward normalisation with
+clip 10 via VecNormalize). One difference is left as each library has it: prefrl clips the value
+loss (CleanRL's max of clipped and unclipped), SB3 does not (its ``clip_range_vf`` is another formula).
+
+Reported per run: ``final`` = mean of the last 20 training-episode returns, ``eval`` = mean of a
+10-episode deterministic evaluation with the observation statistics frozen, and env steps/s over the
+training loop (rollouts and updates; construction and the evaluation are not timed). Rows are
+appended to ``--out`` as runs finish, so a killed benchmark keeps what it had; the table is printed
+from every row found there.
+
+    python benchmarks/mujoco_vs_sb3.py [--envs Hopper-v5 HalfCheetah-v5] [--seeds 1 2 3] \
+        [--steps 1000000] [--threads 1] [--out benchmarks/out/mujoco_vs_sb3.jsonl]
+    python benchmarks/mujoco_vs_sb3.py --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from prefrl.ppo.presets import PRESETS, preset_config
+from prefrl.ppo.trainer import PPOTrainer
+
+WINDOW = 20
+EVAL_EPISODES = 10
+EVAL_SEED_OFFSET = 100_000
+
+
+def run_prefrl(env_id: str, seed: int, steps: int) -> dict[str, Any]:
+    config = preset_config(
+        env_id, total_timesteps=steps, seed=seed, num_eval_episodes=0, checkpoint_every=10**9
+    )
+    trainer = PPOTrainer(config)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    evaluation = trainer.evaluate(EVAL_EPISODES, seed=seed + EVAL_SEED_OFFSET)
+    trainer.envs.close()
+    return {
+        "final": float(np.mean(trainer.recent_returns)),
+        "eval": evaluation["eval/return_mean"],
+        "steps": trainer.global_step,
+        "seconds": seconds,
+    }
+
+
+def run_sb3(env_id: str, seed: int, steps: int) -> dict[str, Any]:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    hp = {**PRESETS[env_id][1]}
+    assert hp["num_envs"] == 1 and hp.get("anneal_lr", True), "the SB3 side mirrors the MuJoCo preset"
+    env = VecNormalize(
+        make_vec_env(env_id, n_envs=1, seed=seed), gamma=hp["gamma"], clip_obs=10.0, clip_reward=10.0
+    )
+    lr = float(hp["learning_rate"])
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=hp["num_steps"],
+        batch_size=hp["num_steps"] // hp["num_minibatches"],
+        n_epochs=hp["update_epochs"],
+        gamma=hp["gamma"],
+        gae_lambda=hp["gae_lambda"],
+        clip_range=hp["clip_coef"],
+        ent_coef=hp["ent_coef"],
+        vf_coef=hp["vf_coef"],
+        max_grad_norm=hp["max_grad_norm"],
+        learning_rate=lambda remaining: remaining * lr,
+        policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+    class Returns(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.returns: deque[float] = deque(maxlen=WINDOW)
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.returns.append(float(info["episode"]["r"]))
+            return True
+
+    callback = Returns()
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps, callback=callback)
+    seconds = time.perf_counter() - start
+    eval_env = VecNormalize(
+        make_vec_env(env_id, n_envs=1, seed=seed + EVAL_SEED_OFFSET), training=False, norm_reward=False
+    )
+    eval_env.obs_rms = env.obs_rms
+    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True)
+    env.close()
+    eval_env.close()
+    return {
+        "final": float(np.mean(callback.returns)),
+        "eval": float(returns),
+        "steps": int(model.num_timesteps),
+        "seconds": seconds,
+    }
+
+
+RUNNERS = {"prefrl": run_prefrl, "SB3": run_sb3}
+
+
+def _value(run: dict[str, Any], key: str) -> float:
+    return run["steps"] / run["seconds"] if key == "speed" else run[key]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: per env and seed both libraries' returns and steps/s, then medians and ratios."""
+    by_env: dict[str, dict[int, dict[str, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        by_env[row["env_id"]][row["seed"]][row["library"]] = row
+    lines = [
+        "| env | seed | steps | prefrl final | SB3 final | prefrl eval | SB3 eval "
+        "| prefrl steps/s | SB3 steps/s | speed ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for env_id, seeds in by_env.items():
+        both = {s: r for s, r in sorted(seeds.items()) if len(r) == 2}
+        for seed, r in both.items():
+            p, s = r["prefrl"], r["SB3"]
+            speed = (p["steps"] / p["seconds"], s["steps"] / s["seconds"])
+            lines.append(
+                f"| {env_id} | {seed} | {p['steps']} | {p['final']:.0f} | {s['final']:.0f} | "
+                f"{p['eval']:.0f} | {s['eval']:.0f} | {speed[0]:.0f} | {speed[1]:.0f} | "
+                f"{speed[0] / speed[1]:.2f}x |"
+            )
+        if both:
+            med = {
+                (lib, key): statistics.median(_value(r[lib], key) for r in both.values())
+                for lib in ("prefrl", "SB3")
+                for key in ("final", "eval", "speed")
+            }
+            lines.append(
+                f"| **{env_id} median** | {len(both)} seeds | | **{med['prefrl', 'final']:.0f}** | "
+                f"**{med['SB3', 'final']:.0f}** | **{med['prefrl', 'eval']:.0f}** | "
+                f"**{med['SB3', 'eval']:.0f}** | **{med['prefrl', 'speed']:.0f}** | "
+                f"**{med['SB3', 'speed']:.0f}** | "
+                f"**{med['prefrl', 'speed'] / med['SB3', 'speed']:.2f}x** |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=["Hopper-v5", "HalfCheetah-v5"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--libraries", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/mujoco_vs_sb3.jsonl"))
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    if not args.table_only:
+        torch.set_num_threads(args.threads)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        for env_id in args.envs:
+            for seed in args.seeds:
+                for library in args.libraries:
+                    result = RUNNERS[library](env_id, seed, args.steps)
+                    row = {"env_id": env_id, "seed": seed, "library": library, **result}
+                    row["threads"] = args.threads
+                    with args.out.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    print(json.dumps(row), flush=True)
+    rows = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
