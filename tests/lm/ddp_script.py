@@ -1,5 +1,7 @@
-"""Run by tests/lm/test_distributed.py, alone or under `accelerate launch --cpu --num_processes 2`:
-two SFT steps and two reward-model steps on a fixed global batch; rank 0 saves the parameters."""
+"""Run by tests/lm/test_distributed.py, alone or under 2 gloo processes: two SFT steps and two
+reward-model steps on a fixed global batch, and two PPO iterations (with PPO-ptx) whose responses
+are seeded by their prompts, so that 1 and 2 processes sample the same global batch; rank 0 saves
+the parameters."""
 
 import random
 import sys
@@ -48,7 +50,82 @@ def train(accelerator):
     for _ in range(2):
         trainer.train_iteration()
     world = 1 if accelerator is None else accelerator.num_processes
-    return {"sft": model.state_dict(), "rm": rm.state_dict(), "initial": initial, "world": world}
+    state = {"sft": model.state_dict(), "rm": rm.state_dict(), "initial": initial, "world": world}
+    return {**state, **train_ppo(accelerator, demos)}
+
+
+SAMPLED_ROWS = []
+
+
+def prompt_seeded_sample(model, p_ids, p_mask, max_new_tokens, eos, pad, temperature, generator):
+    """prefrl's sampler row by row, each row seeded by its prompt tokens: a prompt gets the same
+    response whichever rank samples it. Records how many rows this process sampled."""
+    from prefrl.lm.generation import sample
+
+    SAMPLED_ROWS.append(len(p_ids))
+    rows = []
+    for i in range(len(p_ids)):
+        ids = p_ids[i : i + 1, p_mask[i]]
+        seeded = torch.Generator().manual_seed(int((ids * torch.arange(1, ids.shape[1] + 1)).sum()))
+        rows.append(
+            sample(
+                model,
+                ids,
+                torch.ones_like(ids, dtype=torch.bool),
+                max_new_tokens,
+                eos,
+                pad,
+                temperature,
+                seeded,
+            )
+        )
+    responses = torch.full((len(rows), max_new_tokens), pad, dtype=torch.long)
+    mask = torch.zeros(len(rows), max_new_tokens, dtype=torch.bool)
+    for i, (r, _) in enumerate(rows):
+        # end each response after a prompt-seeded number of tokens: lengths differ between rows, so
+        # the ranks' shares of a minibatch have different token counts (the loss weighting matters)
+        end = min(int(r.shape[1]), 1 + int(p_ids[i].sum()) % max_new_tokens)
+        responses[i, :end], mask[i, :end] = r[0, :end], True
+        responses[i, end - 1] = eos
+    return responses, mask
+
+
+def train_ppo(accelerator, demos):
+    import prefrl.lm.ppo as ppo_module
+    from prefrl.lm import tiny_task
+    from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
+
+    ppo_module.sample = prompt_seeded_sample
+    tokenizer, policy = build()
+    prompts = tiny_task.sample_prompts(random.Random(1), 16)
+
+    def gold(ps, rs):
+        return [tiny_task.gold_score(p, r) for p, r in zip(ps, rs, strict=True)]
+
+    config = LMPPOConfig(
+        batch_size=8, minibatch_size=4, num_ppo_epochs=2, max_new_tokens=8, learning_rate=0.05, ptx_coef=0.5
+    )
+    trainer = LMPPOTrainer(
+        policy,
+        tokenizer,
+        prompts,
+        config,
+        reward_fn=gold,
+        gold_fn=gold,
+        ptx_records=demos,
+        accelerator=accelerator,
+    )
+    sgd_like(trainer)
+    metrics = [trainer.train_iteration() for _ in range(2)]
+    rows = torch.tensor([sum(SAMPLED_ROWS)])
+    if accelerator is not None:
+        rows = accelerator.gather(rows)
+    return {
+        "ppo_policy": trainer.policy.state_dict(),
+        "ppo_critic": trainer.critic.state_dict(),
+        "ppo_metrics": [{k: v for k, v in m.items() if not k.startswith("time/")} for m in metrics],
+        "sampled_rows": rows.tolist(),
+    }
 
 
 if __name__ == "__main__":
@@ -61,3 +138,6 @@ if __name__ == "__main__":
     state = train(accelerator)
     if accelerator is None or accelerator.is_main_process:
         torch.save(state, sys.argv[1])
+    from prefrl.lm import distributed
+
+    distributed.finish()

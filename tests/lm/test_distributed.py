@@ -1,5 +1,5 @@
 """Data parallelism through accelerate: 2 CPU processes (gloo) make the same update as 1 process on the
-same global batch (SFT and reward model)."""
+same global batch (SFT, reward model and PPO)."""
 
 import os
 import subprocess
@@ -30,7 +30,15 @@ def test_two_processes_make_the_same_update_as_one(tmp_path):
     assert (a["world"], b["world"]) == (1, 2)
     moved = [k for k, v in a["sft"].items() if not torch.allclose(v, a["initial"][k])]
     assert len(moved) > 10  # training changed the weights, so equality below means something
-    for part in ("sft", "rm"):
+    for part in ("sft", "rm", "ppo_policy", "ppo_critic"):
         assert a[part].keys() == b[part].keys()
         for key, value in a[part].items():
             assert torch.allclose(value, b[part][key], atol=1e-5), (part, key)
+    # PPO: each process sampled half of every batch (2 iterations of 8, plus nothing else) ...
+    assert a["sampled_rows"] == [16] and b["sampled_rows"] == [8, 8]
+    # ... and the gathered batches are the single process's: same scores, KL and gold
+    ppo_moved = [k for k, v in a["ppo_policy"].items() if not torch.allclose(v, a["initial"][k])]
+    assert len(ppo_moved) > 10
+    for ma, mb in zip(a["ppo_metrics"], b["ppo_metrics"], strict=True):
+        for key in ("lm/score", "lm/gold_score", "lm/kl", "lm/response_length", "lm/eos_rate"):
+            assert abs(ma[key] - mb[key]) < 1e-5, (key, ma[key], mb[key])

@@ -266,3 +266,31 @@ def test_ppo_resumed_from_a_checkpoint_continues_exactly(files, tmp_path):
     for key in ("lm/score", "lm/kl", "lm/policy_loss", "lm/value_loss", "lm/response_length"):
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
     assert resumed.done
+
+
+@pytest.mark.slow
+def test_ppo_runs_under_two_processes(files, tmp_path):
+    """`torchrun --nproc_per_node 2 -m prefrl lm ppo ...`: both ranks train, only rank 0 writes."""
+    import os
+    import subprocess
+
+    run = tmp_path / "run"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    argv = [
+        "-m",
+        "prefrl",
+        "lm",
+        "ppo",
+        "--policy",
+        files["base"],
+        "--reward-fn",
+        "prefrl.lm.pipeline:gold_fn",
+    ]
+    argv += ["--prompts", files["prompts"], *PPO_TINY, "--run-dir", str(run)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([*launcher, *argv], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_metrics(run / "metrics.jsonl")
+    assert len(rows) == 2 and all(r["lm/response_length"] > 0 for r in rows)
+    assert (run / "model" / "config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

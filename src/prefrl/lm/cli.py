@@ -12,6 +12,7 @@ import torch
 import tyro
 from rich.console import Console
 
+from prefrl.lm import distributed
 from prefrl.lm.commands import PPOLMCommand, RMCommand, SFTCommand, run_ppo_lm, run_rm, run_sft
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.runs import read_run
@@ -91,4 +92,7 @@ def main(argv: list[str], console: Console) -> int:
 
         return run_pipeline(command, options.run_dir, console)
     runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm}[name]
-    return runner(command, options.run_dir, options.resume, console)
+    try:
+        return runner(command, options.run_dir, options.resume, console)
+    finally:
+        distributed.finish()

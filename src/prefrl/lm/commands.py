@@ -324,7 +324,7 @@ def shift_to_first_answers(model: ScalarRewardModel, tokenizer: Any, records: li
     model.shift_to(torch.cat(scores))
 
 
-def build_ppo(cmd: PPOLMCommand) -> LMPPOTrainer:
+def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer:
     """Load and check everything ``prefrl lm ppo`` needs (nothing is written)."""
     require(
         (cmd.reward_model is None) != (cmd.reward_fn is None),
@@ -345,10 +345,10 @@ def build_ppo(cmd: PPOLMCommand) -> LMPPOTrainer:
         reward_model=reward_model,
         reward_fn=reward_fn,
         gold_fn=gold_fn,
+        accelerator=accelerator,
     )
     trainer.rollout()  # one dry rollout: a bad reward function fails here, before anything is written
-    trainer.generator.manual_seed(cmd.config.seed)
-    trainer.rng.seed(cmd.config.seed)
+    trainer.reseed()
     return trainer
 
 
@@ -356,18 +356,24 @@ def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, con
     """``prefrl lm ppo``."""
     from prefrl.plotting import plot_run
 
-    trainer = build_ppo(cmd)
-    run_dir, logger, state = open_run("lm-ppo", cmd, run_dir, resume, default_dir("lm-ppo", cmd.config.seed))
+    accelerator = make_accelerator()
+    main = accelerator is None or accelerator.is_main_process
+    trainer = build_ppo(cmd, accelerator)
+    default = default_dir("lm-ppo", cmd.config.seed)
+    run_dir, logger, state = open_run("lm-ppo", cmd, run_dir, resume, default, main)
     if state is not None:
         trainer.load_state_dict(state["trainer"])
-    console.print(f"run directory: {run_dir}")
-    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd))
+    if main:
+        console.print(f"run directory: {run_dir}")
+    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
     total = cmd.config.num_iterations * cmd.config.batch_size
     metric = ("lm/gold_score", "gold") if cmd.gold_fn else ("lm/score", "score")
     metrics = run_training(run, total, console, "ppo", metric, "responses")
     if metrics is None:
         console.print(f"stopped; continue with [bold]prefrl lm ppo --resume {run_dir}[/bold]")
         return 130
+    if not main:
+        return 0
     save_model(trainer.policy, trainer.tokenizer, run_dir / MODEL_DIR)
     console.print(f"policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
     return 0

@@ -3,7 +3,14 @@ config files). Every rank draws the same global batch of indices (the data order
 all ranks) and trains on its shard; losses are normalised by the global batch, so the averaged
 gradient equals one process's on the whole batch. Sampling and dropout seeds are offset by rank.
 
-Run any script or ``prefrl lm sft|rm`` under ``accelerate launch --num_processes N``.
+PPO (:mod:`prefrl.lm.ppo`) splits differently: each rank samples and scores its contiguous
+:func:`chunk` of the iteration's prompts (generation is the expensive part), then every rank gathers
+the whole batch (:func:`gather_padded`; a few (B, R) tensors), so the rewards, whitening and
+advantages are computed over the global batch as one process would; each minibatch is then chunked
+over the ranks again, with the loss scaled by :func:`token_share` so the averaged gradient is the
+global token mean.
+
+Run any script or ``prefrl lm sft|rm|ppo`` under ``accelerate launch --num_processes N``.
 """
 
 from __future__ import annotations
@@ -22,15 +29,55 @@ def rank_and_world(accelerator: Any | None) -> tuple[int, int]:
     return int(accelerator.process_index), int(accelerator.num_processes)
 
 
+def _check_split(size: int, world: int) -> None:
+    if size % world:
+        raise ValueError(
+            f"a global batch of {size} does not split over {world} processes: make the batch size "
+            "a multiple of the number of processes"
+        )
+
+
 def shard(items: Sequence[T], accelerator: Any | None) -> list[T]:
     """This rank's share of a global batch (rank r takes items r, r + N, ...)."""
     rank, world = rank_and_world(accelerator)
-    if len(items) % world:
-        raise ValueError(
-            f"a global batch of {len(items)} does not split over {world} processes: make the batch size "
-            "a multiple of the number of processes"
-        )
+    _check_split(len(items), world)
     return list(items[rank::world])
+
+
+def chunk(size: int, accelerator: Any | None) -> slice:
+    """This rank's contiguous slice of a global batch of ``size`` (rank r takes the r-th of N equal
+    slices), so that gathering the ranks' results in rank order gives back the global order."""
+    rank, world = rank_and_world(accelerator)
+    _check_split(size, world)
+    share = size // world
+    return slice(rank * share, (rank + 1) * share)
+
+
+def gather_padded(
+    accelerator: Any | None, tensor: torch.Tensor, pad_value: float, pad_first: bool = False
+) -> torch.Tensor:
+    """Every rank's (B_r, L_r, ...) tensor, padded along dim 1 to the longest L (on the left with
+    ``pad_first``, for left-padded prompts) and concatenated along dim 0 in rank order. 1-D tensors
+    are concatenated as they are. Unchanged without an accelerator."""
+    if accelerator is None:
+        return tensor
+    if tensor.dim() > 1:
+        tensor = accelerator.pad_across_processes(tensor, dim=1, pad_index=pad_value, pad_first=pad_first)
+    return accelerator.gather(tensor)
+
+
+def token_share(local_mask: torch.Tensor, global_mask: torch.Tensor, accelerator: Any | None) -> float:
+    """Factor that turns this rank's token mean into its part of the global token mean under DDP's
+    gradient averaging: n_rank * world / n_global (1.0 for one process)."""
+    _, world = rank_and_world(accelerator)
+    return float(local_mask.sum()) * world / max(float(global_mask.sum()), 1.0)
+
+
+def mean_over_ranks(accelerator: Any | None, values: torch.Tensor) -> torch.Tensor:
+    """The mean of a tensor over the ranks (identity for one process)."""
+    if accelerator is None:
+        return values
+    return accelerator.reduce(values, reduction="mean")
 
 
 def rank_seed(seed: int, accelerator: Any | None) -> int:
@@ -64,3 +111,13 @@ def optimizer_step(accelerator: Any | None, params: Any, optimizer: Any, loss: t
     backward(accelerator, loss)
     torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
     optimizer.step()
+
+
+def finish() -> None:
+    """Leave the process group, if this process joined one, once every rank got here: a gloo
+    process that exits without it can abort ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -31,84 +31,16 @@ from prefrl.lm.data import (
     make_batch,
 )
 from prefrl.lm.generation import response_logits, response_logprobs, sample, token_entropy, token_logprobs
+from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.scores import adaptive_kl_coef, check_scores
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
 from prefrl.ppo.losses import policy_loss, value_loss
-from prefrl.validation import require, require_positive, require_unit_interval, validation_enabled
+from prefrl.validation import require
 
 RewardFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
 """(prompts, responses) -> one finite score per response (the response text has no EOS)."""
-
-
-@dataclass(frozen=True)
-class LMPPOConfig:
-    num_iterations: int = 60
-    """PPO iterations (each samples ``batch_size`` responses, then updates)."""
-    batch_size: int = 64
-    """Prompts (responses) per iteration."""
-    minibatch_size: int = 16
-    """Responses per gradient step."""
-    num_ppo_epochs: int = 4
-    """Passes over each batch (Ziegler, N+: 4; InstructGPT: 1)."""
-    learning_rate: float = 3e-4
-    """Adam learning rate of policy and critic (tiny model; ~3e-6 for a pretrained one)."""
-    adam_eps: float = 1e-5
-    """Adam epsilon (PyTorch places it differently from TF; 1e-5 keeps early updates moderate)."""
-    max_new_tokens: int = 24
-    """Response length cap (tokens, EOS included)."""
-    temperature: float = 1.0
-    """Sampling temperature; log-probs of policy and reference are taken at the same temperature."""
-    kl_coef: float = 0.05
-    """Per-token KL penalty coefficient (initial value when ``adaptive_kl``)."""
-    adaptive_kl: bool = False
-    """Ziegler's controller: kl_coef *= 1 + clip(KL / kl_target - 1, -0.2, 0.2) * batch / kl_horizon."""
-    kl_target: float = 6.0
-    """Target KL(pi || pi_ref) per response, nats (adaptive KL only)."""
-    kl_horizon: int = 10000
-    """Horizon of the adaptive controller, in responses."""
-    gamma: float = 1.0
-    """Discount over response tokens."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
-    clip_coef: float = 0.2
-    """PPO ratio clip."""
-    value_clip_coef: float | None = 0.2
-    """Value-loss clip around the rollout's values (None: unclipped)."""
-    vf_coef: float = 0.1
-    """Weight of the critic's loss."""
-    whiten_rewards: bool = False
-    """Scale the per-token rewards to unit variance over each batch (no mean shift)."""
-    whiten_advantages: bool = True
-    """Whiten advantages over the real tokens of each batch."""
-    eos_penalty: float | None = -1.0
-    """Score given to responses that never emit EOS (None: keep their score)."""
-    target_kl: float | None = None
-    """Stop an iteration's epochs early once the minibatch approx-KL exceeds this (None: never)."""
-    ptx_coef: float = 0.0
-    """PPO-ptx: weight of the demonstrations' log-likelihood (InstructGPT: 27.8); needs ptx records."""
-    seed: int = 1
-    """Seed of the run (prompt order, sampling)."""
-
-    def __post_init__(self) -> None:
-        if validation_enabled():
-            self.validate()
-
-    def validate(self) -> None:
-        for name in ("num_iterations", "batch_size", "minibatch_size", "num_ppo_epochs", "max_new_tokens"):
-            require_positive(name, getattr(self, name))
-        require(
-            self.batch_size % self.minibatch_size == 0,
-            f"batch_size {self.batch_size} is not a multiple of minibatch_size {self.minibatch_size}: "
-            "fix --batch-size or --minibatch-size",
-        )
-        require_positive("learning_rate", self.learning_rate)
-        require_positive("temperature", self.temperature)
-        require(self.kl_coef >= 0, f"kl_coef must be >= 0, got {self.kl_coef}: fix --kl-coef")
-        require_unit_interval("gamma", self.gamma)
-        require_unit_interval("gae_lambda", self.gae_lambda)
-        require(self.ptx_coef >= 0, f"ptx_coef must be >= 0, got {self.ptx_coef}: fix --ptx-coef")
 
 
 @dataclass(frozen=True)
@@ -136,6 +68,9 @@ class LMPPOTrainer:
         reference: the frozen reference (default: a copy of ``policy`` as given).
         gold_fn: optional true preference, logged as ``lm/gold_score`` and never optimised.
         ptx_records: demonstrations ({"prompt", "completion"}) for PPO-ptx.
+        accelerator: an ``accelerate.Accelerator`` for data parallelism: each rank samples and scores
+            its share of every batch, the batch is gathered, minibatches are split over the ranks
+            (see lm/distributed.py); the same update as one process on the same global batch.
     """
 
     def __init__(
@@ -150,6 +85,7 @@ class LMPPOTrainer:
         reference: Any | None = None,
         gold_fn: RewardFn | None = None,
         ptx_records: list[dict[str, Any]] | None = None,
+        accelerator: Any | None = None,
     ) -> None:
         check_tokenizer(tokenizer)
         require(
@@ -177,13 +113,26 @@ class LMPPOTrainer:
         for module in (self.policy, self.reference, self.critic, self.reward_model):
             if module is not None:
                 module.eval()  # dropout off everywhere in RL
-        params = list(self.policy.parameters()) + list(self.critic.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
+        self.model = PolicyAndCritic(self.policy, self.critic)
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        self.accelerator = accelerator
+        self.forward_model, self.optimizer = distributed.prepare(accelerator, self.model, optimizer)
         self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
         self.kl_coef = config.kl_coef
         self.iteration = 0
-        self.rng = random.Random(config.seed)
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.rng = random.Random()
+        """Prompt and demonstration draws: the same on every rank."""
+        self.generator = torch.Generator()
+        """Sampling: seeded by rank (each rank samples its own share)."""
+        self.shuffle_generator = torch.Generator()
+        """Minibatch order: the same on every rank."""
+        self.reseed()
+
+    def reseed(self) -> None:
+        """Reset every random stream to the run's seed (sampling: offset by the rank)."""
+        self.rng.seed(self.config.seed)
+        self.generator.manual_seed(distributed.rank_seed(self.config.seed, self.accelerator))
+        self.shuffle_generator.manual_seed(self.config.seed)
 
     @property
     def global_step(self) -> int:
@@ -250,6 +199,7 @@ class LMPPOTrainer:
         """Sample, score and turn into (B, R) rewards, advantages and returns (token_mdp)."""
         cfg, tok = self.config, self.tokenizer
         indices = [self.rng.randrange(len(self.prompts)) for _ in range(cfg.batch_size)]
+        indices = indices[distributed.chunk(cfg.batch_size, self.accelerator)]  # this rank's share
         prompts = [self.prompts[i] for i in indices]
         start = time.perf_counter()
         p_ids, p_mask = left_pad([self.prompt_ids[i] for i in indices], tok.pad_token_id)
@@ -267,10 +217,21 @@ class LMPPOTrainer:
         generate_s = time.perf_counter() - start
         start = time.perf_counter()
         texts = self.decode(responses, mask)
-        logprobs = response_logprobs(self.policy, batch, cfg.temperature)
-        ref_logprobs = response_logprobs(self.reference, batch, cfg.temperature)
-        values = self.critic.response_values(batch)
-        scores = self.score(prompts, texts, batch)
+        parts = {
+            "logprobs": response_logprobs(self.policy, batch, cfg.temperature),
+            "ref_logprobs": response_logprobs(self.reference, batch, cfg.temperature),
+            "values": self.critic.response_values(batch),
+            "scores": self.score(prompts, texts, batch),
+        }
+        if self.gold_fn is not None:
+            parts["gold"] = check_scores(self.gold_fn(prompts, texts), len(texts), "gold function")
+        batch, parts = self._gather(p_ids, p_mask, responses, mask, parts)
+        responses, mask, scores = (
+            batch.input_ids[:, batch.prompt_length :],
+            batch.response_mask,
+            parts["scores"],
+        )
+        logprobs, ref_logprobs, values = parts["logprobs"], parts["ref_logprobs"], parts["values"]
         _, ended = token_mdp.response_mask(responses, tok.eos_token_id)
         kl = token_mdp.per_token_kl(logprobs, ref_logprobs, mask)
         rewards = token_mdp.token_rewards(
@@ -292,31 +253,54 @@ class LMPPOTrainer:
             "lm/eos_rate": float(ended.float().mean()),
             "time/generate_s": generate_s,
         }
-        if self.gold_fn is not None:
-            metrics["lm/gold_score"] = float(
-                check_scores(self.gold_fn(prompts, texts), len(texts), "gold function").mean()
-            )
+        if "gold" in parts:
+            metrics["lm/gold_score"] = float(parts["gold"].mean())
         metrics["time/score_s"] = time.perf_counter() - start
         return Rollout(batch, logprobs, values, advantages, returns, metrics)
 
+    def _gather(
+        self,
+        p_ids: torch.Tensor,
+        p_mask: torch.Tensor,
+        responses: torch.Tensor,
+        mask: torch.Tensor,
+        parts: dict[str, torch.Tensor],
+    ) -> tuple[Batch, dict[str, torch.Tensor]]:
+        """The global batch from every rank's share (prompts re-padded on the left, responses and
+        per-token values on the right); unchanged for one process."""
+        acc, pad = self.accelerator, self.tokenizer.pad_token_id
+        p_ids = distributed.gather_padded(acc, p_ids, pad, pad_first=True)
+        p_mask = distributed.gather_padded(acc, p_mask.long(), 0, pad_first=True).bool()
+        responses = distributed.gather_padded(acc, responses, pad)
+        mask = distributed.gather_padded(acc, mask.long(), 0).bool()
+        parts = {key: distributed.gather_padded(acc, value, 0.0) for key, value in parts.items()}
+        return batch_from_tensors(p_ids, p_mask, responses, mask), parts
+
     def update(self, rollout: Rollout) -> dict[str, float]:
-        """``num_ppo_epochs`` passes of clipped PPO over shuffled minibatches."""
+        """``num_ppo_epochs`` passes of clipped PPO over shuffled minibatches (statistics averaged
+        over minibatches and ranks)."""
         cfg = self.config
         sums: dict[str, float] = {}
         count = 0
         for _ in range(cfg.num_ppo_epochs):
-            order = torch.randperm(cfg.batch_size, generator=self.generator)
+            order = torch.randperm(cfg.batch_size, generator=self.shuffle_generator)
             for start in range(0, cfg.batch_size, cfg.minibatch_size):
                 stats = self._minibatch_step(rollout, order[start : start + cfg.minibatch_size])
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
-            if cfg.target_kl is not None and stats["lm/approx_kl"] > cfg.target_kl:
-                break
-        return {key: value / count for key, value in sums.items()}
+            if cfg.target_kl is not None:  # every rank must take the same decision
+                approx_kl = distributed.mean_over_ranks(self.accelerator, torch.tensor(stats["lm/approx_kl"]))
+                if float(approx_kl) > cfg.target_kl:
+                    break
+        keys = list(sums)
+        means = distributed.mean_over_ranks(self.accelerator, torch.tensor([sums[k] / count for k in keys]))
+        return dict(zip(keys, means.tolist(), strict=True))
 
-    def _minibatch_step(self, rollout: Rollout, idx: torch.Tensor) -> dict[str, float]:
-        cfg, b = self.config, rollout.batch
+    def _minibatch_step(self, rollout: Rollout, global_idx: torch.Tensor) -> dict[str, float]:
+        cfg, b, acc = self.config, rollout.batch, self.accelerator
+        idx = global_idx[distributed.chunk(len(global_idx), acc)]  # this rank's share
+        share = distributed.token_share(b.response_mask[idx], b.response_mask[global_idx], acc)
         batch = Batch(
             b.input_ids[idx],
             b.attention_mask[idx],
@@ -325,38 +309,40 @@ class LMPPOTrainer:
             b.prompt_length,
         )
         mask = batch.response_mask
-        logits = response_logits(self.policy, batch)
+        ptx_batch, ptx_share = self._ptx_batch(len(global_idx)) if cfg.ptx_coef > 0 else (None, 0.0)
+        logits, values, ptx_logits = self.forward_model(batch, ptx_batch)
         logprobs = token_logprobs(logits, batch.input_ids[:, batch.prompt_length :], cfg.temperature)
         pg_loss, stats = policy_loss(
             logprobs, rollout.logprobs[idx], rollout.advantages[idx], cfg.clip_coef, mask
         )
-        values = self.critic.response_values(batch)
         v_loss = value_loss(values, rollout.values[idx], rollout.returns[idx], cfg.value_clip_coef, mask)
-        loss = pg_loss + cfg.vf_coef * v_loss
+        loss = (pg_loss + cfg.vf_coef * v_loss) * share
         metrics = {"lm/policy_loss": float(pg_loss.detach()), "lm/value_loss": float(v_loss.detach())}
-        if cfg.ptx_coef > 0:
-            ptx = self._ptx_loss(len(idx))
-            loss = loss + cfg.ptx_coef * ptx
+        if ptx_batch is not None:
+            ptx = sft_loss(
+                ptx_logits, ptx_batch.input_ids[:, ptx_batch.prompt_length :], ptx_batch.response_mask
+            )
+            loss = loss + cfg.ptx_coef * ptx * ptx_share
             metrics["lm/ptx_loss"] = float(ptx.detach())
-        distributed.optimizer_step(None, self.optimizer.param_groups[0]["params"], self.optimizer, loss)
+        distributed.optimizer_step(acc, self.model.parameters(), self.optimizer, loss)
         with torch.no_grad():
             metrics["lm/entropy"] = float(masked_mean(token_entropy(logits.detach(), cfg.temperature), mask))
         metrics["lm/approx_kl"] = float(stats["approx_kl"])
         metrics["lm/clip_frac"] = float(stats["clip_frac"])
         return metrics
 
-    def _ptx_loss(self, num: int) -> torch.Tensor:
+    def _ptx_batch(self, num: int) -> tuple[Batch, float]:
+        """This rank's share of ``num`` demonstrations drawn for PPO-ptx, and its token share."""
         assert self.ptx is not None
         prompts, responses = self.ptx
-        idx = [self.rng.randrange(len(prompts)) for _ in range(num)]
+        drawn = [self.rng.randrange(len(prompts)) for _ in range(num)]
+        idx = drawn[distributed.chunk(num, self.accelerator)]
         batch = make_batch(
             [prompts[i] for i in idx], [responses[i] for i in idx], self.tokenizer.pad_token_id
         )
-        return sft_loss(
-            response_logits(self.policy, batch),
-            batch.input_ids[:, batch.prompt_length :],
-            batch.response_mask,
-        )
+        _, world = distributed.rank_and_world(self.accelerator)
+        total = sum(len(responses[i]) for i in drawn)
+        return batch, sum(len(responses[i]) for i in idx) * world / total
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -367,6 +353,7 @@ class LMPPOTrainer:
             "iteration": self.iteration,
             "rng": self.rng.getstate(),
             "generator": self.generator.get_state(),
+            "shuffle_generator": self.shuffle_generator.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -377,6 +364,8 @@ class LMPPOTrainer:
         self.iteration = int(state["iteration"])
         self.rng.setstate(state["rng"])
         self.generator.set_state(state["generator"])
+        if "shuffle_generator" in state:  # checkpoints before data-parallel PPO had one generator
+            self.shuffle_generator.set_state(state["shuffle_generator"])
 
 
 def _zero_critic(policy: Any) -> ScalarRewardModel:
@@ -384,3 +373,20 @@ def _zero_critic(policy: Any) -> ScalarRewardModel:
     critic = ScalarRewardModel.from_causal_lm(policy)
     torch.nn.init.zeros_(critic.head.weight)
     return critic
+
+
+class PolicyAndCritic(torch.nn.Module):
+    """The trained modules as one, so that data parallelism wraps (and synchronises) both in one
+    forward: response logits of the policy, per-token values of the critic, and optionally the
+    policy's logits on a batch of demonstrations (PPO-ptx)."""
+
+    def __init__(self, policy: Any, critic: ScalarRewardModel) -> None:
+        super().__init__()
+        self.policy, self.critic = policy, critic
+
+    def forward(
+        self, batch: Batch, ptx_batch: Batch | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """-> (B, R, V) fp32 logits, (B, R) values, demonstrations' logits or None."""
+        ptx_logits = None if ptx_batch is None else response_logits(self.policy, ptx_batch)
+        return response_logits(self.policy, batch), self.critic.response_values(batch), ptx_logits

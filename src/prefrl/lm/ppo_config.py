@@ -1,0 +1,76 @@
+"""The configuration of PPO-RLHF (:class:`prefrl.lm.ppo.LMPPOTrainer`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefrl.validation import require, require_positive, require_unit_interval, validation_enabled
+
+
+@dataclass(frozen=True)
+class LMPPOConfig:
+    num_iterations: int = 60
+    """PPO iterations (each samples ``batch_size`` responses, then updates)."""
+    batch_size: int = 64
+    """Prompts (responses) per iteration."""
+    minibatch_size: int = 16
+    """Responses per gradient step."""
+    num_ppo_epochs: int = 4
+    """Passes over each batch (Ziegler, N+: 4; InstructGPT: 1)."""
+    learning_rate: float = 3e-4
+    """Adam learning rate of policy and critic (tiny model; ~3e-6 for a pretrained one)."""
+    adam_eps: float = 1e-5
+    """Adam epsilon (PyTorch places it differently from TF; 1e-5 keeps early updates moderate)."""
+    max_new_tokens: int = 24
+    """Response length cap (tokens, EOS included)."""
+    temperature: float = 1.0
+    """Sampling temperature; log-probs of policy and reference are taken at the same temperature."""
+    kl_coef: float = 0.05
+    """Per-token KL penalty coefficient (initial value when ``adaptive_kl``)."""
+    adaptive_kl: bool = False
+    """Ziegler's controller: kl_coef *= 1 + clip(KL / kl_target - 1, -0.2, 0.2) * batch / kl_horizon."""
+    kl_target: float = 6.0
+    """Target KL(pi || pi_ref) per response, nats (adaptive KL only)."""
+    kl_horizon: int = 10000
+    """Horizon of the adaptive controller, in responses."""
+    gamma: float = 1.0
+    """Discount over response tokens."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_coef: float = 0.2
+    """PPO ratio clip."""
+    value_clip_coef: float | None = 0.2
+    """Value-loss clip around the rollout's values (None: unclipped)."""
+    vf_coef: float = 0.1
+    """Weight of the critic's loss."""
+    whiten_rewards: bool = False
+    """Scale the per-token rewards to unit variance over each batch (no mean shift)."""
+    whiten_advantages: bool = True
+    """Whiten advantages over the real tokens of each batch."""
+    eos_penalty: float | None = -1.0
+    """Score given to responses that never emit EOS (None: keep their score)."""
+    target_kl: float | None = None
+    """Stop an iteration's epochs early once the minibatch approx-KL exceeds this (None: never)."""
+    ptx_coef: float = 0.0
+    """PPO-ptx: weight of the demonstrations' log-likelihood (InstructGPT: 27.8); needs ptx records."""
+    seed: int = 1
+    """Seed of the run (prompt order, sampling)."""
+
+    def __post_init__(self) -> None:
+        if validation_enabled():
+            self.validate()
+
+    def validate(self) -> None:
+        for name in ("num_iterations", "batch_size", "minibatch_size", "num_ppo_epochs", "max_new_tokens"):
+            require_positive(name, getattr(self, name))
+        require(
+            self.batch_size % self.minibatch_size == 0,
+            f"batch_size {self.batch_size} is not a multiple of minibatch_size {self.minibatch_size}: "
+            "fix --batch-size or --minibatch-size",
+        )
+        require_positive("learning_rate", self.learning_rate)
+        require_positive("temperature", self.temperature)
+        require(self.kl_coef >= 0, f"kl_coef must be >= 0, got {self.kl_coef}: fix --kl-coef")
+        require_unit_interval("gamma", self.gamma)
+        require_unit_interval("gae_lambda", self.gae_lambda)
+        require(self.ptx_coef >= 0, f"ptx_coef must be >= 0, got {self.ptx_coef}: fix --ptx-coef")
