@@ -1,7 +1,7 @@
 """Where a prefrl PPO run spends its time: env steps, policy forward, the rest of the rollout, and the
 update split into forward (losses), backward, gradient clipping, optimizer step and the rest.
 
-Timers wrap the env's ``step``, ``policy.act``, ``Tensor.backward``, ``clip_grad_norm_`` and the
+Timers wrap the env's ``step``, the policy's acting calls, ``Tensor.backward``, ``clip_grad_norm_`` and the
 optimizer's ``step`` of one trainer (a wrapper costs ~1 us a call); everything else in a phase is
 reported as its "other". Construction is not timed, nor the final evaluation.
 
@@ -45,7 +45,13 @@ def profile(env_id: str, steps: int, threads: int, overrides: dict[str, Any]) ->
     trainer = PPOTrainer(config)
     envs = trainer.envs
     envs.step = timed("env_step", envs.step)  # type: ignore[method-assign]
-    trainer.policy.act = timed("policy_act", trainer.policy.act)  # type: ignore[method-assign]
+    # acting: one policy call per env step (``sample``; ``act`` before it existed) and, where the
+    # collector has it, the batched log-probs and values of the whole rollout
+    policy, collector = trainer.policy, trainer.collector
+    step_call = "sample" if hasattr(policy, "sample") else "act"
+    setattr(policy, step_call, timed("policy_act", getattr(policy, step_call)))
+    if hasattr(collector, "_logprobs_and_values"):
+        collector._logprobs_and_values = timed("policy_act", collector._logprobs_and_values)  # type: ignore[method-assign]
     trainer.optimizer.step = timed("optimizer_step", trainer.optimizer.step)  # type: ignore[method-assign]
     original_backward = torch.Tensor.backward
     original_clip = torch.nn.utils.clip_grad_norm_

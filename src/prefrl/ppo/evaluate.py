@@ -30,7 +30,7 @@ class Agent:
         x = self.obs_normalizer(np.asarray(obs, dtype=np.float64)[None], update=False)
         device = next(self.policy.parameters()).device
         with torch.inference_mode():
-            action, _, _ = self.policy.act(torch.from_numpy(x).to(device), deterministic=deterministic)
+            action = self.policy.sample(torch.from_numpy(x).to(device), deterministic=deterministic)
         return self.policy.env_actions(action)[0]
 
 

@@ -117,6 +117,23 @@ class ActorCritic(nn.Module):
         """(N, D) -> (N,)"""
         return self._forward("critic", obs).squeeze(-1)
 
+    def sample(
+        self,
+        obs: torch.Tensor,
+        generator: torch.Generator | None = None,
+        deterministic: bool = False,
+    ) -> torch.Tensor:
+        """(N, D) -> actions (N,) or (N, A), sampled (or the mode when ``deterministic``). The actor
+        alone: a rollout calls this every step and gets log-probs and values of all its steps from
+        one batched :meth:`evaluate` afterwards (the policy does not change during a rollout)."""
+        out = self._forward("actor", obs)
+        if self.discrete:
+            return out.argmax(-1) if deterministic else gumbel_max_sample(out, generator)
+        if deterministic:
+            return out
+        noise = torch.empty_like(out).normal_(generator=generator)
+        return out + noise * self.log_std.exp()
+
     def act(
         self,
         obs: torch.Tensor,
@@ -124,18 +141,9 @@ class ActorCritic(nn.Module):
         deterministic: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, D) -> sampled actions (N,) or (N, A), their log-probs (N,), values (N,)."""
-        out = self._forward("actor", obs)
-        if self.discrete:
-            actions = out.argmax(-1) if deterministic else gumbel_max_sample(out, generator)
-            logprob, _ = categorical_logprob_entropy(out, actions)
-        else:
-            noise = torch.zeros_like(out)
-            if not deterministic:
-                noise.normal_(generator=generator)
-            actions = out + noise * self.log_std.exp()
-            # the standardised action is the noise itself: log N(a; mu, sigma) from it directly
-            logprob = (-0.5 * noise.square() - self.log_std - 0.5 * LOG_2PI).sum(-1)
-        return actions, logprob, self.value(obs)
+        actions = self.sample(obs, generator, deterministic)
+        logprob, _, value = self.evaluate(obs, actions)
+        return actions, logprob, value
 
     def evaluate(
         self, obs: torch.Tensor, actions: torch.Tensor

@@ -88,14 +88,13 @@ class RolloutCollector:
         for t in range(num_steps):
             obs = self.obs_normalizer(self.raw_obs)
             with torch.inference_mode():
-                actions, logprob, value = policy.act(torch.from_numpy(obs).to(self.device), generator)
+                actions = policy.sample(torch.from_numpy(obs).to(self.device), generator)
             env_actions = policy.env_actions(actions)
             next_obs, reward, term, trunc, info = self.envs.step(env_actions)
             true_reward = np.asarray(reward, dtype=np.float64)
             valid, done = ~self.prev_done, np.logical_or(term, trunc)
             store(
-                t, obs=obs, actions=actions.cpu().numpy(), logprobs=logprob.cpu().numpy(),
-                values=value.cpu().numpy(), terminated=np.asarray(term, bool),
+                t, obs=obs, actions=actions.cpu().numpy(), terminated=np.asarray(term, bool),
                 truncated=np.asarray(trunc, bool), valid=valid, done=done,
                 raw_obs=self.raw_obs.astype(np.float32), env_actions=env_actions,
                 true_rewards=true_reward.astype(np.float32),
@@ -110,6 +109,7 @@ class RolloutCollector:
         buffers["rewards"] = self._agent_rewards(buffers)
         del buffers["done"]
         with torch.inference_mode():
+            buffers["logprobs"], buffers["values"] = self._logprobs_and_values(policy, buffers)
             last_obs = self.obs_normalizer(self.raw_obs, update=False)
             last_values = policy.value(torch.from_numpy(last_obs).to(self.device))
         tensors = {  # (T, B, ...) numpy -> (B, T, ...) tensors
@@ -117,6 +117,19 @@ class RolloutCollector:
             for k, v in buffers.items()
         }
         return Rollout(**tensors, last_values=last_values.float().to(self.output_device)), stats
+
+    def _logprobs_and_values(
+        self, policy: ActorCritic, buffers: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(T, B) log-probs of the rollout's actions and values of its observations, in one batch."""
+        obs, actions = buffers["obs"], buffers["actions"]
+        num_steps, num_envs = obs.shape[:2]
+        logprobs, _, values = policy.evaluate(
+            torch.from_numpy(obs.reshape(num_steps * num_envs, *obs.shape[2:])).to(self.device),
+            torch.from_numpy(actions.reshape(num_steps * num_envs, *actions.shape[2:])).to(self.device),
+        )
+        shape = (num_steps, num_envs)
+        return logprobs.reshape(shape).cpu().numpy(), values.reshape(shape).float().cpu().numpy()
 
     def _agent_rewards(self, buffers: dict[str, np.ndarray]) -> np.ndarray:
         """(T, B) scaled rewards the agent learns from: the env's, or ``reward_fn``'s computed in
