@@ -106,26 +106,15 @@ def test_checkpoint_directory_goes_through_sft_rm_ppo(files, tmp_path, capsys):
     assert len(read_metrics(ppo_dir / "metrics.jsonl")) == 2
 
 
+def ppo_with_reward_fn(files, run):
+    """`prefrl lm ppo` arguments: the base model, the gold score as a Python reward function."""
+    argv = ["lm", "ppo", "--policy", files["base"], "--reward-fn", "prefrl.lm.pipeline:gold_fn"]
+    return [*argv, "--prompts", files["prompts"], *PPO_TINY, "--run-dir", str(run)]
+
+
 def test_ppo_with_a_python_reward_function(files, tmp_path):
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "lm",
-                "ppo",
-                "--policy",
-                files["base"],
-                "--reward-fn",
-                "prefrl.lm.pipeline:gold_fn",
-                "--prompts",
-                files["prompts"],
-                *PPO_TINY,
-                "--run-dir",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    assert main(ppo_with_reward_fn(files, run)) == 0
     assert len(read_metrics(run / "metrics.jsonl")) == 2
 
 
@@ -276,17 +265,7 @@ def test_ppo_runs_under_two_processes(files, tmp_path):
 
     run = tmp_path / "run"
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    argv = [
-        "-m",
-        "prefrl",
-        "lm",
-        "ppo",
-        "--policy",
-        files["base"],
-        "--reward-fn",
-        "prefrl.lm.pipeline:gold_fn",
-    ]
-    argv += ["--prompts", files["prompts"], *PPO_TINY, "--run-dir", str(run)]
+    argv = ["-m", "prefrl", *ppo_with_reward_fn(files, run)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run([*launcher, *argv], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

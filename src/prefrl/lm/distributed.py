@@ -15,6 +15,7 @@ Run any script or ``prefrl lm sft|rm|ppo`` under ``accelerate launch --num_proce
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -119,5 +120,6 @@ def finish() -> None:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # DDP wrappers left in reference cycles go while their process group exists
         dist.barrier()
         dist.destroy_process_group()
