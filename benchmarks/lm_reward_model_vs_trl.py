@@ -21,9 +21,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+
+PREFRL_VARIANTS: dict[str, dict[str, Any]] = {
+    "prefrl": {},  # RMConfig's defaults: sequences forwarded in 4 chunks of similar length
+    "prefrl-one-batch": {"length_chunks": 1},  # one padded batch per step, as before the chunks
+    "prefrl-grouped": {"group_by_length": True},  # batches of similar-length comparisons
+}
 
 
 def make_data(work: Path, num_train: int, num_eval: int, seed: int) -> None:
@@ -51,7 +59,7 @@ def read(path: Path) -> list[dict[str, str]]:
 
 
 def run_prefrl(
-    work: Path, batch_size: int, lr: float, epochs: float, seed: int, group_by_length: bool = False
+    work: Path, batch_size: int, lr: float, epochs: float, seed: int, **options: Any
 ) -> dict[str, float]:
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -62,9 +70,7 @@ def run_prefrl(
     torch.manual_seed(seed)  # the score head's initialisation
     model = ScalarRewardModel(AutoModel.from_pretrained(str(work / "model")))
     train = read(work / "train.jsonl")
-    config = RMConfig(
-        learning_rate=lr, batch_size=batch_size, num_epochs=epochs, group_by_length=group_by_length, seed=seed
-    )
+    config = RMConfig(learning_rate=lr, batch_size=batch_size, num_epochs=epochs, seed=seed, **options)
     trainer = RMTrainer(model, tokenizer, train, config)
     start = time.perf_counter()
     while not trainer.done:
@@ -135,7 +141,7 @@ def run_one(python: str, impl: str, seed: int, args: argparse.Namespace) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", choices=["both", "prefrl", "prefrl-grouped", "trl"], default="both")
+    parser.add_argument("--impl", choices=["both", *PREFRL_VARIANTS, "trl"], default="both")
     parser.add_argument("--trl-python", default="/tmp/trl-venv/bin/python")
     parser.add_argument("--work", type=Path, default=Path("/tmp/prefrl-rm-bench"))
     parser.add_argument("--num-train", type=int, default=4000)
@@ -152,15 +158,13 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.impl != "both":
         common = (args.work, args.batch_size, args.learning_rate, args.epochs, args.seed)
-        if args.impl == "trl":
-            result = run_trl(*common)
-        else:
-            result = run_prefrl(*common, group_by_length=args.impl == "prefrl-grouped")
+        trl = args.impl == "trl"
+        result = run_trl(*common) if trl else run_prefrl(*common, **PREFRL_VARIANTS[args.impl])
         print(json.dumps(result))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     make_data(args.work, args.num_train, args.num_eval, seed=0)
-    impls = {"prefrl": sys.executable, "prefrl-grouped": sys.executable, "trl": args.trl_python}
+    impls = {**{name: sys.executable for name in PREFRL_VARIANTS}, "trl": args.trl_python}
     results: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
     for seed in range(args.seeds):
         for impl, python in impls.items():
@@ -172,7 +176,7 @@ def main() -> None:
             f"{impl:>16}: {r['pairs_per_s']:6.1f} pairs/s, "
             f"held-out accuracy {r['accuracy']:.3f} ({accuracies})"
         )
-    for impl in ("prefrl", "prefrl-grouped"):
+    for impl in PREFRL_VARIANTS:
         print(f"{impl} / TRL pairs/s: {mean[impl]['pairs_per_s'] / mean['trl']['pairs_per_s']:.2f}x")
 
 

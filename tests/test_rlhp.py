@@ -177,3 +177,27 @@ def test_the_first_fit_runs_the_initial_epochs_and_refits_the_usual_ones(tmp_pat
     assert t.pretrain()["reward_model/num_steps"] == 30  # 5 comparisons: one minibatch per epoch
     refits = [m for m in (t.train_iteration() for _ in range(3)) if "reward_model/num_steps" in m]
     assert refits and all(m["reward_model/num_steps"] == 10 for m in refits)
+
+
+@pytest.mark.parametrize("normalization", ["rollout", "initial"])
+def test_the_learned_reward_is_normalised_on_the_chosen_steps(tmp_path, normalization):
+    """rollout: each refit renormalises on the latest rollout; initial: always on the first one's
+    steps (kept through a checkpoint), so after a refit the reward has zero mean on those."""
+    t = trainer(tmp_path, num_labels=20, reward_normalization=normalization, ppo={"total_timesteps": 12288})
+    t.checkpoint_path = tmp_path / "last.pt"
+    t.pretrain()
+    first = t.normalization_steps
+    for _ in range(2):
+        t.train_iteration()
+    if normalization == "rollout":
+        assert t.normalization_steps is None
+        return
+    assert first is not None and t.normalization_steps is first
+    with torch.no_grad():
+        reward = t.reward_model(first[0].float(), first[1])
+    # each member has mean 0 and std 1 there; their mean has mean 0 and std at most 1
+    assert abs(float(reward.mean())) < 1e-4 and 0.5 < float(reward.std()) <= 1.0 + 1e-4
+    t.save()
+    resumed = trainer(tmp_path / "r", num_labels=20, reward_normalization=normalization)
+    resumed.load_state_dict(load_checkpoint(t.checkpoint_path))
+    assert torch.equal(resumed.normalization_steps[0], first[0])

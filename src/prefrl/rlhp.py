@@ -73,6 +73,9 @@ class RLHPConfig:
     online: bool = True
     """Ask for labels and refit the reward model as the agent improves (the paper); --no-online fits
     it once, on the whole budget asked about the initial policy (the paper's offline ablation)."""
+    reward_normalization: Literal["rollout", "initial"] = "rollout"
+    """Steps the learned reward is normalised on after each fit: the latest rollout's (the paper), or
+    the first rollout's, kept (the reward of a state then no longer drifts as the policy improves)."""
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     """The reward-hacking monitor (predicted vs true return; warns, never stops the run)."""
 
@@ -143,6 +146,8 @@ class RLHPTrainer:
         self.logger: Logger = logger or NullLogger()
         self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(config.ppo.seed)
+        self.normalization_steps: tuple[torch.Tensor, torch.Tensor] | None = None
+        """(obs, actions) the learned reward is normalised on, with ``reward_normalization`` initial."""
         self.ppo = PPOTrainer(config.ppo, envs, reward_fn=self.learned_reward)
         obs_space = self.ppo.envs.single_observation_space
         assert isinstance(obs_space, gym.spaces.Box)
@@ -186,6 +191,7 @@ class RLHPTrainer:
                 "reward_trainer": self.reward_trainer.state_dict(),
                 "rng": self.rng.bit_generator.state,
                 "labeller": self.labeller.state_dict() if hasattr(self.labeller, "state_dict") else None,
+                "normalization_steps": self.normalization_steps,
             }
             save_checkpoint(self.checkpoint_path, state)
 
@@ -197,6 +203,7 @@ class RLHPTrainer:
         self.reward_model.load_state_dict(saved["reward_model"])
         self.reward_trainer.load_state_dict(saved["reward_trainer"])
         self.rng.bit_generator.state = saved["rng"]
+        self.normalization_steps = saved.get("normalization_steps")
         if saved.get("labeller") is not None and hasattr(self.labeller, "load_state_dict"):
             self.labeller.load_state_dict(saved["labeller"])
         self.num_asked = self.store.num_queries()
@@ -329,7 +336,11 @@ class RLHPTrainer:
         )
         self.reward_fitted |= trained and enough
         valid = rollout.valid
-        self.reward_model.fit_normalization(rollout.raw_obs[valid], rollout.env_actions[valid])
+        steps = (rollout.raw_obs[valid], rollout.env_actions[valid])
+        if self.config.reward_normalization == "initial":
+            self.normalization_steps = self.normalization_steps or steps
+            steps = self.normalization_steps
+        self.reward_model.fit_normalization(*steps)
         return metrics
 
     def diagnose(self, fresh: list[Segment]) -> dict[str, float]:

@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,12 @@ class ScalarRewardModel(nn.Module):
         )
         return self.head(out.last_hidden_state).squeeze(-1).float() - self.shift
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        """(B,) score read at the last real token of each sequence."""
+    def forward(self, batch: Batch | Sequence[Batch]) -> torch.Tensor:
+        """(B,) score read at the last real token of each sequence. Several batches (one batch cut
+        into chunks of similar length, so less padding) give their scores concatenated, from one
+        forward call (as data parallelism wants it)."""
+        if not isinstance(batch, Batch):
+            return torch.cat([self(chunk) for chunk in batch])
         scores = self.token_scores(batch)
         last = last_valid_index(batch.attention_mask)
         return scores.gather(1, last[:, None]).squeeze(1)
@@ -137,6 +142,9 @@ class RMConfig:
     group_by_length: bool = False
     """Batch comparisons of similar length together: less padding, 1.35x faster on 4000 pairs at equal
     accuracy, but on a few hundred pairs it cost 0.2 of held-out accuracy here; off by default."""
+    length_chunks: int = 4
+    """Each step's sequences are sorted by length and forwarded in this many chunks, each padded to
+    its own longest: less padding, the same scores and gradients (1: one padded batch)."""
     seed: int = 1
     """Seed of the run (shuffling)."""
 
@@ -145,6 +153,7 @@ class RMConfig:
             self.validate()
 
     def validate(self) -> None:
+        require_positive("length_chunks", self.length_chunks)
         require_positive("learning_rate", self.learning_rate)
         require_positive("batch_size", self.batch_size)
         require_positive("num_epochs", self.num_epochs)
@@ -234,9 +243,19 @@ class RMTrainer:
         return indices
 
     def scores(self, indices: list[int], model: Any | None = None) -> torch.Tensor:
-        """(B, K) scores of the answers of records ``indices``, best first."""
-        batch = ranking_batch(self.prompt_ids, self.response_ids, indices, self.tokenizer.pad_token_id)
-        return (model or self.model)(batch).view(len(indices), self.num_answers)
+        """(B, K) scores of the answers of records ``indices``, best first. The B * K sequences are
+        forwarded in ``config.length_chunks`` chunks of similar length (less padding, same scores)."""
+        prompts = [self.prompt_ids[i] for i in indices for _ in range(self.num_answers)]
+        answers = [answer for i in indices for answer in self.response_ids[i]]
+        order = sorted(range(len(answers)), key=lambda j: len(prompts[j]) + len(answers[j]))
+        size = math.ceil(len(order) / self.config.length_chunks)
+        chunks = [order[start : start + size] for start in range(0, len(order), size)]
+        pad = self.tokenizer.pad_token_id
+        batches = [make_batch([prompts[j] for j in c], [answers[j] for j in c], pad) for c in chunks]
+        sorted_scores = (model or self.model)(batches)
+        scores = torch.empty_like(sorted_scores)
+        scores[torch.tensor(order)] = sorted_scores
+        return scores.view(len(indices), self.num_answers)
 
     def train_iteration(self) -> dict[str, float]:
         """One step on this rank's equal share of the global batch (mean of shard means = global mean)."""
