@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from torch import nn
 
 from prefrl.lm import distributed
 from prefrl.lm.data import Batch, batch_order, check_tokenizer, encode, make_batch
+from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import last_valid_index
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
 from prefrl.validation import require, require_positive, validation_enabled
@@ -195,7 +195,7 @@ def encode_rankings(tokenizer: Any, records: list[dict[str, Any]], indices: list
     return ranking_batch(prompts, responses, list(range(len(indices))), tokenizer.pad_token_id)
 
 
-class RMTrainer:
+class RMTrainer(SupervisedSteps):
     """Fits a :class:`ScalarRewardModel` to comparisons or K-way rankings, one minibatch per
     ``train_iteration``."""
 
@@ -217,30 +217,12 @@ class RMTrainer:
         ]
         if config.disable_dropout:
             disable_dropout(model)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-        self.accelerator = accelerator
-        self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
-        distributed.rank_seed(config.seed, accelerator)
-        self.rng = random.Random(config.seed)  # the same data order on every rank
-        self.num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
-        self.step = 0
-        self._order: list[int] = []
+        num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
+        super().__init__(model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator)
 
-    @property
-    def done(self) -> bool:
-        return self.step >= self.num_steps
-
-    @property
-    def global_step(self) -> int:
-        return self.step
-
-    def _next_indices(self) -> list[int]:
-        if len(self._order) < self.config.batch_size:  # whole batches only (they split over ranks)
-            self._order += batch_order(
-                self.rng, self.lengths, self.config.batch_size, self.config.group_by_length
-            )
-        indices, self._order = self._order[: self.config.batch_size], self._order[self.config.batch_size :]
-        return indices
+    def epoch_order(self) -> list[int]:
+        """Whole batches only (they split over ranks); grouped by length with ``group_by_length``."""
+        return batch_order(self.rng, self.lengths, self.config.batch_size, self.config.group_by_length)
 
     def scores(self, indices: list[int], model: Any | None = None) -> torch.Tensor:
         """(B, K) scores of the answers of records ``indices``, best first. The B * K sequences are
@@ -260,27 +242,11 @@ class RMTrainer:
     def train_iteration(self) -> dict[str, float]:
         """One step on this rank's equal share of the global batch (mean of shard means = global mean)."""
         self.model.train()
-        indices = distributed.shard(self._next_indices(), self.accelerator)
+        indices = distributed.shard(self.next_indices(), self.accelerator)
         loss, stats = kway_loss(self.scores(indices, self.forward_model), self.config.margin)
         distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
         return {"lm/rm_loss": float(loss.detach()), "lm/rm_accuracy": float(stats["accuracy"])}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "step": self.step,
-            "rng": self.rng.getstate(),
-            "order": self._order,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
-        self.rng.setstate(state["rng"])
-        self._order = list(state["order"])
 
 
 @torch.no_grad()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +10,7 @@ import torch.nn.functional as F
 
 from prefrl.lm import distributed
 from prefrl.lm.data import Batch, check_lengths, check_tokenizer, context_length, encode, make_batch
+from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import masked_mean
 from prefrl.validation import require, require_positive, validation_enabled
 
@@ -64,7 +64,7 @@ def encode_sft(tokenizer: Any, records: list[dict[str, Any]]) -> tuple[list[list
     return prompts, responses
 
 
-class SFTTrainer:
+class SFTTrainer(SupervisedSteps):
     """One minibatch per ``train_iteration``; ``done`` after ``num_epochs`` passes."""
 
     def __init__(
@@ -86,30 +86,13 @@ class SFTTrainer:
             "raise --max-new-tokens or shorten the completions",
         )
         check_lengths(self.prompts, longest, context_length(model))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-        self.accelerator = accelerator
-        self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
-        distributed.rank_seed(config.seed, accelerator)
-        self.rng = random.Random(config.seed)  # the same data order on every rank
-        self.num_steps = max(1, int(config.num_epochs * len(records) / config.batch_size))
-        self.step = 0
-        self._order: list[int] = []
+        num_steps = max(1, int(config.num_epochs * len(records) / config.batch_size))
+        super().__init__(model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator)
 
-    @property
-    def done(self) -> bool:
-        return self.step >= self.num_steps
-
-    @property
-    def global_step(self) -> int:
-        return self.step
-
-    def _next_indices(self) -> list[int]:
-        if len(self._order) < self.config.batch_size:
-            order = list(range(len(self.prompts)))
-            self.rng.shuffle(order)
-            self._order += order
-        indices, self._order = self._order[: self.config.batch_size], self._order[self.config.batch_size :]
-        return indices
+    def epoch_order(self) -> list[int]:
+        order = list(range(len(self.prompts)))
+        self.rng.shuffle(order)
+        return order
 
     def batch(self, indices: list[int]) -> Batch:
         return make_batch(
@@ -122,7 +105,7 @@ class SFTTrainer:
         """One step on this rank's share of the global batch; the loss is normalised by the global
         batch's response tokens, so the DDP-averaged gradient is the single-process one."""
         self.model.train()
-        indices = self._next_indices()
+        indices = self.next_indices()
         _, world = distributed.rank_and_world(self.accelerator)
         num_tokens = sum(len(self.responses[i]) for i in indices) / world
         batch = self.batch(distributed.shard(indices, self.accelerator))
@@ -137,19 +120,3 @@ class SFTTrainer:
         distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
         return {"lm/sft_loss": float(loss.detach()), "lm/sft_step": float(self.step)}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "step": self.step,
-            "rng": self.rng.getstate(),
-            "order": self._order,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
-        self.rng.setstate(state["rng"])
-        self._order = list(state["order"])

@@ -1,0 +1,73 @@
+"""What the supervised language-model trainers (SFT, reward model) share: AdamW under optional data
+parallelism, a seeded data order drawn an epoch at a time (the same on every rank), a step count,
+and their checkpoint state."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import torch
+
+from prefrl.lm import distributed
+
+
+class SupervisedSteps:
+    """One minibatch of ``batch_size`` indices per step, ``num_steps`` steps. Subclasses say what an
+    epoch's order is (:meth:`epoch_order`) and what a step does (``train_iteration``)."""
+
+    def __init__(
+        self,
+        model: Any,
+        learning_rate: float,
+        batch_size: int,
+        num_steps: int,
+        seed: int,
+        accelerator: Any | None,
+    ) -> None:
+        self.model = model
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+        self.accelerator = accelerator
+        self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
+        """The module to call forward on (DDP-wrapped under accelerate) and its optimizer."""
+        distributed.rank_seed(seed, accelerator)
+        self.rng = random.Random(seed)  # the same data order on every rank
+        self.batch_size = batch_size
+        self.num_steps = num_steps
+        self.step = 0
+        self._order: list[int] = []
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.num_steps
+
+    @property
+    def global_step(self) -> int:
+        return self.step
+
+    def epoch_order(self) -> list[int]:
+        """The indices of one pass over the data, in the order they are trained on."""
+        raise NotImplementedError
+
+    def next_indices(self) -> list[int]:
+        """The next global batch of indices (the same on every rank)."""
+        if len(self._order) < self.batch_size:
+            self._order += self.epoch_order()
+        indices, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
+        return indices
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "rng": self.rng.getstate(),
+            "order": self._order,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.rng.setstate(state["rng"])
+        self._order = list(state["order"])
