@@ -16,7 +16,7 @@ appended to ``--out`` as runs finish, so a killed benchmark keeps what it had; t
 from every row found there.
 
     python benchmarks/mujoco_vs_sb3.py [--envs Hopper-v5 HalfCheetah-v5] [--seeds 1 2 3] \
-        [--steps 1000000] [--threads 1] [--out benchmarks/out/mujoco_vs_sb3.jsonl]
+        [--steps 1000000] [--threads 1] [--sb3-threads 2] [--out benchmarks/out/mujoco_vs_sb3.jsonl]
     python benchmarks/mujoco_vs_sb3.py --table-only
 """
 
@@ -170,19 +170,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--libraries", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for prefrl (its CLI's default)")
+    parser.add_argument(
+        "--sb3-threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads for SB3 (torch's default)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/mujoco_vs_sb3.jsonl"))
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     if not args.table_only:
-        torch.set_num_threads(args.threads)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         for env_id in args.envs:
             for seed in args.seeds:
                 for library in args.libraries:
+                    threads = args.threads if library == "prefrl" else args.sb3_threads
+                    torch.set_num_threads(threads)
                     result = RUNNERS[library](env_id, seed, args.steps)
-                    row = {"env_id": env_id, "seed": seed, "library": library, **result}
-                    row["threads"] = args.threads
+                    row = {"env_id": env_id, "seed": seed, "library": library, **result, "threads": threads}
                     with args.out.open("a") as f:
                         f.write(json.dumps(row) + "\n")
                     print(json.dumps(row), flush=True)

@@ -116,3 +116,12 @@ def test_critic_from_a_frozen_reward_model_still_learns_and_the_rm_does_not(sft_
     trainer.train_iteration()
     assert not torch.equal(trainer.critic.head.weight, critic_before)
     assert torch.equal(rm.head.weight, rm_before)
+
+
+def test_batches_that_do_not_split_over_the_processes_are_refused(sft_model, tokenizer):
+    class TwoProcesses:  # what LMPPOTrainer reads of an accelerate.Accelerator before using it
+        process_index, num_processes = 0, 2
+
+    config = LMPPOConfig(num_iterations=1, batch_size=6, minibatch_size=3)
+    with pytest.raises(ValueError, match="must split over 2 processes: make both multiples of 2"):
+        LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_fn=gold, accelerator=TwoProcesses())

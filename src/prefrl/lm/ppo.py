@@ -115,6 +115,12 @@ class LMPPOTrainer:
                 module.eval()  # dropout off everywhere in RL
         self.model = PolicyAndCritic(self.policy, self.critic)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        _, world = distributed.rank_and_world(accelerator)
+        require(
+            config.batch_size % world == 0 and config.minibatch_size % world == 0,
+            f"batch_size {config.batch_size} and minibatch_size {config.minibatch_size} must split over "
+            f"{world} processes: make both multiples of {world}",
+        )
         self.accelerator = accelerator
         self.forward_model, self.optimizer = distributed.prepare(accelerator, self.model, optimizer)
         self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
