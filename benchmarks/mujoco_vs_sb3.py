@@ -7,7 +7,8 @@ minibatches of 64, lr 3e-4 annealed linearly to 0, gamma 0.99, lambda 0.95, clip
 bonus, vf_coef 0.5, max grad norm 0.5, separate 64-64 tanh actor and critic with orthogonal init,
 state-independent log-std starting at 0, Adam eps 1e-5, observation and reward normalisation with
 clip 10 via VecNormalize). One difference is left as each library has it: prefrl clips the value
-loss (CleanRL's max of clipped and unclipped), SB3 does not (its ``clip_range_vf`` is another formula).
+loss (CleanRL's max of clipped and unclipped), SB3 does not (its ``clip_range_vf`` is another formula);
+``--libraries prefrl-unclipped-value`` runs prefrl without it.
 
 Reported per run: ``final`` = mean of the last 20 training-episode returns, ``eval`` = mean of a
 10-episode deterministic evaluation with the observation statistics frozen, and env steps/s over the
@@ -27,6 +28,7 @@ import json
 import statistics
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,9 @@ EVAL_EPISODES = 10
 EVAL_SEED_OFFSET = 100_000
 
 
-def run_prefrl(env_id: str, seed: int, steps: int) -> dict[str, Any]:
+def run_prefrl(env_id: str, seed: int, steps: int, **overrides: Any) -> dict[str, Any]:
     config = preset_config(
-        env_id, total_timesteps=steps, seed=seed, num_eval_episodes=0, checkpoint_every=10**9
+        env_id, total_timesteps=steps, seed=seed, num_eval_episodes=0, checkpoint_every=10**9, **overrides
     )
     trainer = PPOTrainer(config)
     start = time.perf_counter()
@@ -121,7 +123,12 @@ def run_sb3(env_id: str, seed: int, steps: int) -> dict[str, Any]:
     }
 
 
-RUNNERS = {"prefrl": run_prefrl, "SB3": run_sb3}
+RUNNERS: dict[str, Callable[[str, int, int], dict[str, Any]]] = {
+    "prefrl": run_prefrl,
+    "SB3": run_sb3,
+    # prefrl with SB3's value loss (unclipped): the one setting the preset and SB3 differ in
+    "prefrl-unclipped-value": lambda env_id, seed, steps: run_prefrl(env_id, seed, steps, clip_vloss=False),
+}
 
 
 def _value(run: dict[str, Any], key: str) -> float:
@@ -129,37 +136,38 @@ def _value(run: dict[str, Any], key: str) -> float:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: per env and seed both libraries' returns and steps/s, then medians and ratios."""
-    by_env: dict[str, dict[int, dict[str, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    """Markdown: the median over seeds of each library's returns and steps/s per env, with the ratio
+    to SB3's median, and every run below it."""
+    runs: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for row in rows:
-        by_env[row["env_id"]][row["seed"]][row["library"]] = row
+        runs[row["env_id"], row["library"]][row["seed"]] = row
     lines = [
-        "| env | seed | steps | prefrl final | SB3 final | prefrl eval | SB3 eval "
-        "| prefrl steps/s | SB3 steps/s | speed ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| env | library | seeds | final (median) | eval (median) | steps/s (median) "
+        "| vs SB3: final / eval / steps/s |",
+        "|---|---|---|---:|---:|---:|---|",
     ]
-    for env_id, seeds in by_env.items():
-        both = {s: r for s, r in sorted(seeds.items()) if len(r) == 2}
-        for seed, r in both.items():
-            p, s = r["prefrl"], r["SB3"]
-            speed = (p["steps"] / p["seconds"], s["steps"] / s["seconds"])
+    keys = ("final", "eval", "speed")
+    for (env_id, library), by_seed in sorted(runs.items()):
+        med = {k: statistics.median(_value(r, k) for r in by_seed.values()) for k in keys}
+        sb3 = runs.get((env_id, "SB3"), {})
+        ratio = ""
+        if sb3 and library != "SB3":
+            base = {k: statistics.median(_value(r, k) for r in sb3.values()) for k in keys}
+            ratio = " / ".join(f"{med[k] / base[k]:.2f}x" for k in keys)
+        lines.append(
+            f"| {env_id} | {library} | {','.join(map(str, sorted(by_seed)))} | {med['final']:.0f} | "
+            f"{med['eval']:.0f} | {med['speed']:.0f} | {ratio} |"
+        )
+    lines += [
+        "",
+        "| env | library | seed | steps | final | eval | steps/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (env_id, library), by_seed in sorted(runs.items()):
+        for seed, r in sorted(by_seed.items()):
             lines.append(
-                f"| {env_id} | {seed} | {p['steps']} | {p['final']:.0f} | {s['final']:.0f} | "
-                f"{p['eval']:.0f} | {s['eval']:.0f} | {speed[0]:.0f} | {speed[1]:.0f} | "
-                f"{speed[0] / speed[1]:.2f}x |"
-            )
-        if both:
-            med = {
-                (lib, key): statistics.median(_value(r[lib], key) for r in both.values())
-                for lib in ("prefrl", "SB3")
-                for key in ("final", "eval", "speed")
-            }
-            lines.append(
-                f"| **{env_id} median** | {len(both)} seeds | | **{med['prefrl', 'final']:.0f}** | "
-                f"**{med['SB3', 'final']:.0f}** | **{med['prefrl', 'eval']:.0f}** | "
-                f"**{med['SB3', 'eval']:.0f}** | **{med['prefrl', 'speed']:.0f}** | "
-                f"**{med['SB3', 'speed']:.0f}** | "
-                f"**{med['prefrl', 'speed'] / med['SB3', 'speed']:.2f}x** |"
+                f"| {env_id} | {library} | {seed} | {r['steps']} | {r['final']:.0f} | {r['eval']:.0f} | "
+                f"{_value(r, 'speed'):.0f} |"
             )
     return "\n".join(lines)
 
@@ -169,7 +177,7 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=["Hopper-v5", "HalfCheetah-v5"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--steps", type=int, default=1_000_000)
-    parser.add_argument("--libraries", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
+    parser.add_argument("--libraries", nargs="+", default=["prefrl", "SB3"], choices=list(RUNNERS))
     parser.add_argument("--threads", type=int, default=1, help="torch threads for prefrl (its CLI's default)")
     parser.add_argument(
         "--sb3-threads",
