@@ -193,7 +193,7 @@ def main() -> None:
         for env_id in args.envs:
             for seed in args.seeds:
                 for library in args.libraries:
-                    threads = args.threads if library == "prefrl" else args.sb3_threads
+                    threads = args.sb3_threads if library == "SB3" else args.threads
                     torch.set_num_threads(threads)
                     result = RUNNERS[library](env_id, seed, args.steps)
                     row = {"env_id": env_id, "seed": seed, "library": library, **result, "threads": threads}
