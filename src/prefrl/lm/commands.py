@@ -237,6 +237,34 @@ def default_dir(kind: str, seed: int) -> Path:
     return default_run_dir(kind, "lm", seed)
 
 
+def train_stage(
+    name: str,
+    cmd: Any,
+    trainer: Any,
+    run_dir: Path | None,
+    resume: Path | None,
+    console: Console,
+    main: bool,
+    progress: tuple[int, str, tuple[str, str], str],
+) -> tuple[Path, int | None]:
+    """What ``prefrl lm sft|rm|ppo`` share: open (or reopen) the run directory, restore the checkpoint,
+    train with a progress bar of (total, label, (metric, short name), unit). Returns the run directory
+    and the exit code to return now (stopped: 130; not the main process: 0), or None when the main
+    process should save the model."""
+    kind = f"lm-{name}"
+    run_dir, logger, state = open_run(kind, cmd, run_dir, resume, default_dir(kind, cmd.config.seed), main)
+    if state is not None:
+        trainer.load_state_dict(state["trainer"])
+    if main:
+        console.print(f"run directory: {run_dir}")
+    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
+    total, label, metric, unit = progress
+    if run_training(run, total, console, label, metric, unit) is None:
+        console.print(f"stopped; continue with [bold]prefrl lm {name} --resume {run_dir}[/bold]")
+        return run_dir, 130
+    return run_dir, None if main else 0
+
+
 def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
     """``prefrl lm sft``: every check first, then the run directory, then training."""
     records = load_records(cmd.data, "sft")
@@ -244,19 +272,10 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
-    default = default_dir("lm-sft", cmd.config.seed)
-    run_dir, logger, state = open_run("lm-sft", cmd, run_dir, resume, default, main)
-    if state is not None:
-        trainer.load_state_dict(state["trainer"])
-    if main:
-        console.print(f"run directory: {run_dir}")
-    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
-    metrics = run_training(run, trainer.num_steps, console, "sft", ("lm/sft_loss", "loss"), "steps")
-    if metrics is None:
-        console.print(f"stopped; continue with [bold]prefrl lm sft --resume {run_dir}[/bold]")
-        return 130
-    if not main:
-        return 0
+    progress = (trainer.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
+    run_dir, code = train_stage("sft", cmd, trainer, run_dir, resume, console, main, progress)
+    if code is not None:
+        return code
     save_model(model, tokenizer, run_dir / MODEL_DIR)
     console.print(f"SFT model: {run_dir / MODEL_DIR}")
     return 0
@@ -273,21 +292,10 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
-    default = default_dir("lm-rm", cmd.config.seed)
-    run_dir, logger, state = open_run("lm-rm", cmd, run_dir, resume, default, main)
-    if state is not None:
-        trainer.load_state_dict(state["trainer"])
-    if main:
-        console.print(f"run directory: {run_dir}")
-    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
-    metrics = run_training(
-        run, trainer.num_steps, console, "reward model", ("lm/rm_accuracy", "acc"), "steps"
-    )
-    if metrics is None:
-        console.print(f"stopped; continue with [bold]prefrl lm rm --resume {run_dir}[/bold]")
-        return 130
-    if not main:
-        return 0
+    progress = (trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")
+    run_dir, code = train_stage("rm", cmd, trainer, run_dir, resume, console, main, progress)
+    if code is not None:
+        return code
     shift_to_first_answers(model, tokenizer, records)
     if eval_records is not None:
         console.print(f"held-out accuracy: {evaluate_rm(model, tokenizer, eval_records):.3f}")
@@ -359,21 +367,13 @@ def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, con
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = build_ppo(cmd, accelerator)
-    default = default_dir("lm-ppo", cmd.config.seed)
-    run_dir, logger, state = open_run("lm-ppo", cmd, run_dir, resume, default, main)
-    if state is not None:
-        trainer.load_state_dict(state["trainer"])
-    if main:
-        console.print(f"run directory: {run_dir}")
-    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
     total = cmd.config.num_iterations * cmd.config.batch_size
     metric = ("lm/gold_score", "gold") if cmd.gold_fn else ("lm/score", "score")
-    metrics = run_training(run, total, console, "ppo", metric, "responses")
-    if metrics is None:
-        console.print(f"stopped; continue with [bold]prefrl lm ppo --resume {run_dir}[/bold]")
-        return 130
-    if not main:
-        return 0
+    run_dir, code = train_stage(
+        "ppo", cmd, trainer, run_dir, resume, console, main, (total, "ppo", metric, "responses")
+    )
+    if code is not None:
+        return code
     save_model(trainer.policy, trainer.tokenizer, run_dir / MODEL_DIR)
     console.print(f"policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
     return 0
