@@ -8,6 +8,7 @@ from prefrl.lm.reward_model import (
     RMConfig,
     RMTrainer,
     ScalarRewardModel,
+    encode_rankings,
     evaluate_rm,
     kway_loss,
     pairwise_loss,
@@ -86,3 +87,34 @@ def test_kway_rankings_train(tiny_model, tokenizer):
     while not trainer.done:
         trainer.train_iteration()
     assert evaluate_rm(rm, tokenizer, records) == 1.0
+
+
+@pytest.mark.parametrize("length_chunks", [1, 2])
+def test_shared_prompt_gives_the_full_sequences_scores_and_gradients(tiny_model, tokenizer, length_chunks):
+    """Prompts forwarded once (KV cache reused by each answer) == each answer forwarded with its
+    prompt: prompts of different lengths (left padding), answers of different lengths, K = 3."""
+    records = [
+        {"prompt": "review of the soup :", "completions": ["great soup .", "okay .", "the soup was bad ."]},
+        {"prompt": "a short review of the spicy noodle soup :", "completions": ["bad .", "fine", "good"]},
+        {"prompt": "review :", "completions": ["the cake was lovely and warm .", "meh", "awful cake ."]},
+    ]
+    rm = ScalarRewardModel.from_causal_lm(tiny_model)
+    results = []
+    for share in (True, False):
+        config = RMConfig(batch_size=3, share_prompts=share, length_chunks=length_chunks)
+        scores = RMTrainer(rm, tokenizer, records, config).scores([2, 0, 1])
+        grads = torch.autograd.grad(scores.square().sum(), list(rm.parameters()))
+        results.append((scores.detach(), grads))
+    (shared, shared_grads), (full, full_grads) = results
+    assert shared.shape == (3, 3)
+    torch.testing.assert_close(shared, full, atol=1e-5, rtol=1e-5)
+    for a, b in zip(shared_grads, full_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    plain = rm(encode_rankings(tokenizer, records, [2, 0, 1])).view(3, 3)  # an independent path
+    torch.testing.assert_close(shared, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_comparison_longer_than_the_context_is_refused(tiny_model, tokenizer):
+    records = [{"prompt": "review of the soup : " * 14, "chosen": "great .", "rejected": "bad ."}]
+    with pytest.raises(ValueError, match="more than the model's context of 64: shorten"):
+        RMTrainer(ScalarRewardModel.from_causal_lm(tiny_model), tokenizer, records, RMConfig(batch_size=1))

@@ -152,18 +152,64 @@ def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     return ids, mask
 
 
+def right_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> ids (B, R), mask (B, R) bool, each row left-aligned."""
+    length = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(seqs), length, dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = True
+    return ids, mask
+
+
 def make_batch(
     prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], pad_id: int
 ) -> Batch:
     """Left-padded prompts followed by right-padded responses (pass responses with their EOS)."""
-    p_ids, p_mask = left_pad(prompt_ids, pad_id)
-    length = max(len(r) for r in response_ids)
-    r_ids = torch.full((len(response_ids), length), pad_id, dtype=torch.long)
-    r_mask = torch.zeros(len(response_ids), length, dtype=torch.bool)
-    for i, r in enumerate(response_ids):
-        r_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        r_mask[i, : len(r)] = True
-    return batch_from_tensors(p_ids, p_mask, r_ids, r_mask)
+    return batch_from_tensors(*left_pad(prompt_ids, pad_id), *right_pad(response_ids, pad_id))
+
+
+@dataclass(frozen=True)
+class AnswerChunk:
+    """Answers of similar length: rows (n,) the index of each answer's prompt in its
+    :class:`SharedPromptBatch`; answer_ids (n, A) right-padded, with EOS; answer_mask (n, A) bool."""
+
+    rows: torch.Tensor
+    answer_ids: torch.Tensor
+    answer_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class SharedPromptBatch:
+    """Several answers per prompt, each prompt stored (and forwarded) once: prompt_ids (N, P)
+    left-padded, prompt_mask (N, P) bool, and the answers in chunks of similar length."""
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    chunks: tuple[AnswerChunk, ...]
+
+
+def length_chunks(lengths: Sequence[int], num_chunks: int) -> list[list[int]]:
+    """Indices sorted by length, cut into ``num_chunks`` chunks of (nearly) equal size."""
+    order = sorted(range(len(lengths)), key=lambda j: lengths[j])
+    size = -(-len(order) // num_chunks)
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+def shared_prompt_batch(
+    prompt_ids: Sequence[Sequence[int]],
+    rows: Sequence[int],
+    answer_ids: Sequence[Sequence[int]],
+    chunks: Sequence[Sequence[int]],
+    pad_id: int,
+) -> SharedPromptBatch:
+    """Answer j belongs to prompt ``rows[j]``; ``chunks`` lists the answers of each chunk."""
+    pieces = []
+    for chunk in chunks:
+        ids, mask = right_pad([answer_ids[j] for j in chunk], pad_id)
+        pieces.append(AnswerChunk(torch.tensor([rows[j] for j in chunk]), ids, mask))
+    return SharedPromptBatch(*left_pad(prompt_ids, pad_id), tuple(pieces))
 
 
 def batch_from_tensors(

@@ -20,7 +20,19 @@ import torch
 from torch import nn
 
 from prefrl.lm import distributed
-from prefrl.lm.data import Batch, batch_order, check_tokenizer, encode, make_batch
+from prefrl.lm.data import (
+    AnswerChunk,
+    Batch,
+    SharedPromptBatch,
+    batch_order,
+    check_tokenizer,
+    context_length,
+    encode,
+    length_chunks,
+    make_batch,
+    position_ids,
+    shared_prompt_batch,
+)
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import last_valid_index
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
@@ -59,15 +71,53 @@ class ScalarRewardModel(nn.Module):
         )
         return self.head(out.last_hidden_state).squeeze(-1).float() - self.shift
 
-    def forward(self, batch: Batch | Sequence[Batch]) -> torch.Tensor:
+    def forward(self, batch: Batch | Sequence[Batch] | SharedPromptBatch) -> torch.Tensor:
         """(B,) score read at the last real token of each sequence. Several batches (one batch cut
         into chunks of similar length, so less padding) give their scores concatenated, from one
-        forward call (as data parallelism wants it)."""
+        forward call (as data parallelism wants it); so do the chunks of a :class:`SharedPromptBatch`."""
+        if isinstance(batch, SharedPromptBatch):
+            return self.shared_prompt_scores(batch)
         if not isinstance(batch, Batch):
             return torch.cat([self(chunk) for chunk in batch])
         scores = self.token_scores(batch)
         last = last_valid_index(batch.attention_mask)
         return scores.gather(1, last[:, None]).squeeze(1)
+
+    def shared_prompt_scores(self, batch: SharedPromptBatch) -> torch.Tensor:
+        """(n_1 + n_2 + ..,) scores of the answers chunk after chunk, each prompt forwarded once:
+        its keys and values (the KV cache, with their gradients) are reused by each of its answers,
+        which continue at the prompt's next position. The same scores as the full sequences."""
+        prompt = self.backbone(
+            input_ids=batch.prompt_ids,
+            attention_mask=batch.prompt_mask.long(),
+            position_ids=position_ids(batch.prompt_mask),
+            use_cache=True,
+        )
+        keys_values = [(layer[0], layer[1]) for layer in prompt.past_key_values]
+        return torch.cat([self._answer_scores(batch, chunk, keys_values) for chunk in batch.chunks])
+
+    def _answer_scores(
+        self,
+        batch: SharedPromptBatch,
+        chunk: AnswerChunk,
+        keys_values: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> torch.Tensor:
+        """(n,) scores of one chunk of answers on top of their prompts' keys and values."""
+        from transformers import DynamicCache
+
+        rows, mask = chunk.rows, chunk.answer_mask
+        cache = DynamicCache(
+            ddp_cache_data=[(k[rows], v[rows]) for k, v in keys_values], config=self.backbone.config
+        )
+        out = self.backbone(
+            input_ids=chunk.answer_ids,
+            attention_mask=torch.cat([batch.prompt_mask[rows], mask], dim=1).long(),
+            position_ids=batch.prompt_mask[rows].sum(1, keepdim=True) + torch.arange(mask.shape[1]),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        last = last_valid_index(mask)[:, None, None].expand(-1, 1, out.last_hidden_state.shape[-1])
+        return self.head(out.last_hidden_state.gather(1, last)).view(-1).float() - self.shift
 
     def response_values(self, batch: Batch) -> torch.Tensor:
         """(B, R) value of each response state s_t (read at the token before response token t)."""
@@ -145,6 +195,10 @@ class RMConfig:
     length_chunks: int = 4
     """Each step's sequences are sorted by length and forwarded in this many chunks, each padded to
     its own longest: less padding, the same scores and gradients (1: one padded batch)."""
+    share_prompts: bool = True
+    """Forward each prompt once and reuse its keys and values (KV cache) for all of its answers,
+    instead of forwarding it with each answer: the same scores and gradients, fewer tokens (the
+    more so the longer the prompts)."""
     seed: int = 1
     """Seed of the run (shuffling)."""
 
@@ -215,6 +269,12 @@ class RMTrainer(SupervisedSteps):
         self.lengths = [
             len(p) + max(len(a) for a in r) for p, r in zip(self.prompt_ids, self.response_ids, strict=True)
         ]
+        context = context_length(model.backbone)
+        require(
+            max(self.lengths) <= context,
+            f"a prompt with its longest answer is {max(self.lengths)} tokens (EOS included), more than "
+            f"the model's context of {context}: shorten or drop the longest prompts and answers",
+        )
         if config.disable_dropout:
             disable_dropout(model)
         num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
@@ -225,18 +285,22 @@ class RMTrainer(SupervisedSteps):
         return batch_order(self.rng, self.lengths, self.config.batch_size, self.config.group_by_length)
 
     def scores(self, indices: list[int], model: Any | None = None) -> torch.Tensor:
-        """(B, K) scores of the answers of records ``indices``, best first. The B * K sequences are
-        forwarded in ``config.length_chunks`` chunks of similar length (less padding, same scores)."""
-        prompts = [self.prompt_ids[i] for i in indices for _ in range(self.num_answers)]
+        """(B, K) scores of the answers of records ``indices``, best first. The B * K answers are
+        forwarded in ``config.length_chunks`` chunks of similar length (less padding, same scores),
+        after their B prompts (``config.share_prompts``) or each with its prompt."""
+        rows = [row for row in range(len(indices)) for _ in range(self.num_answers)]
         answers = [answer for i in indices for answer in self.response_ids[i]]
-        order = sorted(range(len(answers)), key=lambda j: len(prompts[j]) + len(answers[j]))
-        size = math.ceil(len(order) / self.config.length_chunks)
-        chunks = [order[start : start + size] for start in range(0, len(order), size)]
-        pad = self.tokenizer.pad_token_id
-        batches = [make_batch([prompts[j] for j in c], [answers[j] for j in c], pad) for c in chunks]
-        sorted_scores = (model or self.model)(batches)
+        pad, share = self.tokenizer.pad_token_id, self.config.share_prompts
+        prompts = [self.prompt_ids[i] for i in indices]
+        lengths = [len(answers[j]) + (0 if share else len(prompts[rows[j]])) for j in range(len(answers))]
+        chunks = length_chunks(lengths, self.config.length_chunks)
+        if share:
+            batch: Any = shared_prompt_batch(prompts, rows, answers, chunks, pad)
+        else:
+            batch = [make_batch([prompts[rows[j]] for j in c], [answers[j] for j in c], pad) for c in chunks]
+        sorted_scores = (model or self.model)(batch)
         scores = torch.empty_like(sorted_scores)
-        scores[torch.tensor(order)] = sorted_scores
+        scores[torch.tensor([j for chunk in chunks for j in chunk])] = sorted_scores
         return scores.view(len(indices), self.num_answers)
 
     def train_iteration(self) -> dict[str, float]:
