@@ -36,6 +36,7 @@ from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.scores import adaptive_kl_coef, check_scores
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
+from prefrl.optim import adam
 from prefrl.ppo.losses import policy_loss, value_loss
 from prefrl.validation import require
 
@@ -114,7 +115,7 @@ class LMPPOTrainer:
             if module is not None:
                 module.eval()  # dropout off everywhere in RL
         self.model = PolicyAndCritic(self.policy, self.critic)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        optimizer = adam(self.model.parameters(), config.learning_rate, eps=config.adam_eps)
         _, world = distributed.rank_and_world(accelerator)
         require(
             config.batch_size % world == 0 and config.minibatch_size % world == 0,

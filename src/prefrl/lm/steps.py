@@ -7,9 +7,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import torch
-
 from prefrl.lm import distributed
+from prefrl.optim import adam
 
 
 class SupervisedSteps:
@@ -26,7 +25,7 @@ class SupervisedSteps:
         accelerator: Any | None,
     ) -> None:
         self.model = model
-        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+        optimizer = adam(model.parameters(), learning_rate, weight_decay=0.0)
         self.accelerator = accelerator
         self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
         """The module to call forward on (DDP-wrapped under accelerate) and its optimizer."""

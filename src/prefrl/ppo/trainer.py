@@ -20,6 +20,7 @@ from prefrl.envs.make import make_vec_env
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.logger import Logger, NullLogger
 from prefrl.masked import masked_whiten
+from prefrl.optim import adam
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.evaluate import evaluate_policy
 from prefrl.ppo.gae import gae
@@ -94,13 +95,7 @@ class PPOTrainer:
         )
         """The policy that acts in the envs: ``policy`` itself, or a copy on ``acting_device`` that
         gets the new weights after each update."""
-        # The fused Adam kernel (CPU and CUDA) is 4x faster than the per-tensor loop at these sizes.
-        self.optimizer = torch.optim.Adam(
-            self.policy.parameters(),
-            lr=config.learning_rate,
-            eps=1e-5,
-            fused=self.device.type in ("cpu", "cuda"),
-        )
+        self.optimizer = adam(self.policy.parameters(), config.learning_rate, eps=1e-5)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.rollout_generator = (
             self.generator
