@@ -67,15 +67,16 @@ def run(
 
 
 def ratio(runs: list[dict], base: list[dict], key: str) -> str:
-    """Median over seeds of run / PPO; "-" where PPO's return is not positive (a ratio of returns
-    that can be negative, as Pendulum's, means nothing)."""
-    if any(b[key] <= 0 for b in base):
-        return "-"
-    return f"{statistics.median(r[key] / b[key] for r, b in zip(runs, base, strict=True)):.2f}x"
+    """Median of the preference runs' returns over the median of PPO's (the seeds of the two are not
+    paired: the same seed shares nothing once the runs diverge); "-" where PPO's median is not
+    positive (a ratio of returns that can be negative, as Pendulum's, means nothing)."""
+    ppo = statistics.median(b[key] for b in base)
+    return "-" if ppo <= 0 else f"{statistics.median(r[key] for r in runs) / ppo:.2f}x"
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: per env and label budget, median over seeds of the returns and of their ratio to PPO."""
+    """Markdown: per env and label budget, the medians over seeds of the true returns, their ratio,
+    and each seed's (preference, PPO) training returns."""
     ppo = {(r["env_id"], r["seed"]): r for r in rows if r["kind"] == "ppo"}
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
@@ -83,21 +84,25 @@ def table(rows: list[dict]) -> str:
             groups[(r["env_id"], r["labels"], r["extra"])].append(r)
     lines = [
         "| env | labels | seeds | steps | PPO final / eval | prefrl rlhp final / eval | ratio final / eval "
-        "| rlhp s | PPO s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rlhp s | PPO s | per seed: rlhp / PPO final |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (env_id, labels, extra), runs in sorted(groups.items()):
+        runs = sorted(runs, key=lambda r: r["seed"])
         base = [ppo[(env_id, r["seed"])] for r in runs]
 
         def med(key: str, rs: list[dict]) -> float:
             return statistics.median(r[key] for r in rs)
 
         label = f"{labels}" + (f" ({extra})" if extra else "")
+        seeds = ", ".join(
+            f"s{r['seed']} {r['final']:.0f} / {b['final']:.0f}" for r, b in zip(runs, base, strict=True)
+        )
         lines.append(
             f"| {env_id} | {label} | {len(runs)} | {runs[0]['steps']:,} | {med('final', base):.0f} / "
             f"{med('eval', base):.0f} | {med('final', runs):.0f} / {med('eval', runs):.0f} | "
             f"{ratio(runs, base, 'final')} / {ratio(runs, base, 'eval')} | {med('seconds', runs):.0f} | "
-            f"{med('seconds', base):.0f} |"
+            f"{med('seconds', base):.0f} | {seeds} |"
         )
     return "\n".join(lines)
 
