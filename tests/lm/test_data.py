@@ -91,3 +91,31 @@ def test_batch_order_whole_batches_of_similar_length():
         return sum(max(lengths[i] for i in b) * 8 - sum(lengths[i] for i in b) for b in batches)
 
     assert padding(grouped) < padding(plain) / 2
+
+
+def test_length_chunks_pad_the_least_possible():
+    """The cut points minimise the padded total (chunk size x chunk maximum), checked against every
+    possible cut of sorted lengths; each index appears once, in at most num_chunks chunks."""
+    import itertools
+    import random
+
+    from prefrl.lm.data import length_chunks
+
+    def padded(chunks, lengths):
+        return sum(len(c) * max(lengths[j] for j in c) for c in chunks)
+
+    rng = random.Random(0)
+    for _ in range(200):
+        lengths = [rng.randint(1, 6) for _ in range(rng.randint(1, 9))]
+        num_chunks = rng.randint(1, 4)
+        chunks = length_chunks(lengths, num_chunks)
+        assert sorted(j for c in chunks for j in c) == list(range(len(lengths)))
+        assert 1 <= len(chunks) <= num_chunks and all(chunks)
+        ordered = sorted(lengths)
+        best = min(
+            padded([range(a, b) for a, b in itertools.pairwise([0, *cuts, len(ordered)])], ordered)
+            for k in range(num_chunks)
+            for cuts in itertools.combinations(range(1, len(ordered)), k)
+        )
+        assert padded(chunks, lengths) == best
+    assert length_chunks([3, 1, 2], 1) == [[1, 2, 0]]
