@@ -205,7 +205,7 @@ def length_chunks(lengths: Sequence[int], num_chunks: int) -> list[list[int]]:
     values = sorted(runs)
     counts = [0, *itertools.accumulate(runs[v] for v in values)]  # items of the first r lengths
     cost = [0.0] + [math.inf] * len(values)  # cost[r]: best padded total of the first r runs
-    cuts: list[list[int]] = [[]] + [[] for _ in values]
+    cuts: list[list[int]] = [[] for _ in range(len(values) + 1)]  # cuts[r]: its chunk ends
     for _ in range(num_chunks):
         new_cost, new_cuts = cost[:], [c[:] for c in cuts]
         for end in range(1, len(values) + 1):
