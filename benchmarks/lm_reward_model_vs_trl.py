@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 PREFRL_VARIANTS: dict[str, dict[str, Any]] = {
-    "prefrl": {},  # RMConfig's defaults: sequences forwarded in 4 chunks of similar length
-    "prefrl-one-batch": {"length_chunks": 1},  # one padded batch per step, as before the chunks
+    "prefrl": {},  # RMConfig's defaults: prompts forwarded once, answers in 4 least-padding chunks
+    "prefrl-unshared": {"share_prompts": False},  # each answer forwarded with its prompt
+    "prefrl-one-batch": {"length_chunks": 1, "share_prompts": False},  # one padded batch per step
     "prefrl-grouped": {"group_by_length": True},  # batches of similar-length comparisons
 }
 
