@@ -28,7 +28,7 @@ def sgd_like(trainer):
     return trainer
 
 
-def train(accelerator):
+def train(accelerator, shard=False):
     from prefrl.lm import tiny_task
     from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel
     from prefrl.lm.sft import SFTConfig, SFTTrainer
@@ -37,21 +37,30 @@ def train(accelerator):
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     demos = tiny_task.sft_records(random.Random(0), 64)
     config = SFTConfig(batch_size=8, num_epochs=1, learning_rate=0.5)
-    sft = sgd_like(SFTTrainer(model, tokenizer, demos, config, accelerator=accelerator))
+    sft = sgd_like(SFTTrainer(model, tokenizer, demos, config, accelerator=accelerator, shard=shard))
     for _ in range(2):
         sft.train_iteration()
     prefs = [
         {"prompt": d["prompt"], "chosen": "the soup was great .", "rejected": d["completion"]} for d in demos
     ]
-    rm = ScalarRewardModel.from_causal_lm(model)
-    trainer = sgd_like(
-        RMTrainer(rm, tokenizer, prefs, RMConfig(batch_size=8, learning_rate=0.5), accelerator)
-    )
+    sft_state = sft.state_dict()["model"]  # whole tensors (on rank 0 only, when sharded)
+    if shard:
+        shared = [sft_state]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        sft_state = shared[0]
+    lm = tiny_task.build_tiny_model(tokenizer, seed=0)  # a fresh, unsharded copy of the SFT model
+    lm.load_state_dict(sft_state)
+    rm = ScalarRewardModel.from_causal_lm(lm)
+    config = RMConfig(batch_size=8, learning_rate=0.5)
+    trainer = sgd_like(RMTrainer(rm, tokenizer, prefs, config, accelerator, shard=shard))
     for _ in range(2):
         trainer.train_iteration()
     world = 1 if accelerator is None else accelerator.num_processes
-    state = {"sft": model.state_dict(), "rm": rm.state_dict(), "initial": initial, "world": world}
-    return {**state, **train_ppo(accelerator, demos)}
+    state = {"sft": sft_state, "rm": trainer.state_dict()["model"], "initial": initial, "world": world}
+    if shard:  # the share of the RM's parameters this process holds
+        local = sum(getattr(p, "_local_tensor", p).numel() for p in rm.parameters())
+        state["local_fraction"] = local / sum(p.numel() for p in rm.parameters())
+    return state if shard else {**state, **train_ppo(accelerator, demos)}
 
 
 SAMPLED_ROWS = []
@@ -131,11 +140,11 @@ def train_ppo(accelerator, demos):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     accelerator = None
-    if sys.argv[2] == "accelerate":
+    if sys.argv[2] in ("accelerate", "fsdp"):
         from accelerate import Accelerator
 
         accelerator = Accelerator(cpu=True)
-    state = train(accelerator)
+    state = train(accelerator, shard=sys.argv[2] == "fsdp")
     if accelerator is None or accelerator.is_main_process:
         torch.save(state, sys.argv[1])
     from prefrl.lm import distributed

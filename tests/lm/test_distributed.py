@@ -42,3 +42,21 @@ def test_two_processes_make_the_same_update_as_one(tmp_path):
     for ma, mb in zip(a["ppo_metrics"], b["ppo_metrics"], strict=True):
         for key in ("lm/score", "lm/gold_score", "lm/kl", "lm/response_length", "lm/eos_rate"):
             assert abs(ma[key] - mb[key]) < 1e-5, (key, ma[key], mb[key])
+
+
+@pytest.mark.slow
+def test_fully_sharded_two_processes_make_the_same_update_as_one(tmp_path):
+    """FSDP2 (`shard=True`): each of 2 gloo processes holds half of every parameter, and SFT and the
+    reward model end with the single process's weights on the same global batch."""
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    run([sys.executable, str(SCRIPT), str(one), "single"], tmp_path)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    run([*launcher, str(SCRIPT), str(two), "fsdp"], tmp_path)
+    a, b = torch.load(one, weights_only=True), torch.load(two, weights_only=True)
+    assert (a["world"], b["world"]) == (1, 2)
+    assert b["local_fraction"] == pytest.approx(0.5, abs=0.01)  # sharded, not replicated
+    assert len([k for k, v in a["sft"].items() if not torch.allclose(v, a["initial"][k])]) > 10
+    for part in ("sft", "rm"):
+        assert a[part].keys() == b[part].keys()
+        for key, value in a[part].items():
+            assert torch.allclose(value, b[part][key], atol=1e-5), (part, key)

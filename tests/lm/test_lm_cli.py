@@ -273,3 +273,36 @@ def test_ppo_runs_under_two_processes(files, tmp_path):
     assert len(rows) == 2 and all(r["lm/response_length"] > 0 for r in rows)
     assert (run / "model" / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.slow
+def test_sft_and_rm_run_fully_sharded_under_two_processes(files, tmp_path):
+    """`torchrun --nproc_per_node 2 -m prefrl lm sft|rm --fsdp` (a Llama-architecture checkpoint):
+    both train sharded, the last checkpoint gathers the whole model, rank 0 saves it."""
+    import os
+    import subprocess
+
+    import torch
+
+    from prefrl.checkpoint import load_checkpoint
+    from prefrl.lm.reward_model import ScalarRewardModel
+
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    small = ["--batch-size", "8", "--num-epochs", "1", "--fsdp"]
+    stages = [
+        ("sft", ["--model", files["base"], "--data", files["sft"]]),
+        ("rm", ["--model", str(tmp_path / "sft" / "model"), "--data", files["prefs"]]),
+    ]
+    for name, args in stages:
+        argv = ["-m", "prefrl", "lm", name, *args, *small, "--run-dir", str(tmp_path / name)]
+        result = subprocess.run([*launcher, *argv], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "(FSDP: parameters sharded)" in " ".join((result.stdout + result.stderr).split())
+        assert len(read_metrics(tmp_path / name / "metrics.jsonl")) == 8  # 64 records / 8
+    saved = ScalarRewardModel.load(tmp_path / "rm" / "model").state_dict()
+    final = load_checkpoint(tmp_path / "rm" / "checkpoints" / "last.pt")["trainer"]["model"]
+    assert final.keys() == saved.keys()
+    for key in final.keys() - {"shift"}:  # the saved model is shifted after training
+        assert torch.equal(saved[key], final[key]), key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rm", "sft"]

@@ -20,9 +20,11 @@ import tyro
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint, save_checkpoint
+from prefrl.lm import distributed
 from prefrl.lm.data import check_tokenizer, load_records
-from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer, RewardFn
+from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, evaluate_rm
+from prefrl.lm.scores import RewardFn
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 from prefrl.logger import Logger, NullLogger
 from prefrl.progress import train_with_progress
@@ -43,6 +45,8 @@ class SFTCommand:
     config: Annotated[SFTConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=SFTConfig)
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
+    fsdp: bool = False
+    """Shard weights, gradients and optimizer state over the processes (torch FSDP2), not DDP."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class RMCommand:
     config: Annotated[RMConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=RMConfig)
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
+    fsdp: bool = False
+    """Shard weights, gradients and optimizer state over the processes (torch FSDP2), not DDP."""
 
 
 @dataclass(frozen=True)
@@ -167,10 +173,12 @@ class CheckpointedRun:
         return int(getattr(self.trainer, "iteration", getattr(self.trainer, "step", 0)))
 
     def save(self) -> None:
-        if not self.main:
+        """Only the main process writes; a sharded model's state is gathered by every process."""
+        if not (self.main or distributed.is_sharded(getattr(self.trainer, "model", None))):
             return
         state = {"trainer": self.trainer.state_dict(), "global_step": self.global_step, "config": self.config}
-        save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
+        if self.main:
+            save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
 
 
 def make_accelerator() -> Any | None:
@@ -256,7 +264,8 @@ def train_stage(
     if state is not None:
         trainer.load_state_dict(state["trainer"])
     if main:
-        console.print(f"run directory: {run_dir}")
+        sharded = distributed.is_sharded(getattr(trainer, "model", None))
+        console.print(f"run directory: {run_dir}" + (" (FSDP: parameters sharded)" if sharded else ""))
     run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
     total, label, metric, unit = progress
     if run_training(run, total, console, label, metric, unit) is None:
@@ -271,11 +280,14 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
-    trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
+    trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator, shard=cmd.fsdp)
     progress = (trainer.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
     run_dir, code = train_stage("sft", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
         return code
+    if cmd.fsdp and accelerator is not None:  # the last checkpoint holds the whole model
+        model = load_causal_lm(cmd.model)
+        model.load_state_dict(final_model_state(run_dir))
     save_model(model, tokenizer, run_dir / MODEL_DIR)
     console.print(f"SFT model: {run_dir / MODEL_DIR}")
     return 0
@@ -291,17 +303,25 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     model = ScalarRewardModel.from_causal_lm(lm)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
-    trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator=accelerator)
+    trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator, shard=cmd.fsdp)
     progress = (trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")
     run_dir, code = train_stage("rm", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
         return code
+    if cmd.fsdp and accelerator is not None:  # the last checkpoint holds the whole model
+        model = ScalarRewardModel.from_causal_lm(load_causal_lm(cmd.model))
+        model.load_state_dict(final_model_state(run_dir))
     shift_to_first_answers(model, tokenizer, records)
     if eval_records is not None:
         console.print(f"held-out accuracy: {evaluate_rm(model, tokenizer, eval_records):.3f}")
     save_model(model, tokenizer, run_dir / MODEL_DIR)
     console.print(f"reward model: {run_dir / MODEL_DIR}")
     return 0
+
+
+def final_model_state(run_dir: Path) -> dict[str, Any]:
+    """The whole model's weights from a finished run's last checkpoint (written at the last step)."""
+    return load_checkpoint(run_dir / CHECKPOINT_FILE)["trainer"]["model"]
 
 
 def _is_ranking(source: str) -> bool:

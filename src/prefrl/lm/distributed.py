@@ -16,7 +16,7 @@ Run any script or ``prefrl lm sft|rm|ppo`` under ``accelerate launch --num_proce
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -88,11 +88,73 @@ def rank_seed(seed: int, accelerator: Any | None) -> int:
     return seed + rank
 
 
-def prepare(accelerator: Any | None, model: Any, optimizer: Any) -> tuple[Any, Any]:
-    """(module to call forward on, optimizer): DDP-wrapped under accelerate, unchanged otherwise."""
+def prepare(
+    accelerator: Any | None, model: Any, make_optimizer: Callable[[Any], Any], shard: bool = False
+) -> tuple[Any, Any]:
+    """(module to call forward on, its optimizer): DDP-wrapped under accelerate; with ``shard``,
+    sharded in place by FSDP2 (:func:`shard_model`) with the optimizer built on the shards; unchanged
+    without an accelerator. The optimizer is built here, after any sharding, on the final parameters."""
     if accelerator is None:
-        return model, optimizer
-    return accelerator.prepare(model, optimizer)
+        return model, make_optimizer(model.parameters())
+    if shard:
+        shard_model(model)
+        return model, make_optimizer(model.parameters())
+    return accelerator.prepare(model, make_optimizer(model.parameters()))
+
+
+def shard_model(model: Any) -> None:
+    """Fully sharded data parallelism with torch's FSDP2 (``fully_shard``): each transformer block (the
+    classes a transformers model names in ``_no_split_modules``) is one unit, the rest (embeddings,
+    final norm, heads) the root; every rank keeps 1/N of each, gathered just for its forward and
+    backward. The forward and backward of such a model are collective: every rank must run them."""
+    from torch.distributed.fsdp import fully_shard
+
+    names = {n for m in model.modules() for n in (getattr(m, "_no_split_modules", None) or [])}
+    if not names:
+        raise ValueError(
+            f"{type(model).__name__} names no transformer block class (_no_split_modules): "
+            "train it without --fsdp"
+        )
+    import torch.distributed as dist
+
+    for tensor in [*model.parameters(), *model.buffers()]:  # rank 0's weights everywhere, as DDP
+        dist.broadcast(tensor.data, src=0)
+    for module in list(model.modules()):
+        if type(module).__name__ in names:
+            fully_shard(module)
+    fully_shard(model)
+
+
+def is_sharded(model: Any) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def full_state(model: Any, optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model, optimizer) state dicts with whole tensors on the CPU. For a sharded model this is
+    collective (every rank calls it) and keyed by parameter name (torch.distributed.checkpoint)."""
+    if not is_sharded(model):
+        return model.state_dict(), optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_full_state(
+    model: Any, optimizer: Any, model_state: dict[str, Any], optim_state: dict[str, Any]
+) -> None:
+    """Inverse of :func:`full_state` (every rank passes the whole state; each keeps its shard)."""
+    if not is_sharded(model):
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optim_state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    options = StateDictOptions(full_state_dict=True)
+    set_state_dict(
+        model, optimizer, model_state_dict=model_state, optim_state_dict=optim_state, options=options
+    )
 
 
 def backward(accelerator: Any | None, loss: torch.Tensor) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -33,15 +33,12 @@ from prefrl.lm.data import (
 from prefrl.lm.generation import response_logits, response_logprobs, sample, token_entropy, token_logprobs
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
-from prefrl.lm.scores import adaptive_kl_coef, check_scores
+from prefrl.lm.scores import RewardFn, adaptive_kl_coef, check_scores
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
 from prefrl.optim import adam
 from prefrl.ppo.losses import policy_loss, value_loss
 from prefrl.validation import require
-
-RewardFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
-"""(prompts, responses) -> one finite score per response (the response text has no EOS)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,6 @@ class LMPPOTrainer:
             if module is not None:
                 module.eval()  # dropout off everywhere in RL
         self.model = PolicyAndCritic(self.policy, self.critic)
-        optimizer = adam(self.model.parameters(), config.learning_rate, eps=config.adam_eps)
         _, world = distributed.rank_and_world(accelerator)
         require(
             config.batch_size % world == 0 and config.minibatch_size % world == 0,
@@ -123,7 +119,8 @@ class LMPPOTrainer:
             f"{world} processes: make both multiples of {world}",
         )
         self.accelerator = accelerator
-        self.forward_model, self.optimizer = distributed.prepare(accelerator, self.model, optimizer)
+        make_optimizer = partial(adam, lr=config.learning_rate, eps=config.adam_eps)
+        self.forward_model, self.optimizer = distributed.prepare(accelerator, self.model, make_optimizer)
         self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
         self.kl_coef = config.kl_coef
         self.iteration = 0

@@ -260,8 +260,10 @@ class RMTrainer(SupervisedSteps):
         records: list[dict[str, Any]],
         config: RMConfig,
         accelerator: Any | None = None,
+        shard: bool = False,
     ) -> None:
-        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism (lm/distributed.py)."""
+        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, fully sharded with
+        ``shard`` (FSDP2) (lm/distributed.py)."""
         check_tokenizer(tokenizer)
         self.model, self.tokenizer, self.records, self.config = model, tokenizer, records, config
         self.num_answers = len(ranked_answers(records)[0])
@@ -278,7 +280,9 @@ class RMTrainer(SupervisedSteps):
         if config.disable_dropout:
             disable_dropout(model)
         num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
-        super().__init__(model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator)
+        super().__init__(
+            model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator, shard
+        )
 
     def epoch_order(self) -> list[int]:
         """Whole batches only (they split over ranks); grouped by length with ``group_by_length``."""
@@ -287,13 +291,15 @@ class RMTrainer(SupervisedSteps):
     def scores(self, indices: list[int], model: Any | None = None) -> torch.Tensor:
         """(B, K) scores of the answers of records ``indices``, best first. The B * K answers are
         forwarded in ``config.length_chunks`` chunks of similar length (less padding, same scores),
-        after their B prompts (``config.share_prompts``) or each with its prompt."""
+        after their B prompts (``config.share_prompts``) or each with its prompt. A sharded model
+        gets one padded batch: FSDP2 gathers each block once per forward call, for one backward."""
         rows = [row for row in range(len(indices)) for _ in range(self.num_answers)]
         answers = [answer for i in indices for answer in self.response_ids[i]]
-        pad, share = self.tokenizer.pad_token_id, self.config.share_prompts
+        one_call = distributed.is_sharded(self.model)
+        pad, share = self.tokenizer.pad_token_id, self.config.share_prompts and not one_call
         prompts = [self.prompt_ids[i] for i in indices]
         lengths = [len(answers[j]) + (0 if share else len(prompts[rows[j]])) for j in range(len(answers))]
-        chunks = length_chunks(lengths, self.config.length_chunks)
+        chunks = length_chunks(lengths, 1 if one_call else self.config.length_chunks)
         if share:
             batch: Any = shared_prompt_batch(prompts, rows, answers, chunks, pad)
         else:

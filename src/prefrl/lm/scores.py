@@ -3,11 +3,15 @@ float per response; the adaptive KL coefficient (Ziegler et al. 2019)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from prefrl.validation import require
+
+RewardFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
+"""(prompts, responses) -> one finite score per response (the response text has no EOS)."""
 
 
 def check_scores(scores: Any, num: int, what: str = "reward function") -> torch.Tensor:

@@ -23,11 +23,15 @@ class SupervisedSteps:
         num_steps: int,
         seed: int,
         accelerator: Any | None,
+        shard: bool = False,
     ) -> None:
+        """``shard``: fully sharded data parallelism (FSDP2, :func:`distributed.shard_model`) instead
+        of DDP under an accelerator."""
         self.model = model
-        optimizer = adam(model.parameters(), learning_rate, weight_decay=0.0)
         self.accelerator = accelerator
-        self.forward_model, self.optimizer = distributed.prepare(accelerator, model, optimizer)
+        self.forward_model, self.optimizer = distributed.prepare(
+            accelerator, model, lambda params: adam(params, learning_rate, weight_decay=0.0), shard
+        )
         """The module to call forward on (DDP-wrapped under accelerate) and its optimizer."""
         distributed.rank_seed(seed, accelerator)
         self.rng = random.Random(seed)  # the same data order on every rank
@@ -56,17 +60,18 @@ class SupervisedSteps:
         return indices
 
     def state_dict(self) -> dict[str, Any]:
+        """Whole tensors; collective for a sharded model (every rank calls it)."""
+        model, optimizer = distributed.full_state(self.model, self.optimizer)
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": model,
+            "optimizer": optimizer,
             "step": self.step,
             "rng": self.rng.getstate(),
             "order": self._order,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        distributed.load_full_state(self.model, self.optimizer, state["model"], state["optimizer"])
         self.step = int(state["step"])
         self.rng.setstate(state["rng"])
         self._order = list(state["order"])
