@@ -1,5 +1,5 @@
-"""Data parallelism through Hugging Face ``accelerate`` (DDP; DeepSpeed or FSDP through accelerate's
-config files). Every rank draws the same global batch of indices (the data order is seeded alike on
+"""Data parallelism through Hugging Face ``accelerate`` (DDP), or fully sharded with torch's FSDP2
+(:func:`shard_model`; SFT and reward model). Every rank draws the same global batch of indices (the data order is seeded alike on
 all ranks) and trains on its shard; losses are normalised by the global batch, so the averaged
 gradient equals one process's on the whole batch. Sampling and dropout seeds are offset by rank.
 
