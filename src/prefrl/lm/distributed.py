@@ -1,7 +1,8 @@
 """Data parallelism through Hugging Face ``accelerate`` (DDP), or fully sharded with torch's FSDP2
-(:func:`shard_model`; SFT and reward model). Every rank draws the same global batch of indices (the data order is seeded alike on
-all ranks) and trains on its shard; losses are normalised by the global batch, so the averaged
-gradient equals one process's on the whole batch. Sampling and dropout seeds are offset by rank.
+(:func:`shard_model`; SFT and reward model). Every rank draws the same global batch of indices (the
+data order is seeded alike on all ranks) and trains on its shard; losses are normalised by the global
+batch, so the averaged gradient equals one process's on the whole batch. Sampling and dropout seeds
+are offset by rank.
 
 PPO (:mod:`prefrl.lm.ppo`) splits differently: each rank samples and scores its contiguous
 :func:`chunk` of the iteration's prompts (generation is the expensive part), then every rank gathers
