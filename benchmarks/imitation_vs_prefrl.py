@@ -41,6 +41,7 @@ import json
 import os
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -131,8 +132,29 @@ def table(rows: list[dict]) -> str:
             )
     if ratios:
         lines += ["", "| prefrl / imitation | final return | eval return | wall-clock time | CPU time |"]
-        lines += ["|---|---:|---:|---:|---:|", *ratios]
+        lines += ["|---|---:|---:|---:|---:|", *ratios, *median_rows(latest)]
     return "\n".join(lines)
+
+
+def median_rows(latest: dict[tuple, dict]) -> list[str]:
+    """Per (steps, labels) run on several seeds by both: the ratio of the two libraries' medians."""
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for (library, seed, steps, labels), r in latest.items():
+        if ("imitation" if library == "prefrl" else "prefrl", seed, steps, labels) in latest:
+            groups.setdefault((steps, labels), {}).setdefault(library, []).append(r)
+    rows = []
+    for (steps, labels), runs in groups.items():
+        if len(runs["prefrl"]) > 1:
+
+            def ratio(key: str, runs: dict[str, list[dict]] = runs) -> str:
+                p, i = (statistics.median(r[key] for r in runs[lib]) for lib in ("prefrl", "imitation"))
+                return f"{p / i:.2f}x"
+
+            rows.append(
+                f"| median of {len(runs['prefrl'])} seeds, {steps:,} steps, {labels} labels | "
+                f"{ratio('final')} | {ratio('eval')} | {ratio('seconds')} | {ratio('cpu_seconds')} |"
+            )
+    return rows
 
 
 def main() -> None:
