@@ -275,6 +275,11 @@ def test_ppo_runs_under_two_processes(files, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+def said(result):
+    """A process's output with rich's line wrapping undone."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
 @pytest.mark.slow
 def test_sft_and_rm_run_fully_sharded_under_two_processes(files, tmp_path):
     """`torchrun --nproc_per_node 2 -m prefrl lm sft|rm --fsdp` (a Llama-architecture checkpoint):
@@ -298,8 +303,11 @@ def test_sft_and_rm_run_fully_sharded_under_two_processes(files, tmp_path):
         argv = ["-m", "prefrl", "lm", name, *args, *small, "--run-dir", str(tmp_path / name)]
         result = subprocess.run([*launcher, *argv], capture_output=True, text=True, env=env, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert "(FSDP: parameters sharded)" in " ".join((result.stdout + result.stderr).split())
+        assert "(FSDP: parameters sharded)" in said(result)
         assert len(read_metrics(tmp_path / name / "metrics.jsonl")) == 8  # 64 records / 8
+    resume = ["-m", "prefrl", "lm", "sft", "--resume", str(tmp_path / "sft")]  # every rank loads
+    result = subprocess.run([*launcher, *resume], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and "already finished" in said(result)
     saved = ScalarRewardModel.load(tmp_path / "rm" / "model").state_dict()
     final = load_checkpoint(tmp_path / "rm" / "checkpoints" / "last.pt")["trainer"]["model"]
     assert final.keys() == saved.keys()

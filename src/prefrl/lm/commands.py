@@ -46,7 +46,7 @@ class SFTCommand:
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
     fsdp: bool = False
-    """Shard weights, gradients and optimizer state over the processes (torch FSDP2), not DDP."""
+    """With several processes: shard weights, gradients and optimizer state over them (FSDP2), not DDP."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class RMCommand:
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
     fsdp: bool = False
-    """Shard weights, gradients and optimizer state over the processes (torch FSDP2), not DDP."""
+    """With several processes: shard weights, gradients and optimizer state over them (FSDP2), not DDP."""
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,8 @@ def is_sharded(model: Any) -> bool:
 
 def full_state(model: Any, optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model, optimizer) state dicts with whole tensors on the CPU. For a sharded model this is
-    collective (every rank calls it) and keyed by parameter name (torch.distributed.checkpoint)."""
+    collective (every rank calls it), keyed by parameter name (torch.distributed.checkpoint), and only
+    rank 0 gets the tensors (the others get empty dicts): rank 0 writes checkpoints."""
     if not is_sharded(model):
         return model.state_dict(), optimizer.state_dict()
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
