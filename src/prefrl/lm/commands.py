@@ -23,7 +23,14 @@ from prefrl.checkpoint import load_checkpoint, save_checkpoint
 from prefrl.lm import distributed
 from prefrl.lm.data import check_tokenizer, load_records
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
-from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, evaluate_rm
+from prefrl.lm.reward_model import (
+    RMConfig,
+    RMTrainer,
+    ScalarRewardModel,
+    evaluate_rm,
+    is_ranking,
+    shift_to_first_answers,
+)
 from prefrl.lm.scores import RewardFn
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 from prefrl.logger import Logger, NullLogger
@@ -295,10 +302,10 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
 
 def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
     """``prefrl lm rm``: fit, shift so the chosen answers of the data score 0 on average, save."""
-    records = load_records(cmd.data, "ranking" if _is_ranking(cmd.data) else "preference")
+    records = load_records(cmd.data, "ranking" if is_ranking(cmd.data) else "preference")
     eval_records = None
     if cmd.eval_data is not None:
-        eval_records = load_records(cmd.eval_data, "ranking" if _is_ranking(cmd.eval_data) else "preference")
+        eval_records = load_records(cmd.eval_data, "ranking" if is_ranking(cmd.eval_data) else "preference")
     tokenizer, lm = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
     model = ScalarRewardModel.from_causal_lm(lm)
     accelerator = make_accelerator()
@@ -322,34 +329,6 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
 def final_model_state(run_dir: Path) -> dict[str, Any]:
     """The whole model's weights from a finished run's last checkpoint (written at the last step)."""
     return load_checkpoint(run_dir / CHECKPOINT_FILE)["trainer"]["model"]
-
-
-def _is_ranking(source: str) -> bool:
-    import json
-
-    path = Path(source)
-    if path.suffix == ".jsonl" and path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    return "completions" in json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-    return False
-
-
-@torch.no_grad()
-def shift_to_first_answers(model: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]]) -> None:
-    """Shift the RM so the preferred (reference) answers of ``records`` score 0 on average."""
-    from prefrl.lm.pipeline import response_batch
-
-    model.eval()
-    firsts = [r["completions"][0] if "completions" in r else r["chosen"] for r in records]
-    scores = [
-        model(response_batch(tokenizer, [r["prompt"] for r in records[i : i + 64]], firsts[i : i + 64]))
-        for i in range(0, len(records), 64)
-    ]
-    model.shift_to(torch.cat(scores))
 
 
 def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer:

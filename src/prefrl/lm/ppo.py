@@ -30,7 +30,8 @@ from prefrl.lm.data import (
     left_pad,
     make_batch,
 )
-from prefrl.lm.generation import response_logits, response_logprobs, sample, token_entropy, token_logprobs
+from prefrl.lm.generation import response_logprobs, sample, token_entropy, token_logprobs
+from prefrl.lm.policy_critic import PolicyAndCritic, zero_critic
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.scores import RewardFn, adaptive_kl_coef, check_scores
@@ -103,7 +104,7 @@ class LMPPOTrainer:
         )
         self.reference = reference if reference is not None else copy.deepcopy(policy)
         if critic is None:
-            critic = copy.deepcopy(reward_model) if reward_model is not None else _zero_critic(policy)
+            critic = copy.deepcopy(reward_model) if reward_model is not None else zero_critic(policy)
         self.critic = critic.requires_grad_(True)  # a copy of a frozen reward model must still learn
         for frozen in (self.reference, self.reward_model):
             if frozen is not None:
@@ -370,27 +371,3 @@ class LMPPOTrainer:
         self.generator.set_state(state["generator"])
         if "shuffle_generator" in state:  # checkpoints before data-parallel PPO had one generator
             self.shuffle_generator.set_state(state["shuffle_generator"])
-
-
-def _zero_critic(policy: Any) -> ScalarRewardModel:
-    """A value head on a copy of the policy's trunk, initialised to zero."""
-    critic = ScalarRewardModel.from_causal_lm(policy)
-    torch.nn.init.zeros_(critic.head.weight)
-    return critic
-
-
-class PolicyAndCritic(torch.nn.Module):
-    """The trained modules as one, so that data parallelism wraps (and synchronises) both in one
-    forward: response logits of the policy, per-token values of the critic, and optionally the
-    policy's logits on a batch of demonstrations (PPO-ptx)."""
-
-    def __init__(self, policy: Any, critic: ScalarRewardModel) -> None:
-        super().__init__()
-        self.policy, self.critic = policy, critic
-
-    def forward(
-        self, batch: Batch, ptx_batch: Batch | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """-> (B, R, V) fp32 logits, (B, R) values, demonstrations' logits or None."""
-        ptx_logits = None if ptx_batch is None else response_logits(self.policy, ptx_batch)
-        return response_logits(self.policy, batch), self.critic.response_values(batch), ptx_logits

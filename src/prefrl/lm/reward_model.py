@@ -334,3 +334,30 @@ def evaluate_rm(
         right += int((scores[:, better] > scores[:, worse]).sum())
         total += len(indices) * len(better)
     return right / max(total, 1)
+
+
+def is_ranking(source: str) -> bool:
+    """Whether a .jsonl source holds K-way rankings ({"prompt", "completions"}) rather than pairs."""
+    path = Path(source)
+    if path.suffix == ".jsonl" and path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    return "completions" in json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+    return False
+
+
+@torch.no_grad()
+def shift_to_first_answers(model: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]]) -> None:
+    """Shift the RM so the preferred (reference) answers of ``records`` score 0 on average."""
+    from prefrl.lm.pipeline import response_batch
+
+    model.eval()
+    firsts = [r["completions"][0] if "completions" in r else r["chosen"] for r in records]
+    scores = [
+        model(response_batch(tokenizer, [r["prompt"] for r in records[i : i + 64]], firsts[i : i + 64]))
+        for i in range(0, len(records), 64)
+    ]
+    model.shift_to(torch.cat(scores))

@@ -1,0 +1,35 @@
+"""The modules PPO-RLHF trains: the policy and its critic, as one module for data parallelism."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from prefrl.lm.data import Batch
+from prefrl.lm.generation import response_logits
+from prefrl.lm.reward_model import ScalarRewardModel
+
+
+def zero_critic(policy: Any) -> ScalarRewardModel:
+    """A value head on a copy of the policy's trunk, initialised to zero."""
+    critic = ScalarRewardModel.from_causal_lm(policy)
+    torch.nn.init.zeros_(critic.head.weight)
+    return critic
+
+
+class PolicyAndCritic(torch.nn.Module):
+    """The trained modules as one, so that data parallelism wraps (and synchronises) both in one
+    forward: response logits of the policy, per-token values of the critic, and optionally the
+    policy's logits on a batch of demonstrations (PPO-ptx)."""
+
+    def __init__(self, policy: Any, critic: ScalarRewardModel) -> None:
+        super().__init__()
+        self.policy, self.critic = policy, critic
+
+    def forward(
+        self, batch: Batch, ptx_batch: Batch | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """-> (B, R, V) fp32 logits, (B, R) values, demonstrations' logits or None."""
+        ptx_logits = None if ptx_batch is None else response_logits(self.policy, ptx_batch)
+        return response_logits(self.policy, batch), self.critic.response_values(batch), ptx_logits
