@@ -60,13 +60,19 @@ def train(accelerator, shard=False):
     if shard:  # the share of the RM's parameters this process holds
         local = sum(getattr(p, "_local_tensor", p).numel() for p in rm.parameters())
         state["local_fraction"] = local / sum(p.numel() for p in rm.parameters())
-    return state if shard else {**state, **train_ppo(accelerator, demos)}
+    if shard:  # a sharded policy runs once per step: no PPO-ptx
+        return {**state, **train_ppo(accelerator, demos, "ppo_noptx", ptx_coef=0.0, shard=True)}
+    if accelerator is None:
+        state.update(train_ppo(None, demos, "ppo_noptx", ptx_coef=0.0))
+    return {**state, **train_ppo(accelerator, demos, "ppo")}
 
 
 SAMPLED_ROWS = []
 
 
-def prompt_seeded_sample(model, p_ids, p_mask, max_new_tokens, eos, pad, temperature, generator):
+def prompt_seeded_sample(
+    model, p_ids, p_mask, max_new_tokens, eos, pad, temperature, generator, synced=False
+):
     """prefrl's sampler row by row, each row seeded by its prompt tokens: a prompt gets the same
     response whichever rank samples it. Records how many rows this process sampled."""
     from prefrl.lm.generation import sample
@@ -86,6 +92,7 @@ def prompt_seeded_sample(model, p_ids, p_mask, max_new_tokens, eos, pad, tempera
                 pad,
                 temperature,
                 seeded,
+                synced=synced,  # a sharded policy: every rank samples as long as the longest
             )
         )
     responses = torch.full((len(rows), max_new_tokens), pad, dtype=torch.long)
@@ -99,12 +106,13 @@ def prompt_seeded_sample(model, p_ids, p_mask, max_new_tokens, eos, pad, tempera
     return responses, mask
 
 
-def train_ppo(accelerator, demos):
+def train_ppo(accelerator, demos, name, ptx_coef=0.5, shard=False):
     import prefrl.lm.ppo as ppo_module
     from prefrl.lm import tiny_task
     from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 
     ppo_module.sample = prompt_seeded_sample
+    SAMPLED_ROWS.clear()
     tokenizer, policy = build()
     prompts = tiny_task.sample_prompts(random.Random(1), 16)
 
@@ -112,7 +120,12 @@ def train_ppo(accelerator, demos):
         return [tiny_task.gold_score(p, r) for p, r in zip(ps, rs, strict=True)]
 
     config = LMPPOConfig(
-        batch_size=8, minibatch_size=4, num_ppo_epochs=2, max_new_tokens=8, learning_rate=0.05, ptx_coef=0.5
+        batch_size=8,
+        minibatch_size=4,
+        num_ppo_epochs=2,
+        max_new_tokens=8,
+        learning_rate=0.05,
+        ptx_coef=ptx_coef,
     )
     trainer = LMPPOTrainer(
         policy,
@@ -121,19 +134,21 @@ def train_ppo(accelerator, demos):
         config,
         reward_fn=gold,
         gold_fn=gold,
-        ptx_records=demos,
+        ptx_records=demos if ptx_coef else None,
         accelerator=accelerator,
+        shard=shard,
     )
     sgd_like(trainer)
     metrics = [trainer.train_iteration() for _ in range(2)]
     rows = torch.tensor([sum(SAMPLED_ROWS)])
     if accelerator is not None:
         rows = accelerator.gather(rows)
+    state = trainer.state_dict()  # whole tensors (on rank 0 only, when sharded)
     return {
-        "ppo_policy": trainer.policy.state_dict(),
-        "ppo_critic": trainer.critic.state_dict(),
-        "ppo_metrics": [{k: v for k, v in m.items() if not k.startswith("time/")} for m in metrics],
-        "sampled_rows": rows.tolist(),
+        f"{name}_policy": state["policy"],
+        f"{name}_critic": state["critic"],
+        f"{name}_metrics": [{k: v for k, v in m.items() if not k.startswith("time/")} for m in metrics],
+        f"{name}_sampled_rows": rows.tolist(),
     }
 
 

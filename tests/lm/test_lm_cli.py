@@ -281,13 +281,14 @@ def said(result):
 
 
 @pytest.mark.slow
-def test_sft_and_rm_run_fully_sharded_under_two_processes(files, tmp_path):
-    """`torchrun --nproc_per_node 2 -m prefrl lm sft|rm --fsdp` (a Llama-architecture checkpoint):
-    both train sharded, the last checkpoint gathers the whole model, rank 0 saves it."""
+def test_sft_rm_and_ppo_run_fully_sharded_under_two_processes(files, tmp_path):
+    """`torchrun --nproc_per_node 2 -m prefrl lm sft|rm|ppo --fsdp` (a Llama-architecture checkpoint):
+    all three train sharded, the last checkpoint gathers the whole model, rank 0 saves it."""
     import os
     import subprocess
 
     import torch
+    from transformers import AutoModelForCausalLM
 
     from prefrl.checkpoint import load_checkpoint
     from prefrl.lm.reward_model import ScalarRewardModel
@@ -295,16 +296,18 @@ def test_sft_and_rm_run_fully_sharded_under_two_processes(files, tmp_path):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     small = ["--batch-size", "8", "--num-epochs", "1", "--fsdp"]
+    ppo = ["--policy", str(tmp_path / "sft" / "model"), "--prompts", files["prompts"], *PPO_TINY, "--fsdp"]
     stages = [
-        ("sft", ["--model", files["base"], "--data", files["sft"]]),
-        ("rm", ["--model", str(tmp_path / "sft" / "model"), "--data", files["prefs"]]),
+        ("sft", ["--model", files["base"], "--data", files["sft"], *small], 8),  # 64 records / 8
+        ("rm", ["--model", str(tmp_path / "sft" / "model"), "--data", files["prefs"], *small], 8),
+        ("ppo", [*ppo, "--reward-model", str(tmp_path / "rm" / "model")], 2),
     ]
-    for name, args in stages:
-        argv = ["-m", "prefrl", "lm", name, *args, *small, "--run-dir", str(tmp_path / name)]
+    for name, args, rows in stages:
+        argv = ["-m", "prefrl", "lm", name, *args, "--run-dir", str(tmp_path / name)]
         result = subprocess.run([*launcher, *argv], capture_output=True, text=True, env=env, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "(FSDP: parameters sharded)" in said(result)
-        assert len(read_metrics(tmp_path / name / "metrics.jsonl")) == 8  # 64 records / 8
+        assert len(read_metrics(tmp_path / name / "metrics.jsonl")) == rows
     resume = ["-m", "prefrl", "lm", "sft", "--resume", str(tmp_path / "sft")]  # every rank loads
     result = subprocess.run([*launcher, *resume], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0 and "already finished" in said(result)
@@ -313,4 +316,7 @@ def test_sft_and_rm_run_fully_sharded_under_two_processes(files, tmp_path):
     assert final.keys() == saved.keys()
     for key in final.keys() - {"shift"}:  # the saved model is shifted after training
         assert torch.equal(saved[key], final[key]), key
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rm", "sft"]
+    policy = AutoModelForCausalLM.from_pretrained(str(tmp_path / "ppo" / "model")).state_dict()
+    final = load_checkpoint(tmp_path / "ppo" / "checkpoints" / "last.pt")["trainer"]["policy"]
+    assert final.keys() == policy.keys() and all(torch.equal(policy[k], final[k]) for k in final)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ppo", "rm", "sft"]

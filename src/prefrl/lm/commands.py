@@ -90,6 +90,8 @@ class PPOLMCommand:
     gold_fn: str | None = None
     """Optional 'module:function' logged as lm/gold_score (the true preference, never optimised)."""
     config: Annotated[LMPPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=LMPPOConfig)
+    fsdp: bool = False
+    """With several processes: shard policy and critic over them (FSDP2; no PPO-ptx), not DDP."""
     checkpoint_every: int = 10
     """Save a resumable checkpoint every this many iterations."""
 
@@ -353,6 +355,7 @@ def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer
         reward_fn=reward_fn,
         gold_fn=gold_fn,
         accelerator=accelerator,
+        shard=cmd.fsdp,
     )
     trainer.rollout()  # one dry rollout: a bad reward function fails here, before anything is written
     trainer.reseed()
@@ -373,6 +376,10 @@ def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, con
     )
     if code is not None:
         return code
-    save_model(trainer.policy, trainer.tokenizer, run_dir / MODEL_DIR)
+    policy = trainer.policy
+    if trainer.sharded:  # the last checkpoint holds the whole policy
+        policy = load_causal_lm(cmd.policy)
+        policy.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_FILE)["trainer"]["policy"])
+    save_model(policy, trainer.tokenizer, run_dir / MODEL_DIR)
     console.print(f"policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
     return 0

@@ -1,5 +1,5 @@
 """Data parallelism through Hugging Face ``accelerate`` (DDP), or fully sharded with torch's FSDP2
-(:func:`shard_model`; SFT and reward model). Every rank draws the same global batch of indices (the
+(:func:`shard_model`). Every rank draws the same global batch of indices (the
 data order is seeded alike on all ranks) and trains on its shard; losses are normalised by the global
 batch, so the averaged gradient equals one process's on the whole batch. Sampling and dropout seeds
 are offset by rank.
@@ -90,7 +90,11 @@ def rank_seed(seed: int, accelerator: Any | None) -> int:
 
 
 def prepare(
-    accelerator: Any | None, model: Any, make_optimizer: Callable[[Any], Any], shard: bool = False
+    accelerator: Any | None,
+    model: Any,
+    make_optimizer: Callable[[Any], Any],
+    shard: bool = False,
+    units: Sequence[Any] = (),
 ) -> tuple[Any, Any]:
     """(module to call forward on, its optimizer): DDP-wrapped under accelerate; with ``shard``,
     sharded in place by FSDP2 (:func:`shard_model`) with the optimizer built on the shards; unchanged
@@ -98,16 +102,18 @@ def prepare(
     if accelerator is None:
         return model, make_optimizer(model.parameters())
     if shard:
-        shard_model(model)
+        shard_model(model, units)
         return model, make_optimizer(model.parameters())
     return accelerator.prepare(model, make_optimizer(model.parameters()))
 
 
-def shard_model(model: Any) -> None:
+def shard_model(model: Any, units: Sequence[Any] = ()) -> None:
     """Fully sharded data parallelism with torch's FSDP2 (``fully_shard``): each transformer block (the
     classes a transformers model names in ``_no_split_modules``) is one unit, the rest (embeddings,
     final norm, heads) the root; every rank keeps 1/N of each, gathered just for its forward and
-    backward. The forward and backward of such a model are collective: every rank must run them."""
+    backward. ``units``: the submodules called on their own (PPO samples from the policy alone),
+    each then the root of its own sharded tree, in place of ``model``. The forward and backward of
+    such a model are collective: every rank must run them, as often, each root once per backward."""
     from torch.distributed.fsdp import fully_shard
 
     names = {n for m in model.modules() for n in (getattr(m, "_no_split_modules", None) or [])}
@@ -123,13 +129,33 @@ def shard_model(model: Any) -> None:
     for module in list(model.modules()):
         if type(module).__name__ in names:
             fully_shard(module)
-    fully_shard(model)
+    for unit in units or [model]:
+        fully_shard(unit)
+
+
+def register_forward_method(unit: Any, name: str) -> None:
+    """Make a sharded unit gather its parameters for ``unit.name(...)`` as for its forward."""
+    from torch.distributed.fsdp import register_fsdp_forward_method
+
+    register_fsdp_forward_method(unit, name)
+
+
+def all_ranks(flag: bool) -> bool:
+    """Whether ``flag`` holds on every rank (itself outside a process group)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([int(flag)])
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
 
 
 def is_sharded(model: Any) -> bool:
+    """Whether ``model`` is, or holds, a module sharded by :func:`shard_model`."""
     from torch.distributed.fsdp import FSDPModule
 
-    return isinstance(model, FSDPModule)
+    return isinstance(model, torch.nn.Module) and any(isinstance(m, FSDPModule) for m in model.modules())
 
 
 def full_state(model: Any, optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from prefrl.envs.token_mdp import response_mask
+from prefrl.lm import distributed
 from prefrl.lm.data import Batch, position_ids
 
 
@@ -28,8 +29,10 @@ def sample(
     pad_token_id: int,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
+    synced: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample up to ``max_new_tokens`` per prompt.
+    """Sample up to ``max_new_tokens`` per prompt; with ``synced``, every rank takes as many steps as
+    the longest (a sharded model's forward is collective).
 
     Args:
         prompt_ids, prompt_mask: (B, P) left-padded prompts and their bool mask.
@@ -52,7 +55,8 @@ def sample(
         token = torch.where(finished, torch.full_like(token, pad_token_id), token)
         tokens.append(token)
         finished = finished | (token == eos_token_id)
-        if bool(finished.all()):
+        done = bool(finished.all())
+        if distributed.all_ranks(done) if synced else done:
             break
         attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
         out = model(

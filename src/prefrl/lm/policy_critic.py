@@ -10,6 +10,9 @@ from prefrl.lm.data import Batch
 from prefrl.lm.generation import response_logits
 from prefrl.lm.reward_model import ScalarRewardModel
 
+PARTS = ("policy", "critic")
+"""The submodules of :class:`PolicyAndCritic` (prefixes of its state dict)."""
+
 
 def zero_critic(policy: Any) -> ScalarRewardModel:
     """A value head on a copy of the policy's trunk, initialised to zero."""

@@ -31,7 +31,7 @@ from prefrl.lm.data import (
     make_batch,
 )
 from prefrl.lm.generation import response_logprobs, sample, token_entropy, token_logprobs
-from prefrl.lm.policy_critic import PolicyAndCritic, zero_critic
+from prefrl.lm.policy_critic import PARTS, PolicyAndCritic, zero_critic
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.scores import RewardFn, adaptive_kl_coef, check_scores
@@ -85,8 +85,14 @@ class LMPPOTrainer:
         gold_fn: RewardFn | None = None,
         ptx_records: list[dict[str, Any]] | None = None,
         accelerator: Any | None = None,
+        shard: bool = False,
     ) -> None:
         check_tokenizer(tokenizer)
+        require(
+            not shard or config.ptx_coef == 0,
+            "PPO-ptx runs the policy twice per step, which a sharded policy cannot: drop --fsdp or set "
+            "--ptx-coef 0",
+        )
         require(
             (reward_model is None) != (reward_fn is None), "give exactly one of reward_model and reward_fn"
         )
@@ -121,7 +127,12 @@ class LMPPOTrainer:
         )
         self.accelerator = accelerator
         make_optimizer = partial(adam, lr=config.learning_rate, eps=config.adam_eps)
-        self.forward_model, self.optimizer = distributed.prepare(accelerator, self.model, make_optimizer)
+        self.sharded = shard and accelerator is not None
+        self.forward_model, self.optimizer = distributed.prepare(
+            accelerator, self.model, make_optimizer, self.sharded, units=(self.policy, self.critic)
+        )
+        if self.sharded:  # values are read through this method, not forward: gather for it too
+            distributed.register_forward_method(self.critic, "response_values")
         self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
         self.kl_coef = config.kl_coef
         self.iteration = 0
@@ -217,6 +228,7 @@ class LMPPOTrainer:
             tok.pad_token_id,
             cfg.temperature,
             self.generator,
+            synced=self.sharded,
         )
         batch = batch_from_tensors(p_ids, p_mask, responses, mask)
         generate_s = time.perf_counter() - start
@@ -350,10 +362,12 @@ class LMPPOTrainer:
         return batch, sum(len(responses[i]) for i in idx) * world / total
 
     def state_dict(self) -> dict[str, Any]:
+        """Whole tensors; collective for a sharded model (rank 0 gets them)."""
+        model, optimizer = distributed.full_state(self.model, self.optimizer)
+        parts = {p: {k[len(p) + 1 :]: v for k, v in model.items() if k.startswith(p + ".")} for p in PARTS}
         return {
-            "policy": self.policy.state_dict(),
-            "critic": self.critic.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **parts,
+            "optimizer": optimizer,
             "kl_coef": self.kl_coef,
             "iteration": self.iteration,
             "rng": self.rng.getstate(),
@@ -362,9 +376,8 @@ class LMPPOTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.critic.load_state_dict(state["critic"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        model = {f"{p}.{k}": v for p in PARTS for k, v in state[p].items()}
+        distributed.load_full_state(self.model, self.optimizer, model, state["optimizer"])
         self.kl_coef = float(state["kl_coef"])
         self.iteration = int(state["iteration"])
         self.rng.setstate(state["rng"])
