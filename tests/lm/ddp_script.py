@@ -60,11 +60,7 @@ def train(accelerator, shard=False):
     if shard:  # the share of the RM's parameters this process holds
         local = sum(getattr(p, "_local_tensor", p).numel() for p in rm.parameters())
         state["local_fraction"] = local / sum(p.numel() for p in rm.parameters())
-    if shard:  # a sharded policy runs once per step: no PPO-ptx
-        return {**state, **train_ppo(accelerator, demos, "ppo_noptx", ptx_coef=0.0, shard=True)}
-    if accelerator is None:
-        state.update(train_ppo(None, demos, "ppo_noptx", ptx_coef=0.0))
-    return {**state, **train_ppo(accelerator, demos, "ppo")}
+    return {**state, **train_ppo(accelerator, demos, "ppo", shard=shard)}
 
 
 SAMPLED_ROWS = []
@@ -106,7 +102,7 @@ def prompt_seeded_sample(
     return responses, mask
 
 
-def train_ppo(accelerator, demos, name, ptx_coef=0.5, shard=False):
+def train_ppo(accelerator, demos, name, shard=False):
     import prefrl.lm.ppo as ppo_module
     from prefrl.lm import tiny_task
     from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
@@ -125,7 +121,7 @@ def train_ppo(accelerator, demos, name, ptx_coef=0.5, shard=False):
         num_ppo_epochs=2,
         max_new_tokens=8,
         learning_rate=0.05,
-        ptx_coef=ptx_coef,
+        ptx_coef=0.5,
     )
     trainer = LMPPOTrainer(
         policy,
@@ -134,7 +130,7 @@ def train_ppo(accelerator, demos, name, ptx_coef=0.5, shard=False):
         config,
         reward_fn=gold,
         gold_fn=gold,
-        ptx_records=demos if ptx_coef else None,
+        ptx_records=demos,
         accelerator=accelerator,
         shard=shard,
     )

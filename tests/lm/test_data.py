@@ -119,3 +119,17 @@ def test_length_chunks_pad_the_least_possible():
         )
         assert padded(chunks, lengths) == best
     assert length_chunks([3, 1, 2], 1) == [[1, 2, 0]]
+
+
+def test_stacked_batches_keep_each_rows_outputs(tiny_model):
+    """PPO-ptx runs the policy once on the rollout and the demonstrations stacked: each row's
+    response logits equal those of its own batch (different prompt and response widths)."""
+    from prefrl.lm.data import stack_batches
+    from prefrl.lm.generation import response_logits
+
+    model = tiny_model.eval()
+    first = make_batch([[5, 6, 7], [8]], [[9, 1], [10, 11, 12, 1]], pad_id=0)
+    second = make_batch([[5, 6, 7, 8, 9, 10]], [[3, 1]], pad_id=0)
+    stacked = response_logits(model, stack_batches(first, second))
+    torch.testing.assert_close(stacked[:2, :4], response_logits(model, first), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(stacked[2:, :2], response_logits(model, second), atol=1e-5, rtol=1e-5)

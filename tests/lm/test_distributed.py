@@ -53,17 +53,17 @@ def test_two_processes_make_the_same_update_as_one(tmp_path):
 @pytest.mark.slow
 def test_fully_sharded_two_processes_make_the_same_update_as_one(tmp_path):
     """FSDP2 (`shard=True`): each of 2 gloo processes holds half of every parameter, and SFT, the
-    reward model and PPO (without PPO-ptx; sampling synchronised across ranks) end with the single
+    reward model and PPO (with PPO-ptx; sampling synchronised across ranks) end with the single
     process's weights on the same global batch."""
     a, b = one_and_two_processes(tmp_path, "fsdp")
     assert b["local_fraction"] == pytest.approx(0.5, abs=0.01)  # sharded, not replicated
-    assert b["ppo_noptx_sampled_rows"] == [8, 8]
-    ppo_moved = [k for k, v in a["ppo_noptx_policy"].items() if not torch.allclose(v, a["initial"][k])]
+    assert b["ppo_sampled_rows"] == [8, 8]
+    ppo_moved = [k for k, v in a["ppo_policy"].items() if not torch.allclose(v, a["initial"][k])]
     assert len(ppo_moved) > 10
-    for part in ("sft", "rm", "ppo_noptx_policy", "ppo_noptx_critic"):
+    for part in ("sft", "rm", "ppo_policy", "ppo_critic"):
         assert a[part].keys() == b[part].keys()
         for key, value in a[part].items():
             assert torch.allclose(value, b[part][key], atol=1e-5), (part, key)
-    for ma, mb in zip(a["ppo_noptx_metrics"], b["ppo_noptx_metrics"], strict=True):
+    for ma, mb in zip(a["ppo_metrics"], b["ppo_metrics"], strict=True):
         for key in ("lm/score", "lm/kl", "lm/response_length"):
             assert abs(ma[key] - mb[key]) < 1e-5, (key, ma[key], mb[key])

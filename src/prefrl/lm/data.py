@@ -246,6 +246,31 @@ def batch_from_tensors(
     )
 
 
+def stack_batches(first: Batch, second: Batch) -> Batch:
+    """One batch of ``first``'s rows then ``second``'s, prompts left-padded and responses right-padded
+    to the longer of the two (padding is masked out, so each row's outputs are unchanged)."""
+    prompt, response = (
+        max(first.prompt_length, second.prompt_length),
+        max(first.response_mask.shape[1], second.response_mask.shape[1]),
+    )
+
+    def grown(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+        return torch.cat([x.new_zeros(len(x), before), x, x.new_zeros(len(x), after)], dim=1)
+
+    parts = []
+    for b in (first, second):
+        p, r = b.prompt_length, b.response_mask.shape[1]
+        parts.append(
+            (
+                grown(b.input_ids[:, :p], prompt - p, 0),
+                grown(b.attention_mask[:, :p], prompt - p, 0),
+                grown(b.input_ids[:, p:], 0, response - r),
+                grown(b.response_mask, 0, response - r),
+            )
+        )
+    return batch_from_tensors(*(torch.cat(pair) for pair in zip(*parts, strict=True)))
+
+
 def context_length(model: Any) -> int:
     config = model.config
     for name in ("n_positions", "max_position_embeddings"):

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from prefrl.lm.data import Batch
+from prefrl.lm.data import Batch, stack_batches
 from prefrl.lm.generation import response_logits
 from prefrl.lm.reward_model import ScalarRewardModel
 
@@ -33,6 +33,15 @@ class PolicyAndCritic(torch.nn.Module):
     def forward(
         self, batch: Batch, ptx_batch: Batch | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """-> (B, R, V) fp32 logits, (B, R) values, demonstrations' logits or None."""
-        ptx_logits = None if ptx_batch is None else response_logits(self.policy, ptx_batch)
-        return response_logits(self.policy, batch), self.critic.response_values(batch), ptx_logits
+        """-> (B, R, V) fp32 logits, (B, R) values, demonstrations' logits or None. The policy runs
+        once on the rollout and the demonstrations stacked (a sharded policy is gathered once)."""
+        values = self.critic.response_values(batch)
+        if ptx_batch is None:
+            return response_logits(self.policy, batch), values, None
+        logits = response_logits(self.policy, stack_batches(batch, ptx_batch))
+        rows, length, ptx_length = (
+            len(batch.input_ids),
+            batch.response_mask.shape[1],
+            ptx_batch.response_mask.shape[1],
+        )
+        return logits[:rows, :length], values, logits[rows:, :ptx_length]

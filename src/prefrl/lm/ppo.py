@@ -89,11 +89,6 @@ class LMPPOTrainer:
     ) -> None:
         check_tokenizer(tokenizer)
         require(
-            not shard or config.ptx_coef == 0,
-            "PPO-ptx runs the policy twice per step, which a sharded policy cannot: drop --fsdp or set "
-            "--ptx-coef 0",
-        )
-        require(
             (reward_model is None) != (reward_fn is None), "give exactly one of reward_model and reward_fn"
         )
         require(
