@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -294,9 +295,7 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     run_dir, code = train_stage("sft", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
         return code
-    if cmd.fsdp and accelerator is not None:  # the last checkpoint holds the whole model
-        model = load_causal_lm(cmd.model)
-        model.load_state_dict(final_model_state(run_dir))
+    model = whole_model(model, run_dir, lambda: load_causal_lm(cmd.model))
     save_model(model, tokenizer, run_dir / MODEL_DIR)
     console.print(f"SFT model: {run_dir / MODEL_DIR}")
     return 0
@@ -317,9 +316,7 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     run_dir, code = train_stage("rm", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
         return code
-    if cmd.fsdp and accelerator is not None:  # the last checkpoint holds the whole model
-        model = ScalarRewardModel.from_causal_lm(load_causal_lm(cmd.model))
-        model.load_state_dict(final_model_state(run_dir))
+    model = whole_model(model, run_dir, lambda: ScalarRewardModel.from_causal_lm(load_causal_lm(cmd.model)))
     shift_to_first_answers(model, tokenizer, records)
     if eval_records is not None:
         console.print(f"held-out accuracy: {evaluate_rm(model, tokenizer, eval_records):.3f}")
@@ -328,9 +325,14 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     return 0
 
 
-def final_model_state(run_dir: Path) -> dict[str, Any]:
-    """The whole model's weights from a finished run's last checkpoint (written at the last step)."""
-    return load_checkpoint(run_dir / CHECKPOINT_FILE)["trainer"]["model"]
+def whole_model(model: Any, run_dir: Path, fresh: Callable[[], Any], key: str = "model") -> Any:
+    """The trained model to save: itself, or for a sharded one a ``fresh`` copy loaded with the
+    weights in the run's last checkpoint (written at the last step, it holds the whole model)."""
+    if not distributed.is_sharded(model):
+        return model
+    whole = fresh()
+    whole.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_FILE)["trainer"][key])
+    return whole
 
 
 def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer:
@@ -376,10 +378,7 @@ def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, con
     )
     if code is not None:
         return code
-    policy = trainer.policy
-    if trainer.sharded:  # the last checkpoint holds the whole policy
-        policy = load_causal_lm(cmd.policy)
-        policy.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_FILE)["trainer"]["policy"])
+    policy = whole_model(trainer.policy, run_dir, lambda: load_causal_lm(cmd.policy), "policy")
     save_model(policy, trainer.tokenizer, run_dir / MODEL_DIR)
     console.print(f"policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
     return 0
