@@ -295,11 +295,10 @@ class RMTrainer(SupervisedSteps):
         gets one padded batch: FSDP2 gathers each block once per forward call, for one backward."""
         rows = [row for row in range(len(indices)) for _ in range(self.num_answers)]
         answers = [answer for i in indices for answer in self.response_ids[i]]
-        one_call = distributed.is_sharded(self.model)
-        pad, share = self.tokenizer.pad_token_id, self.config.share_prompts and not one_call
+        pad, share = self.tokenizer.pad_token_id, self.config.share_prompts and not self.sharded
         prompts = [self.prompt_ids[i] for i in indices]
         lengths = [len(answers[j]) + (0 if share else len(prompts[rows[j]])) for j in range(len(answers))]
-        chunks = length_chunks(lengths, 1 if one_call else self.config.length_chunks)
+        chunks = length_chunks(lengths, 1 if self.sharded else self.config.length_chunks)
         if share:
             batch: Any = shared_prompt_batch(prompts, rows, answers, chunks, pad)
         else:

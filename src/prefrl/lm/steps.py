@@ -33,6 +33,7 @@ class SupervisedSteps:
             accelerator, model, lambda params: adam(params, learning_rate, weight_decay=0.0), shard
         )
         """The module to call forward on (DDP-wrapped under accelerate) and its optimizer."""
+        self.sharded = distributed.is_sharded(model)
         distributed.rank_seed(seed, accelerator)
         self.rng = random.Random(seed)  # the same data order on every rank
         self.batch_size = batch_size
