@@ -193,8 +193,8 @@ class CheckpointedRun:
 
 def make_accelerator() -> Any | None:
     """An ``accelerate.Accelerator`` when started by ``accelerate launch`` / ``torchrun`` with several
-    processes (WORLD_SIZE > 1), else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    processes (WORLD_SIZE > 1) or when a GPU is there (it places models and batches on it), else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not torch.cuda.is_available():
         return None
     from accelerate import Accelerator
 

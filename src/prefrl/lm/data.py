@@ -137,6 +137,16 @@ class Batch:
     response_mask: torch.Tensor
     prompt_length: int
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with its tensors on ``device``."""
+        return Batch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.position_ids.to(device),
+            self.response_mask.to(device),
+            self.prompt_length,
+        )
+
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, L) positions that skip left padding (0 at the first real token)."""
@@ -191,6 +201,14 @@ class SharedPromptBatch:
     prompt_ids: torch.Tensor
     prompt_mask: torch.Tensor
     chunks: tuple[AnswerChunk, ...]
+
+    def to(self, device: torch.device | str) -> SharedPromptBatch:
+        """The same batch with its tensors on ``device``."""
+        moved = (
+            AnswerChunk(c.rows.to(device), c.answer_ids.to(device), c.answer_mask.to(device))
+            for c in self.chunks
+        )
+        return SharedPromptBatch(self.prompt_ids.to(device), self.prompt_mask.to(device), tuple(moved))
 
 
 def length_chunks(lengths: Sequence[int], num_chunks: int) -> list[list[int]]:

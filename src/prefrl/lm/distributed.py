@@ -79,7 +79,7 @@ def mean_over_ranks(accelerator: Any | None, values: torch.Tensor) -> torch.Tens
     """The mean of a tensor over the ranks (identity for one process)."""
     if accelerator is None:
         return values
-    return accelerator.reduce(values, reduction="mean")
+    return accelerator.reduce(values.to(accelerator.device), reduction="mean").cpu()
 
 
 def rank_seed(seed: int, accelerator: Any | None) -> int:
@@ -140,13 +140,21 @@ def register_forward_method(unit: Any, name: str) -> None:
     register_fsdp_forward_method(unit, name)
 
 
-def all_ranks(flag: bool) -> bool:
-    """Whether ``flag`` holds on every rank (itself outside a process group)."""
+def device_of(accelerator: Any | None, model: Any) -> torch.device:
+    """Where a trainer's batches go: the accelerator's device, else the model's."""
+    if accelerator is not None:
+        return torch.device(accelerator.device)
+    return next(model.parameters()).device
+
+
+def all_ranks(flag: bool, device: torch.device | str = "cpu") -> bool:
+    """Whether ``flag`` holds on every rank (itself outside a process group); ``device``: where the
+    process group's backend reduces (CUDA for NCCL)."""
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
         return flag
-    value = torch.tensor([int(flag)])
+    value = torch.tensor([int(flag)], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item())
 

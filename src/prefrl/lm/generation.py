@@ -56,7 +56,7 @@ def sample(
         tokens.append(token)
         finished = finished | (token == eos_token_id)
         done = bool(finished.all())
-        if distributed.all_ranks(done) if synced else done:
+        if distributed.all_ranks(done, token.device) if synced else done:
             break
         attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
         out = model(

@@ -128,12 +128,17 @@ class LMPPOTrainer:
         )
         if self.sharded:  # values are read through this method, not forward: gather for it too
             distributed.register_forward_method(self.critic, "response_values")
+        self.device = distributed.device_of(accelerator, self.policy)
+        """Where batches go; the frozen models follow the policy there."""
+        for frozen in (self.reference, self.reward_model):
+            if frozen is not None:
+                frozen.to(self.device)
         self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
         self.kl_coef = config.kl_coef
         self.iteration = 0
         self.rng = random.Random()
         """Prompt and demonstration draws: the same on every rank."""
-        self.generator = torch.Generator()
+        self.generator = torch.Generator(device=self.device)
         """Sampling: seeded by rank (each rank samples its own share)."""
         self.shuffle_generator = torch.Generator()
         """Minibatch order: the same on every rank."""
@@ -184,7 +189,9 @@ class LMPPOTrainer:
     @torch.no_grad()
     def generate(self, prompts: list[str], generator: torch.Generator | None = None) -> list[str]:
         """Sample one response per prompt with the current policy (texts)."""
-        p_ids, p_mask = left_pad(encode(self.tokenizer, prompts), self.tokenizer.pad_token_id)
+        p_ids, p_mask = (
+            t.to(self.device) for t in left_pad(encode(self.tokenizer, prompts), self.tokenizer.pad_token_id)
+        )
         responses, mask = sample(
             self.policy,
             p_ids,
@@ -203,7 +210,7 @@ class LMPPOTrainer:
         if self.reward_model is not None:
             return self.reward_model(batch).float()
         assert self.reward_fn is not None
-        return check_scores(self.reward_fn(prompts, texts), len(texts))
+        return check_scores(self.reward_fn(prompts, texts), len(texts)).to(self.device)
 
     @torch.no_grad()
     def rollout(self) -> Rollout:
@@ -214,6 +221,7 @@ class LMPPOTrainer:
         prompts = [self.prompts[i] for i in indices]
         start = time.perf_counter()
         p_ids, p_mask = left_pad([self.prompt_ids[i] for i in indices], tok.pad_token_id)
+        p_ids, p_mask = p_ids.to(self.device), p_mask.to(self.device)
         responses, mask = sample(
             self.policy,
             p_ids,
@@ -236,7 +244,8 @@ class LMPPOTrainer:
             "scores": self.score(prompts, texts, batch),
         }
         if self.gold_fn is not None:
-            parts["gold"] = check_scores(self.gold_fn(prompts, texts), len(texts), "gold function")
+            gold = check_scores(self.gold_fn(prompts, texts), len(texts), "gold function")
+            parts["gold"] = gold.to(self.device)
         batch, parts = self._gather(p_ids, p_mask, responses, mask, parts)
         responses, mask, scores = (
             batch.input_ids[:, batch.prompt_length :],
@@ -351,7 +360,7 @@ class LMPPOTrainer:
         idx = drawn[distributed.chunk(num, self.accelerator)]
         batch = make_batch(
             [prompts[i] for i in idx], [responses[i] for i in idx], self.tokenizer.pad_token_id
-        )
+        ).to(self.device)
         _, world = distributed.rank_and_world(self.accelerator)
         total = sum(len(responses[i]) for i in drawn)
         return batch, sum(len(responses[i]) for i in idx) * world / total

@@ -112,7 +112,8 @@ class ScalarRewardModel(nn.Module):
         out = self.backbone(
             input_ids=chunk.answer_ids,
             attention_mask=torch.cat([batch.prompt_mask[rows], mask], dim=1).long(),
-            position_ids=batch.prompt_mask[rows].sum(1, keepdim=True) + torch.arange(mask.shape[1]),
+            position_ids=batch.prompt_mask[rows].sum(1, keepdim=True)
+            + torch.arange(mask.shape[1], device=mask.device),
             past_key_values=cache,
             use_cache=True,
         )
@@ -300,12 +301,15 @@ class RMTrainer(SupervisedSteps):
         lengths = [len(answers[j]) + (0 if share else len(prompts[rows[j]])) for j in range(len(answers))]
         chunks = length_chunks(lengths, 1 if self.sharded else self.config.length_chunks)
         if share:
-            batch: Any = shared_prompt_batch(prompts, rows, answers, chunks, pad)
+            batch: Any = shared_prompt_batch(prompts, rows, answers, chunks, pad).to(self.device)
         else:
-            batch = [make_batch([prompts[rows[j]] for j in c], [answers[j] for j in c], pad) for c in chunks]
+            batch = [
+                make_batch([prompts[rows[j]] for j in c], [answers[j] for j in c], pad).to(self.device)
+                for c in chunks
+            ]
         sorted_scores = (model or self.model)(batch)
         scores = torch.empty_like(sorted_scores)
-        scores[torch.tensor([j for chunk in chunks for j in chunk])] = sorted_scores
+        scores[torch.tensor([j for chunk in chunks for j in chunk], device=scores.device)] = sorted_scores
         return scores.view(len(indices), self.num_answers)
 
     def train_iteration(self) -> dict[str, float]:
@@ -329,7 +333,8 @@ def evaluate_rm(
     right = total = 0
     for start in range(0, len(records), batch_size):
         indices = list(range(start, min(start + batch_size, len(records))))
-        scores = model(encode_rankings(tokenizer, records, indices)).view(len(indices), num_answers)
+        batch = encode_rankings(tokenizer, records, indices).to(model.head.weight.device)
+        scores = model(batch).view(len(indices), num_answers)
         right += int((scores[:, better] > scores[:, worse]).sum())
         total += len(indices) * len(better)
     return right / max(total, 1)
@@ -356,7 +361,11 @@ def shift_to_first_answers(model: ScalarRewardModel, tokenizer: Any, records: li
     model.eval()
     firsts = [r["completions"][0] if "completions" in r else r["chosen"] for r in records]
     scores = [
-        model(response_batch(tokenizer, [r["prompt"] for r in records[i : i + 64]], firsts[i : i + 64]))
+        model(
+            response_batch(tokenizer, [r["prompt"] for r in records[i : i + 64]], firsts[i : i + 64]).to(
+                model.head.weight.device
+            )
+        )
         for i in range(0, len(records), 64)
     ]
     model.shift_to(torch.cat(scores))

@@ -112,7 +112,7 @@ class SFTTrainer(SupervisedSteps):
         indices = self.next_indices()
         _, world = distributed.rank_and_world(self.accelerator)
         num_tokens = sum(len(self.responses[i]) for i in indices) / world
-        batch = self.batch(distributed.shard(indices, self.accelerator))
+        batch = self.batch(distributed.shard(indices, self.accelerator)).to(self.device)
         out = self.forward_model(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask.long(),

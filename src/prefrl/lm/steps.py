@@ -34,6 +34,8 @@ class SupervisedSteps:
         )
         """The module to call forward on (DDP-wrapped under accelerate) and its optimizer."""
         self.sharded = distributed.is_sharded(model)
+        self.device = distributed.device_of(accelerator, model)
+        """Where batches go (the accelerator's device under data parallelism)."""
         distributed.rank_seed(seed, accelerator)
         self.rng = random.Random(seed)  # the same data order on every rank
         self.batch_size = batch_size
