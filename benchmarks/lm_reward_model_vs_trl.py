@@ -35,7 +35,7 @@ PREFRL_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_data(work: Path, num_train: int, num_eval: int, seed: int) -> None:
+def make_data(work: Path, num_train: int, num_eval: int, seed: int, prompt_repeat: int = 1) -> None:
     """Comparisons of two demonstrations per prompt, labelled by the gold score (ties dropped), and a
     tiny GPT-2 with its tokenizer, saved for both sides."""
     from prefrl.lm import tiny_task
@@ -43,7 +43,7 @@ def make_data(work: Path, num_train: int, num_eval: int, seed: int) -> None:
     rng = random.Random(seed)
     records: list[dict[str, str]] = []
     while len(records) < num_train + num_eval:
-        prompt = tiny_task.make_prompt(rng.choice(tiny_task.DISHES))
+        prompt = " ".join([tiny_task.make_prompt(rng.choice(tiny_task.DISHES))] * prompt_repeat)
         a, b = tiny_task.sample_review(rng, prompt), tiny_task.sample_review(rng, prompt)
         ga, gb = tiny_task.gold_score(prompt, a), tiny_task.gold_score(prompt, b)
         if ga != gb:
@@ -147,6 +147,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/prefrl-rm-bench"))
     parser.add_argument("--num-train", type=int, default=4000)
     parser.add_argument("--num-eval", type=int, default=1000)
+    parser.add_argument(
+        "--prompt-repeat", type=int, default=1, help="each prompt repeated N times (longer shared prompts)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--epochs", type=float, default=1.0)
@@ -164,7 +167,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     args.work.mkdir(parents=True, exist_ok=True)
-    make_data(args.work, args.num_train, args.num_eval, seed=0)
+    make_data(args.work, args.num_train, args.num_eval, seed=0, prompt_repeat=args.prompt_repeat)
     impls = {**{name: sys.executable for name in PREFRL_VARIANTS}, "trl": args.trl_python}
     results: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
     for seed in range(args.seeds):
