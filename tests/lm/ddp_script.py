@@ -60,7 +60,7 @@ def train(accelerator, shard=False):
     if shard:  # the share of the RM's parameters this process holds
         local = sum(getattr(p, "_local_tensor", p).numel() for p in rm.parameters())
         state["local_fraction"] = local / sum(p.numel() for p in rm.parameters())
-    return {**state, **train_ppo(accelerator, demos, "ppo", shard=shard)}
+    return {**state, **train_ppo(accelerator, demos, shard=shard)}
 
 
 SAMPLED_ROWS = []
@@ -102,7 +102,7 @@ def prompt_seeded_sample(
     return responses, mask
 
 
-def train_ppo(accelerator, demos, name, shard=False):
+def train_ppo(accelerator, demos, shard=False):
     import prefrl.lm.ppo as ppo_module
     from prefrl.lm import tiny_task
     from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
@@ -141,10 +141,10 @@ def train_ppo(accelerator, demos, name, shard=False):
         rows = accelerator.gather(rows)
     state = trainer.state_dict()  # whole tensors (on rank 0 only, when sharded)
     return {
-        f"{name}_policy": state["policy"],
-        f"{name}_critic": state["critic"],
-        f"{name}_metrics": [{k: v for k, v in m.items() if not k.startswith("time/")} for m in metrics],
-        f"{name}_sampled_rows": rows.tolist(),
+        "ppo_policy": state["policy"],
+        "ppo_critic": state["critic"],
+        "ppo_metrics": [{k: v for k, v in m.items() if not k.startswith("time/")} for m in metrics],
+        "ppo_sampled_rows": rows.tolist(),
     }
 
 
