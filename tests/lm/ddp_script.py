@@ -1,8 +1,9 @@
-"""Run by tests/lm/test_distributed.py, alone or under 2 gloo processes: two SFT steps and two
-reward-model steps on a fixed global batch, and two PPO iterations (with PPO-ptx) whose responses
-are seeded by their prompts, so that 1 and 2 processes sample the same global batch; rank 0 saves
-the parameters."""
+"""Run by tests/lm/test_distributed.py, alone or under 2 gloo processes: three SFT steps (the third
+also taken by a fresh trainer resumed from a checkpoint after the second), two reward-model steps
+on a fixed global batch, and two PPO iterations (with PPO-ptx) whose responses are seeded by their
+prompts, so that 1 and 2 processes sample the same global batch; rank 0 saves the parameters."""
 
+import copy
 import random
 import sys
 
@@ -23,12 +24,13 @@ def build():
 def sgd_like(trainer):
     """Adam with eps = 1 steps about lr * gradient: Adam's sign-like first steps would blow float noise
     in near-zero gradients (the reward head's bias gets none at all) up to full-size differences."""
-    for group in trainer.optimizer.param_groups:
+    optimizer = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # ZeRO: the engine's
+    for group in optimizer.param_groups:
         group["eps"] = 1.0
     return trainer
 
 
-def train(accelerator, shard=False):
+def train(accelerator, parallel="ddp"):
     from prefrl.lm import tiny_task
     from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel
     from prefrl.lm.sft import SFTConfig, SFTTrainer
@@ -37,30 +39,54 @@ def train(accelerator, shard=False):
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     demos = tiny_task.sft_records(random.Random(0), 64)
     config = SFTConfig(batch_size=8, num_epochs=1, learning_rate=0.5)
-    sft = sgd_like(SFTTrainer(model, tokenizer, demos, config, accelerator=accelerator, shard=shard))
+
+    def sft_trainer(model):
+        return sgd_like(SFTTrainer(model, tokenizer, demos, config, accelerator, parallel=parallel))
+
+    sft = sft_trainer(model)
     for _ in range(2):
         sft.train_iteration()
+    checkpoint = copy.deepcopy(on_every_rank(sft.state_dict(), parallel))  # a snapshot, as on disk
+    sft.train_iteration()
+    resumed = sft_trainer(build()[1])  # a fresh model and optimizer, resumed from the checkpoint
+    resumed.load_state_dict(checkpoint)
+    resumed.train_iteration()
+    sft_state = on_every_rank(sft.state_dict()["model"], parallel)  # whole tensors
+    resumed_state = resumed.state_dict()["model"]
     prefs = [
         {"prompt": d["prompt"], "chosen": "the soup was great .", "rejected": d["completion"]} for d in demos
     ]
-    sft_state = sft.state_dict()["model"]  # whole tensors (on rank 0 only, when sharded)
-    if shard:
-        shared = [sft_state]
-        torch.distributed.broadcast_object_list(shared, src=0)
-        sft_state = shared[0]
     lm = tiny_task.build_tiny_model(tokenizer, seed=0)  # a fresh, unsharded copy of the SFT model
     lm.load_state_dict(sft_state)
     rm = ScalarRewardModel.from_causal_lm(lm)
     config = RMConfig(batch_size=8, learning_rate=0.5)
-    trainer = sgd_like(RMTrainer(rm, tokenizer, prefs, config, accelerator, shard=shard))
+    trainer = sgd_like(RMTrainer(rm, tokenizer, prefs, config, accelerator, parallel=parallel))
     for _ in range(2):
         trainer.train_iteration()
     world = 1 if accelerator is None else accelerator.num_processes
     state = {"sft": sft_state, "rm": trainer.state_dict()["model"], "initial": initial, "world": world}
-    if shard:  # the share of the RM's parameters this process holds
-        local = sum(getattr(p, "_local_tensor", p).numel() for p in rm.parameters())
-        state["local_fraction"] = local / sum(p.numel() for p in rm.parameters())
-    return {**state, **train_ppo(accelerator, demos, shard=shard)}
+    if resumed_state:  # rank 0 (the others hold no whole tensors under FSDP and ZeRO)
+        state["resume_diff"] = max(float((sft_state[k] - v).abs().max()) for k, v in resumed_state.items())
+    if parallel in ("fsdp", "zero3"):  # the share of the RM's parameters this process holds
+        held, total = zip(*(held_and_total(p) for p in rm.parameters()), strict=True)
+        state["local_fraction"] = sum(held) / sum(total)
+    return {**state, **train_ppo(accelerator, demos, parallel=parallel)}
+
+
+def on_every_rank(state, parallel):
+    """Rank 0's ``state`` on every rank (under FSDP and ZeRO only rank 0 gets whole tensors)."""
+    if parallel == "ddp":
+        return state
+    shared = [state]
+    torch.distributed.broadcast_object_list(shared, src=0)
+    return shared[0]
+
+
+def held_and_total(parameter):
+    """(elements of ``parameter`` this process holds: its FSDP2 shard or ZeRO-3 partition, all)."""
+    if hasattr(parameter, "ds_tensor"):
+        return parameter.ds_tensor.numel(), parameter.ds_numel
+    return getattr(parameter, "_local_tensor", parameter).numel(), parameter.numel()
 
 
 SAMPLED_ROWS = []
@@ -102,7 +128,7 @@ def prompt_seeded_sample(
     return responses, mask
 
 
-def train_ppo(accelerator, demos, shard=False):
+def train_ppo(accelerator, demos, parallel="ddp"):
     import prefrl.lm.ppo as ppo_module
     from prefrl.lm import tiny_task
     from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
@@ -132,7 +158,7 @@ def train_ppo(accelerator, demos, shard=False):
         gold_fn=gold,
         ptx_records=demos,
         accelerator=accelerator,
-        shard=shard,
+        parallel=parallel,
     )
     sgd_like(trainer)
     metrics = [trainer.train_iteration() for _ in range(2)]
@@ -151,11 +177,11 @@ def train_ppo(accelerator, demos, shard=False):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     accelerator = None
-    if sys.argv[2] in ("accelerate", "fsdp"):
+    if sys.argv[2] != "single":
         from accelerate import Accelerator
 
         accelerator = Accelerator(cpu=True)
-    state = train(accelerator, shard=sys.argv[2] == "fsdp")
+    state = train(accelerator, parallel="ddp" if sys.argv[2] in ("single", "accelerate") else sys.argv[2])
     if accelerator is None or accelerator.is_main_process:
         torch.save(state, sys.argv[1])
     from prefrl.lm import distributed

@@ -1,5 +1,5 @@
-"""Data parallelism through accelerate: 2 CPU processes (gloo) make the same update as 1 process on the
-same global batch (SFT, reward model and PPO)."""
+"""Data parallelism: 2 CPU processes (gloo) make the same update as 1 process on the same global batch
+(SFT, reward model and PPO), replicated (DDP), sharded (FSDP2) or partitioned (DeepSpeed ZeRO 1-3)."""
 
 import os
 import subprocess
@@ -33,37 +33,50 @@ def one_and_two_processes(tmp_path, mode):
     return a, b
 
 
-@pytest.mark.slow
-def test_two_processes_make_the_same_update_as_one(tmp_path):
-    a, b = one_and_two_processes(tmp_path, "accelerate")
+def assert_same_training(a, b, metrics=("lm/score", "lm/kl", "lm/response_length")):
+    """1 and 2 processes end SFT, the reward model and PPO with the same weights (PPO moved them),
+    saw the same rollouts, and a resumed SFT trainer continued exactly (model and optimizer state)."""
+    ppo_moved = [k for k, v in a["ppo_policy"].items() if not torch.allclose(v, a["initial"][k])]
+    assert len(ppo_moved) > 10
     for part in ("sft", "rm", "ppo_policy", "ppo_critic"):
         assert a[part].keys() == b[part].keys()
         for key, value in a[part].items():
             assert torch.allclose(value, b[part][key], atol=1e-5), (part, key)
+    for ma, mb in zip(a["ppo_metrics"], b["ppo_metrics"], strict=True):
+        for key in metrics:
+            assert abs(ma[key] - mb[key]) < 1e-5, (key, ma[key], mb[key])
+    assert a["resume_diff"] == 0.0 and b["resume_diff"] == 0.0
+
+
+@pytest.mark.slow
+def test_two_processes_make_the_same_update_as_one(tmp_path):
+    a, b = one_and_two_processes(tmp_path, "accelerate")
     # PPO: each process sampled half of every batch (2 iterations of 8, plus nothing else) ...
     assert a["ppo_sampled_rows"] == [16] and b["ppo_sampled_rows"] == [8, 8]
     # ... and the gathered batches are the single process's: same scores, KL and gold
-    ppo_moved = [k for k, v in a["ppo_policy"].items() if not torch.allclose(v, a["initial"][k])]
-    assert len(ppo_moved) > 10
-    for ma, mb in zip(a["ppo_metrics"], b["ppo_metrics"], strict=True):
-        for key in ("lm/score", "lm/gold_score", "lm/kl", "lm/response_length", "lm/eos_rate"):
-            assert abs(ma[key] - mb[key]) < 1e-5, (key, ma[key], mb[key])
+    gathered = ("lm/score", "lm/gold_score", "lm/kl", "lm/response_length", "lm/eos_rate")
+    assert_same_training(a, b, gathered)
 
 
 @pytest.mark.slow
 def test_fully_sharded_two_processes_make_the_same_update_as_one(tmp_path):
-    """FSDP2 (`shard=True`): each of 2 gloo processes holds half of every parameter, and SFT, the
-    reward model and PPO (with PPO-ptx; sampling synchronised across ranks) end with the single
+    """FSDP2 (`parallel="fsdp"`): each of 2 gloo processes holds half of every parameter, and SFT,
+    the reward model and PPO (with PPO-ptx; sampling synchronised across ranks) end with the single
     process's weights on the same global batch."""
     a, b = one_and_two_processes(tmp_path, "fsdp")
     assert b["local_fraction"] == pytest.approx(0.5, abs=0.01)  # sharded, not replicated
     assert b["ppo_sampled_rows"] == [8, 8]
-    ppo_moved = [k for k, v in a["ppo_policy"].items() if not torch.allclose(v, a["initial"][k])]
-    assert len(ppo_moved) > 10
-    for part in ("sft", "rm", "ppo_policy", "ppo_critic"):
-        assert a[part].keys() == b[part].keys()
-        for key, value in a[part].items():
-            assert torch.allclose(value, b[part][key], atol=1e-5), (part, key)
-    for ma, mb in zip(a["ppo_metrics"], b["ppo_metrics"], strict=True):
-        for key in ("lm/score", "lm/kl", "lm/response_length"):
-            assert abs(ma[key] - mb[key]) < 1e-5, (key, ma[key], mb[key])
+    assert_same_training(a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_deepspeed_zero_two_processes_make_the_same_update_as_one(tmp_path, stage):
+    """DeepSpeed ZeRO stage 1 (optimizer state partitioned), 2 (and gradients) and 3 (and weights;
+    sampling synchronised): SFT, the reward model and PPO with PPO-ptx end with the single process's
+    weights, and resuming restores every rank's optimizer partition exactly."""
+    a, b = one_and_two_processes(tmp_path, f"zero{stage}")
+    if stage == 3:
+        assert b["local_fraction"] == pytest.approx(0.5, abs=0.01)  # partitioned, not replicated
+    assert b["ppo_sampled_rows"] == [8, 8]
+    assert_same_training(a, b)

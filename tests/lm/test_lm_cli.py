@@ -281,9 +281,11 @@ def said(result):
 
 
 @pytest.mark.slow
-def test_sft_rm_and_ppo_run_fully_sharded_under_two_processes(files, tmp_path):
-    """`torchrun --nproc_per_node 2 -m prefrl lm sft|rm|ppo --fsdp` (a Llama-architecture checkpoint):
-    all three train sharded, the last checkpoint gathers the whole model, rank 0 saves it."""
+@pytest.mark.parametrize("parallel", ["fsdp", "zero3"])
+def test_sft_rm_and_ppo_run_fully_sharded_under_two_processes(files, tmp_path, parallel):
+    """`torchrun --nproc_per_node 2 -m prefrl lm sft|rm|ppo --parallel fsdp|zero3` (a Llama-architecture
+    checkpoint): all three train sharded, the last checkpoint gathers the whole model, rank 0 saves it,
+    and a resume loads it on every rank."""
     import os
     import subprocess
 
@@ -295,8 +297,9 @@ def test_sft_rm_and_ppo_run_fully_sharded_under_two_processes(files, tmp_path):
 
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    small = ["--batch-size", "8", "--num-epochs", "1", "--fsdp"]
-    ppo = ["--policy", str(tmp_path / "sft" / "model"), "--prompts", files["prompts"], *PPO_TINY, "--fsdp"]
+    small = ["--batch-size", "8", "--num-epochs", "1", "--parallel", parallel]
+    ppo = ["--policy", str(tmp_path / "sft" / "model"), "--prompts", files["prompts"], *PPO_TINY]
+    ppo += ["--parallel", parallel]
     stages = [
         ("sft", ["--model", files["base"], "--data", files["sft"], *small], 8),  # 64 records / 8
         ("rm", ["--model", str(tmp_path / "sft" / "model"), "--data", files["prefs"], *small], 8),
@@ -306,11 +309,15 @@ def test_sft_rm_and_ppo_run_fully_sharded_under_two_processes(files, tmp_path):
         argv = ["-m", "prefrl", "lm", name, *args, "--run-dir", str(tmp_path / name)]
         result = subprocess.run([*launcher, *argv], capture_output=True, text=True, env=env, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert "(FSDP: parameters sharded)" in said(result)
+        assert f"({parallel} over 2 processes)" in said(result)
         assert len(read_metrics(tmp_path / name / "metrics.jsonl")) == rows
-    resume = ["-m", "prefrl", "lm", "sft", "--resume", str(tmp_path / "sft")]  # every rank loads
+    resume = ["-m", "prefrl", "lm", "rm", "--resume", str(tmp_path / "rm")]  # every rank loads
     result = subprocess.run([*launcher, *resume], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0 and "already finished" in said(result)
+    if parallel == "zero3":  # ZeRO's optimizer state is one partition per process
+        alone = subprocess.run([sys.executable, *resume], capture_output=True, text=True, env=env)
+        assert alone.returncode == 2
+        assert "resume with --parallel zero3 on 2 processes (torchrun --nproc_per_node 2)" in said(alone)
     saved = ScalarRewardModel.load(tmp_path / "rm" / "model").state_dict()
     final = load_checkpoint(tmp_path / "rm" / "checkpoints" / "last.pt")["trainer"]["model"]
     assert final.keys() == saved.keys()

@@ -53,8 +53,9 @@ class SFTCommand:
     config: Annotated[SFTConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=SFTConfig)
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
-    fsdp: bool = False
-    """With several processes: shard weights, gradients and optimizer state over them (FSDP2), not DDP."""
+    parallel: distributed.Parallel = "ddp"
+    """With several processes (torchrun / accelerate launch): ddp replicates the model; fsdp (torch
+    FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ class RMCommand:
     config: Annotated[RMConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=RMConfig)
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
-    fsdp: bool = False
-    """With several processes: shard weights, gradients and optimizer state over them (FSDP2), not DDP."""
+    parallel: distributed.Parallel = "ddp"
+    """With several processes (torchrun / accelerate launch): ddp replicates the model; fsdp (torch
+    FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,9 @@ class PPOLMCommand:
     gold_fn: str | None = None
     """Optional 'module:function' logged as lm/gold_score (the true preference, never optimised)."""
     config: Annotated[LMPPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=LMPPOConfig)
-    fsdp: bool = False
-    """With several processes: shard policy and critic over them (FSDP2; no PPO-ptx), not DDP."""
+    parallel: distributed.Parallel = "ddp"
+    """With several processes (torchrun / accelerate launch): ddp replicates the model; fsdp (torch
+    FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
     checkpoint_every: int = 10
     """Save a resumable checkpoint every this many iterations."""
 
@@ -183,8 +186,10 @@ class CheckpointedRun:
         return int(getattr(self.trainer, "iteration", getattr(self.trainer, "step", 0)))
 
     def save(self) -> None:
-        """Only the main process writes; a sharded model's state is gathered by every process."""
-        if not (self.main or distributed.is_sharded(getattr(self.trainer, "model", None))):
+        """Only the main process writes; a sharded model's (or ZeRO's) state is gathered by every
+        process."""
+        model, optimizer = getattr(self.trainer, "model", None), getattr(self.trainer, "optimizer", None)
+        if not (self.main or distributed.state_is_collective(model, optimizer)):
             return
         state = {"trainer": self.trainer.state_dict(), "global_step": self.global_step, "config": self.config}
         if self.main:
@@ -274,8 +279,9 @@ def train_stage(
     if state is not None:
         trainer.load_state_dict(state["trainer"])
     if main:
-        sharded = distributed.is_sharded(getattr(trainer, "model", None))
-        console.print(f"run directory: {run_dir}" + (" (FSDP: parameters sharded)" if sharded else ""))
+        _, world = distributed.rank_and_world(getattr(trainer, "accelerator", None))
+        shared = f" ({cmd.parallel} over {world} processes)" if world > 1 else ""
+        console.print(f"run directory: {run_dir}{shared}")
     run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
     total, label, metric, unit = progress
     if run_training(run, total, console, label, metric, unit) is None:
@@ -290,7 +296,7 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
-    trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator, shard=cmd.fsdp)
+    trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator, parallel=cmd.parallel)
     progress = (trainer.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
     run_dir, code = train_stage("sft", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
@@ -311,7 +317,7 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     model = ScalarRewardModel.from_causal_lm(lm)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
-    trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator, shard=cmd.fsdp)
+    trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator, parallel=cmd.parallel)
     progress = (trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")
     run_dir, code = train_stage("rm", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
@@ -357,7 +363,7 @@ def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer
         reward_fn=reward_fn,
         gold_fn=gold_fn,
         accelerator=accelerator,
-        shard=cmd.fsdp,
+        parallel=cmd.parallel,
     )
     trainer.rollout()  # one dry rollout: a bad reward function fails here, before anything is written
     trainer.reseed()

@@ -1,6 +1,7 @@
-"""Data parallelism through Hugging Face ``accelerate`` (DDP), or fully sharded with torch's FSDP2
-(:func:`shard_model`). Every rank draws the same global batch of indices (the
-data order is seeded alike on all ranks) and trains on its shard; losses are normalised by the global
+"""Data parallelism through Hugging Face ``accelerate`` (DDP), fully sharded with torch's FSDP2
+(:func:`shard_model`), or DeepSpeed ZeRO (:mod:`prefrl.lm.zero`); see :data:`Parallel`. Every rank
+draws the same global batch of indices (the data order is seeded alike on all ranks) and trains on
+its shard; losses are normalised by the global
 batch, so the averaged gradient equals one process's on the whole batch. Sampling and dropout seeds
 are offset by rank.
 
@@ -18,9 +19,12 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import torch
+
+from prefrl.lm import zero
+from prefrl.validation import require
 
 T = TypeVar("T")
 
@@ -89,21 +93,35 @@ def rank_seed(seed: int, accelerator: Any | None) -> int:
     return seed + rank
 
 
+Parallel = Literal["ddp", "fsdp", "zero1", "zero2", "zero3"]
+"""How several processes share a model: "ddp" replicates it (gradients averaged); "fsdp" shards
+weights, gradients and optimizer state (torch FSDP2, :func:`shard_model`); "zero1", "zero2" and
+"zero3" are DeepSpeed ZeRO's stages: the optimizer state, then the gradients, then the weights
+partitioned (:mod:`prefrl.lm.zero`). All make the update of one process on the same global batch."""
+
+
 def prepare(
     accelerator: Any | None,
     model: Any,
     make_optimizer: Callable[[Any], Any],
-    shard: bool = False,
+    parallel: Parallel = "ddp",
     units: Sequence[Any] = (),
 ) -> tuple[Any, Any]:
-    """(module to call forward on, its optimizer): DDP-wrapped under accelerate; with ``shard``,
-    sharded in place by FSDP2 (:func:`shard_model`) with the optimizer built on the shards; unchanged
-    without an accelerator. The optimizer is built here, after any sharding, on the final parameters."""
+    """(module to call forward on, its optimizer): DDP-wrapped under accelerate; sharded in place by
+    FSDP2 (``parallel="fsdp"``, :func:`shard_model`, ``units`` its roots) with the optimizer built on
+    the shards; a DeepSpeed engine standing for both under ZeRO; unchanged without an accelerator.
+    The optimizer is built here, after any sharding, on the final parameters."""
     if accelerator is None:
         return model, make_optimizer(model.parameters())
-    if shard:
+    if parallel == "fsdp":
         shard_model(model, units)
         return model, make_optimizer(model.parameters())
+    if parallel in zero.STAGES:
+        optimizer = make_optimizer(model.parameters())
+        engine = zero.initialize(model, optimizer, zero.STAGES[parallel], MAX_GRAD_NORM)
+        return engine, engine
+    modes = ", ".join(get_args(Parallel))
+    require(parallel == "ddp", f"unknown parallel mode {parallel!r}: use one of {modes}")
     return accelerator.prepare(model, make_optimizer(model.parameters()))
 
 
@@ -160,16 +178,27 @@ def all_ranks(flag: bool, device: torch.device | str = "cpu") -> bool:
 
 
 def is_sharded(model: Any) -> bool:
-    """Whether ``model`` is, or holds, a module sharded by :func:`shard_model`."""
+    """Whether ``model``'s parameters are split over the ranks: it is, or holds, a module sharded by
+    :func:`shard_model`, or ZeRO stage 3 partitioned it. Its forward is then collective."""
     from torch.distributed.fsdp import FSDPModule
 
-    return isinstance(model, torch.nn.Module) and any(isinstance(m, FSDPModule) for m in model.modules())
+    if not isinstance(model, torch.nn.Module):
+        return False
+    return zero.is_partitioned(model) or any(isinstance(m, FSDPModule) for m in model.modules())
+
+
+def state_is_collective(model: Any, optimizer: Any) -> bool:
+    """Whether reading the (model, optimizer) state takes every rank (:func:`full_state`)."""
+    return is_sharded(model) or zero.is_engine(optimizer)
 
 
 def full_state(model: Any, optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model, optimizer) state dicts with whole tensors on the CPU. For a sharded model this is
     collective (every rank calls it), keyed by parameter name (torch.distributed.checkpoint), and only
-    rank 0 gets the tensors (the others get empty dicts): rank 0 writes checkpoints."""
+    rank 0 gets the tensors (the others get empty dicts): rank 0 writes checkpoints. Under ZeRO the
+    optimizer state is every rank's partition (:func:`zero.full_state`)."""
+    if zero.is_engine(optimizer):
+        return zero.full_state(model, optimizer)
     if not is_sharded(model):
         return model.state_dict(), optimizer.state_dict()
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
@@ -181,6 +210,9 @@ def load_full_state(
     model: Any, optimizer: Any, model_state: dict[str, Any], optim_state: dict[str, Any]
 ) -> None:
     """Inverse of :func:`full_state` (every rank passes the whole state; each keeps its shard)."""
+    if zero.is_engine(optimizer) or "partitions" in optim_state:
+        zero.load_full_state(model, optimizer, model_state, optim_state)
+        return
     if not is_sharded(model):
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optim_state)
@@ -205,7 +237,11 @@ MAX_GRAD_NORM = 1.0
 
 
 def optimizer_step(accelerator: Any | None, params: Any, optimizer: Any, loss: torch.Tensor) -> None:
-    """One step: zero the gradients, backward (synchronised under accelerate), clip, step."""
+    """One step: zero the gradients, backward (synchronised under accelerate), clip, step. Under ZeRO
+    ``optimizer`` is the DeepSpeed engine, which does the same (:func:`zero.step`)."""
+    if zero.is_engine(optimizer):
+        zero.step(optimizer, loss)
+        return
     optimizer.zero_grad(set_to_none=True)
     backward(accelerator, loss)
     torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)

@@ -70,6 +70,7 @@ class LMPPOTrainer:
         accelerator: an ``accelerate.Accelerator`` for data parallelism: each rank samples and scores
             its share of every batch, the batch is gathered, minibatches are split over the ranks
             (see lm/distributed.py); the same update as one process on the same global batch.
+        parallel: how the processes share policy and critic (:data:`distributed.Parallel`).
     """
 
     def __init__(
@@ -85,7 +86,7 @@ class LMPPOTrainer:
         gold_fn: RewardFn | None = None,
         ptx_records: list[dict[str, Any]] | None = None,
         accelerator: Any | None = None,
-        shard: bool = False,
+        parallel: distributed.Parallel = "ddp",
     ) -> None:
         check_tokenizer(tokenizer)
         require(
@@ -122,11 +123,12 @@ class LMPPOTrainer:
         )
         self.accelerator = accelerator
         make_optimizer = partial(adam, lr=config.learning_rate, eps=config.adam_eps)
-        self.sharded = shard and accelerator is not None
         self.forward_model, self.optimizer = distributed.prepare(
-            accelerator, self.model, make_optimizer, self.sharded, units=(self.policy, self.critic)
+            accelerator, self.model, make_optimizer, parallel, units=(self.policy, self.critic)
         )
-        if self.sharded:  # values are read through this method, not forward: gather for it too
+        self.sharded = distributed.is_sharded(self.model)
+        """Parameters split over the ranks (FSDP, ZeRO-3): every forward is collective."""
+        if self.sharded and parallel == "fsdp":  # values are read through this method, not forward
             distributed.register_forward_method(self.critic, "response_values")
         self.device = distributed.device_of(accelerator, self.policy)
         """Where batches go; the frozen models follow the policy there."""
@@ -366,7 +368,7 @@ class LMPPOTrainer:
         return batch, sum(len(responses[i]) for i in idx) * world / total
 
     def state_dict(self) -> dict[str, Any]:
-        """Whole tensors; collective for a sharded model (rank 0 gets them)."""
+        """Whole tensors; collective for a sharded model or under ZeRO (rank 0 gets them)."""
         model, optimizer = distributed.full_state(self.model, self.optimizer)
         parts = {p: {k[len(p) + 1 :]: v for k, v in model.items() if k.startswith(p + ".")} for p in PARTS}
         return {

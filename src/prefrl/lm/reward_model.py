@@ -261,10 +261,10 @@ class RMTrainer(SupervisedSteps):
         records: list[dict[str, Any]],
         config: RMConfig,
         accelerator: Any | None = None,
-        shard: bool = False,
+        parallel: distributed.Parallel = "ddp",
     ) -> None:
-        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, fully sharded with
-        ``shard`` (FSDP2) (lm/distributed.py)."""
+        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, shared as
+        ``parallel`` says (lm/distributed.py)."""
         check_tokenizer(tokenizer)
         self.model, self.tokenizer, self.records, self.config = model, tokenizer, records, config
         self.num_answers = len(ranked_answers(records)[0])
@@ -282,7 +282,7 @@ class RMTrainer(SupervisedSteps):
             disable_dropout(model)
         num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
         super().__init__(
-            model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator, shard
+            model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator, parallel
         )
 
     def epoch_order(self) -> list[int]:
@@ -293,7 +293,8 @@ class RMTrainer(SupervisedSteps):
         """(B, K) scores of the answers of records ``indices``, best first. The B * K answers are
         forwarded in ``config.length_chunks`` chunks of similar length (less padding, same scores),
         after their B prompts (``config.share_prompts``) or each with its prompt. A sharded model
-        gets one padded batch: FSDP2 gathers each block once per forward call, for one backward."""
+        gets one padded batch: FSDP2 (and ZeRO-3) gather each block once per forward call, for one
+        backward."""
         rows = [row for row in range(len(indices)) for _ in range(self.num_answers)]
         answers = [answer for i in indices for answer in self.response_ids[i]]
         pad, share = self.tokenizer.pad_token_id, self.config.share_prompts and not self.sharded

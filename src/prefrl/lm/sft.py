@@ -74,10 +74,10 @@ class SFTTrainer(SupervisedSteps):
         records: list[dict[str, Any]],
         config: SFTConfig,
         accelerator: Any | None = None,
-        shard: bool = False,
+        parallel: distributed.Parallel = "ddp",
     ) -> None:
-        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, fully sharded with
-        ``shard`` (FSDP2) (see lm/distributed.py)."""
+        """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, shared as
+        ``parallel`` says (see lm/distributed.py)."""
         check_tokenizer(tokenizer)
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.prompts, self.responses = encode_sft(tokenizer, records)
@@ -90,7 +90,7 @@ class SFTTrainer(SupervisedSteps):
         check_lengths(self.prompts, longest, context_length(model))
         num_steps = max(1, int(config.num_epochs * len(records) / config.batch_size))
         super().__init__(
-            model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator, shard
+            model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator, parallel
         )
 
     def epoch_order(self) -> list[int]:

@@ -23,16 +23,17 @@ class SupervisedSteps:
         num_steps: int,
         seed: int,
         accelerator: Any | None,
-        shard: bool = False,
+        parallel: distributed.Parallel = "ddp",
     ) -> None:
-        """``shard``: fully sharded data parallelism (FSDP2, :func:`distributed.shard_model`) instead
-        of DDP under an accelerator."""
+        """``parallel``: how the processes of an accelerator share the model
+        (:data:`distributed.Parallel`)."""
         self.model = model
         self.accelerator = accelerator
         self.forward_model, self.optimizer = distributed.prepare(
-            accelerator, model, lambda params: adam(params, learning_rate, weight_decay=0.0), shard
+            accelerator, model, lambda params: adam(params, learning_rate, weight_decay=0.0), parallel
         )
-        """The module to call forward on (DDP-wrapped under accelerate) and its optimizer."""
+        """The module to call forward on (DDP-wrapped under accelerate) and its optimizer (under ZeRO,
+        both the DeepSpeed engine)."""
         self.sharded = distributed.is_sharded(model)
         self.device = distributed.device_of(accelerator, model)
         """Where batches go (the accelerator's device under data parallelism)."""
@@ -63,7 +64,7 @@ class SupervisedSteps:
         return indices
 
     def state_dict(self) -> dict[str, Any]:
-        """Whole tensors; collective for a sharded model (every rank calls it)."""
+        """Whole tensors; collective for a sharded model or under ZeRO (every rank calls it)."""
         model, optimizer = distributed.full_state(self.model, self.optimizer)
         return {
             "model": model,

@@ -1,0 +1,123 @@
+"""DeepSpeed ZeRO for the language-model trainers (``parallel="zero1"|"zero2"|"zero3"``; the
+``deepspeed`` extra). The trainers hand DeepSpeed their model and AdamW and get back an engine that
+stands for both: forward through it, then :func:`step` (backward, gradient reduction, clip, optimizer
+step). Stage 1 partitions the optimizer state over the ranks, stage 2 the gradients too, stage 3 the
+parameters too (each gathered for its forward and backward, like FSDP).
+
+Checkpoints keep the run directory's one file: the whole model (gathered under stage 3) and every
+rank's optimizer partition, collected on rank 0; a resume must use the same number of processes.
+
+``deepspeed.initialize`` is called directly, on the process group that ``accelerate`` (or torchrun)
+started: accelerate's DeepSpeed plugin needs a GPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+
+STAGES = {"zero1": 1, "zero2": 2, "zero3": 3}
+"""``parallel`` names -> ZeRO stages."""
+
+
+def initialize(model: torch.nn.Module, optimizer: Any, stage: int, max_grad_norm: float) -> Any:
+    """A DeepSpeed engine for ``model`` trained by ``optimizer`` (fp32, no DeepSpeed data loader: the
+    trainers shard their batches themselves, so DeepSpeed's batch sizes are placeholders)."""
+    try:
+        import deepspeed
+    except ImportError as exc:  # pragma: no cover - the message is the point
+        raise ImportError(
+            "DeepSpeed ZeRO needs the deepspeed package: pip install 'prefrl[deepspeed]' "
+            "(with your torch pinned), or train with --parallel ddp|fsdp"
+        ) from exc
+    import torch.distributed as dist
+
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    config = {
+        "train_micro_batch_size_per_gpu": 1,
+        "train_batch_size": world,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": max_grad_norm,
+        "zero_optimization": {"stage": stage},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 2**62,
+    }
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
+    return engine
+
+
+def is_engine(obj: Any) -> bool:
+    """Whether ``obj`` is a DeepSpeed engine (without importing deepspeed when nothing did)."""
+    if "deepspeed" not in sys.modules:
+        return False
+    from deepspeed import DeepSpeedEngine
+
+    return isinstance(obj, DeepSpeedEngine)
+
+
+def is_partitioned(model: Any) -> bool:
+    """Whether ZeRO stage 3 partitioned ``model``'s parameters (each rank holds a slice)."""
+    return isinstance(model, torch.nn.Module) and any(hasattr(p, "ds_id") for p in model.parameters())
+
+
+def step(engine: Any, loss: torch.Tensor) -> None:
+    """Backward (gradients reduced over the ranks, into their partitions), clip, step, zero."""
+    engine.backward(loss)
+    engine.step()
+
+
+def full_state(model: Any, engine: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model, optimizer) states on rank 0 (empty dicts elsewhere); collective. The model's whole
+    tensors on the CPU; the optimizer: every rank's partition, in rank order."""
+    import torch.distributed as dist
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    partitions: list[Any] | None = [None] * world if rank == 0 else None
+    dist.gather_object(engine.optimizer.state_dict(), partitions, dst=0)
+    model_state = _gathered_state(model) if is_partitioned(model) else model.state_dict()
+    if rank != 0:
+        return {}, {}
+    model_state = {k: v.detach().cpu().clone() for k, v in model_state.items()}
+    return model_state, {"zero_stage": engine.zero_optimization_stage(), "partitions": partitions}
+
+
+def _gathered_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Stage 3: the whole state dict (gathered on every rank, copied before the slices go back)."""
+    import deepspeed
+
+    with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def load_full_state(
+    model: Any, engine: Any, model_state: dict[str, Any], optim_state: dict[str, Any]
+) -> None:
+    """Inverse of :func:`full_state` (every rank passes the whole state; each keeps its partition)."""
+    import torch.distributed as dist
+
+    partitions = optim_state.get("partitions")
+    if partitions is None:
+        raise ValueError(
+            "this checkpoint was not written under DeepSpeed ZeRO: resume it with the --parallel it "
+            "was trained with"
+        )
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    stage = engine.zero_optimization_stage() if is_engine(engine) else None
+    if len(partitions) != world or optim_state["zero_stage"] != stage:
+        raise ValueError(
+            f"this checkpoint holds ZeRO stage {optim_state['zero_stage']} optimizer partitions of "
+            f"{len(partitions)} processes: resume with --parallel zero{optim_state['zero_stage']} on "
+            f"{len(partitions)} processes (torchrun --nproc_per_node {len(partitions)})"
+        )
+    if is_partitioned(model):
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=0):
+            if dist.get_rank() == 0:
+                model.load_state_dict(model_state)
+    else:
+        model.load_state_dict(model_state)
+    # the optimizer's fp32 partitions are the master weights: restore them exactly
+    engine.optimizer.load_state_dict(partitions, load_from_fp32_weights=True)
