@@ -68,7 +68,6 @@ def parse(argv: list[str]) -> tuple[str, Any, RunOptions]:
             not rest and options.run_dir is None,
             "--resume RUN_DIR continues a run with its saved config: pass no other flag",
         )
-        require(name != "pipeline", "prefrl lm pipeline has no --resume: start it again (a few minutes)")
         _, saved = read_run(options.resume, kind=kind)
         return name, config_from_dict(cls, saved), options
     with deferred_validation():
@@ -90,7 +89,7 @@ def main(argv: list[str], console: Console) -> int:
     if name == "pipeline":
         from prefrl.lm.pipeline_run import run_pipeline
 
-        return run_pipeline(command, options.run_dir, console)
+        return run_pipeline(command, options.run_dir, console, options.resume)
     runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm}[name]
     try:
         return runner(command, options.run_dir, options.resume, console)

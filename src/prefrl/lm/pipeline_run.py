@@ -3,13 +3,15 @@
 RUN_DIR/config.json, report.md, samples.json (before/after PPO), pairs.jsonl (plain
 (prompt, response_1, response_2) records, for the labelling app), preferences.jsonl (the synthetic
 labeller's answers), and one run directory per stage: sft/, rm/, ppo/ (each with metrics.jsonl and
-model/); `prefrl plot RUN_DIR` draws the PPO run's gold and proxy scores against sqrt(KL).
+model/ and checkpoints/last.pt); `prefrl plot RUN_DIR` draws the PPO run's gold and proxy scores
+against sqrt(KL). `prefrl lm pipeline --resume RUN_DIR` continues a stopped pipeline.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -17,45 +19,58 @@ from typing import Any
 from rich.console import Console
 
 from prefrl.lm import pipeline, tiny_task
-from prefrl.lm.commands import MODEL_DIR, CheckpointedRun, run_training, save_model
+from prefrl.lm.commands import MODEL_DIR, CheckpointedRun, open_run, run_training, save_model
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.lm.reward_model import RMTrainer, ScalarRewardModel, evaluate_rm
 from prefrl.lm.sft import SFTTrainer
-from prefrl.runs import create_run_dir, default_run_dir, open_run_logger
+from prefrl.logger import read_metrics
+from prefrl.runs import CHECKPOINT_FILE, METRICS_FILE, create_run_dir, default_run_dir
+
+CHECKPOINT_EVERY = {"sft": 50, "rm": 50, "ppo": 10}
+"""Steps (iterations for PPO) between a stage's checkpoints; a stop (Ctrl-C) also saves one."""
 
 
-def _stage(run_dir: Path, name: str, config: Any) -> tuple[Path, Any]:
-    path = create_run_dir(run_dir / name, f"lm-{name}", config)
-    return path, open_run_logger(path)
+def _train_stage(
+    run_dir: Path, name: str, config: Any, trainer: Any, console: Console, progress: tuple[Any, ...]
+) -> bool:
+    """Train one stage in RUN_DIR/NAME, from its checkpoint if it has one (a finished stage is then not
+    trained again); progress: (total, label, (metric, short name), unit). False if stopped (saved)."""
+    path = run_dir / name
+    resume = path if (path / CHECKPOINT_FILE).exists() else None
+    if resume is None and path.exists():  # stopped before its first checkpoint: nothing to keep
+        shutil.rmtree(path)
+    path, logger, state = open_run(f"lm-{name}", config, path, resume, path)
+    if state is not None:
+        trainer.load_state_dict(state["trainer"])
+    total, label, metric, unit = progress
+    run = CheckpointedRun(trainer, path, logger, CHECKPOINT_EVERY[name], {})
+    return run_training(run, total, console, label, metric, unit) is not None
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
 
-def run_pipeline(config: PipelineConfig, run_dir: Path | None, console: Console) -> int:
+def run_pipeline(
+    config: PipelineConfig, run_dir: Path | None, console: Console, resume: Path | None = None
+) -> int:
+    """The whole pipeline in a new run directory, or continued in ``resume``'s: finished stages are
+    kept, a stopped one goes on from its checkpoint, and the steps between (sampling, labelling,
+    evaluation) are recomputed (seeded: the same pairs and labels). Returns the exit code."""
     start = time.perf_counter()
-    run_dir = create_run_dir(
-        run_dir or default_run_dir("lm-pipeline", "tiny", config.seed), "lm-pipeline", config
-    )
+    if resume is None:
+        default = default_run_dir("lm-pipeline", "tiny", config.seed)
+        run_dir = create_run_dir(run_dir or default, "lm-pipeline", config)
+    run_dir = resume or run_dir
+    assert run_dir is not None
     console.print(f"run directory: {run_dir}")
     tokenizer, model = pipeline.build(config)
     demos = tiny_task.sft_records(random.Random(config.seed), config.num_demonstrations)
     sft = SFTTrainer(model, tokenizer, demos, config.sft)
-    path, logger = _stage(run_dir, "sft", config.sft)
-    if (
-        run_training(
-            CheckpointedRun(sft, path, logger, 10**9, {}),
-            sft.num_steps,
-            console,
-            "sft",
-            ("lm/sft_loss", "loss"),
-            "steps",
-        )
-        is None
-    ):
-        return 130
-    save_model(model, tokenizer, path / MODEL_DIR)
+    progress: tuple[Any, ...] = (sft.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
+    if not _train_stage(run_dir, "sft", config.sft, sft, console, progress):
+        return _stopped(run_dir, console)
+    save_model(model, tokenizer, run_dir / "sft" / MODEL_DIR)
     before = pipeline.evaluate_policy(model, tokenizer, config)
     pairs = pipeline.collect_pairs(model, tokenizer, config)
     train, held_out = pipeline.label(pairs, config)
@@ -63,43 +78,25 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None, console: Console)
     _write_jsonl(run_dir / "preferences.jsonl", train + held_out)
     rm = ScalarRewardModel.from_causal_lm(model)
     rm_trainer = RMTrainer(rm, tokenizer, train, config.rm)
-    path, logger = _stage(run_dir, "rm", config.rm)
-    if (
-        run_training(
-            CheckpointedRun(rm_trainer, path, logger, 10**9, {}),
-            rm_trainer.num_steps,
-            console,
-            "reward model",
-            ("lm/rm_accuracy", "acc"),
-            "steps",
-        )
-        is None
-    ):
-        return 130
+    progress = (rm_trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")
+    if not _train_stage(run_dir, "rm", config.rm, rm_trainer, console, progress):
+        return _stopped(run_dir, console)
     accuracy = evaluate_rm(rm, tokenizer, held_out)
     pipeline.shift_reward_model(rm, tokenizer, train)
-    save_model(rm, tokenizer, path / MODEL_DIR)
+    save_model(rm, tokenizer, run_dir / "rm" / MODEL_DIR)
     ppo = pipeline.make_ppo_trainer(model, tokenizer, rm, config)
-    path, logger = _stage(run_dir, "ppo", config.ppo)
     total = config.ppo.num_iterations * config.ppo.batch_size
-    last = run_training(
-        CheckpointedRun(ppo, path, logger, 10**9, {}),
-        total,
-        console,
-        "ppo",
-        ("lm/gold_score", "gold"),
-        "responses",
-    )
-    if last is None:
-        return 130
-    save_model(model, tokenizer, path / MODEL_DIR)
+    progress = (total, "ppo", ("lm/gold_score", "gold"), "responses")
+    if not _train_stage(run_dir, "ppo", config.ppo, ppo, console, progress):
+        return _stopped(run_dir, console)
+    save_model(model, tokenizer, run_dir / "ppo" / MODEL_DIR)
     after = pipeline.evaluate_policy(model, tokenizer, config)
     summary = {
         "gold_before": before["gold_score"],
         "gold_after": after["gold_score"],
         "rm_held_out_accuracy": accuracy,
         "num_labels": len(train) + len(held_out),
-        "final_kl": last.get("lm/kl", float("nan")),
+        "final_kl": read_metrics(run_dir / "ppo" / METRICS_FILE)[-1].get("lm/kl", float("nan")),
         "seconds": time.perf_counter() - start,
     }
     (run_dir / "samples.json").write_text(
@@ -109,6 +106,11 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None, console: Console)
     (run_dir / "report.md").write_text(report)
     console.print(report, soft_wrap=True, markup=False)
     return 0
+
+
+def _stopped(run_dir: Path, console: Console) -> int:
+    console.print(f"stopped; continue with [bold]prefrl lm pipeline --resume {run_dir}[/bold]")
+    return 130
 
 
 def render_report(summary: dict[str, float], before: dict[str, Any], after: dict[str, Any]) -> str:
