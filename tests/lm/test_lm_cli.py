@@ -310,6 +310,7 @@ def test_sft_rm_and_ppo_run_fully_sharded_under_two_processes(files, tmp_path, p
         result = subprocess.run([*launcher, *argv], capture_output=True, text=True, env=env, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
         assert f"({parallel} over 2 processes)" in said(result)
+        assert "WARNING" not in said(result)  # DeepSpeed is told it is on a CPU (no "found no GPU")
         assert len(read_metrics(tmp_path / name / "metrics.jsonl")) == rows
     resume = ["-m", "prefrl", "lm", "rm", "--resume", str(tmp_path / "rm")]  # every rank loads
     result = subprocess.run([*launcher, *resume], capture_output=True, text=True, env=env, timeout=300)

@@ -12,7 +12,7 @@ import torch
 import tyro
 from rich.console import Console
 
-from prefrl.lm import distributed
+from prefrl.lm import distributed, zero
 from prefrl.lm.commands import PPOLMCommand, RMCommand, SFTCommand, run_ppo_lm, run_rm, run_sft
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.runs import read_run
@@ -86,6 +86,7 @@ def main(argv: list[str], console: Console) -> int:
         raise ValueError(f"unknown command 'lm {argv[0]}': pick one of {', '.join(COMMANDS)}")
     name, command, options = parse(argv)
     torch.set_num_threads(options.torch_threads)
+    zero.name_cpu_accelerator()
     if name == "pipeline":
         from prefrl.lm.pipeline_run import run_pipeline
 

@@ -13,6 +13,7 @@ started: accelerate's DeepSpeed plugin needs a GPU.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -20,6 +21,13 @@ import torch
 
 STAGES = {"zero1": 1, "zero2": 2, "zero3": 3}
 """``parallel`` names -> ZeRO stages."""
+
+
+def name_cpu_accelerator() -> None:
+    """Tell DeepSpeed that a machine without CUDA is a CPU one (``DS_ACCELERATOR=cpu``, unless set):
+    otherwise, once installed, it warns on stdout in every ``prefrl lm`` run that it found no GPU."""
+    if "DS_ACCELERATOR" not in os.environ and not torch.cuda.is_available():
+        os.environ["DS_ACCELERATOR"] = "cpu"
 
 
 def initialize(model: torch.nn.Module, optimizer: Any, stage: int, max_grad_norm: float) -> Any:
