@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from prefrl.lm import pipeline, tiny_task
+from prefrl.lm.gao import fit_gao
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.lm.reward_model import RMTrainer, ScalarRewardModel, evaluate_rm
 from prefrl.lm.sft import SFTTrainer
@@ -70,24 +71,6 @@ def smooth(values: list[float], window: int) -> list[float]:
     ]
 
 
-def fit_gao(rows: list[dict]) -> tuple[float, float]:
-    """Least-squares alpha, beta of Gao et al.'s RL form, gold gain = d (alpha - beta log d), with
-    d = sqrt(KL) and the gain measured from the first iteration's gold score: linear in the features
-    (d, -d log d), solved by the 2x2 normal equations."""
-    import math
-
-    gold_0 = rows[0]["lm/gold_score"]
-    points = [(max(r["lm/kl"], 0.0) ** 0.5, r["lm/gold_score"] - gold_0) for r in rows]
-    feats = [(d, -d * math.log(d), g) for d, g in points if d > 0]
-    saa = sum(a * a for a, _, _ in feats)
-    sab = sum(a * b for a, b, _ in feats)
-    sbb = sum(b * b for _, b, _ in feats)
-    sag = sum(a * g for a, _, g in feats)
-    sbg = sum(b * g for _, b, g in feats)
-    det = saa * sbb - sab * sab
-    return (sag * sbb - sbg * sab) / det, (saa * sbg - sab * sag) / det
-
-
 def plot(runs: dict[float, list[dict]], output: Path, title: str) -> None:
     import matplotlib
 
@@ -106,19 +89,11 @@ def plot(runs: dict[float, list[dict]], output: Path, title: str) -> None:
             label="gold (hidden preference)",
             color="tab:blue",
         )
-        import math
-
-        alpha, beta = fit_gao(rows)
-        ds = [max(x) * (i + 1) / 100 for i in range(100)]
-        fit = [rows[0]["lm/gold_score"] + d * (alpha - beta * math.log(d)) for d in ds]
-        ax.plot(
-            ds,
-            fit,
-            "--",
-            color="tab:blue",
-            alpha=0.6,
-            label=f"gold fit d(a - b log d): a={alpha:.2f}, b={beta:.2f}",
-        )
+        fit = fit_gao([max(r["lm/kl"], 0.0) ** 0.5 for r in rows], [r["lm/gold_score"] for r in rows])
+        if fit is not None:
+            ds = [max(x) * (i + 1) / 100 for i in range(100)]
+            label = f"gold fit d(a - b log d): a={fit.alpha:.2f}, b={fit.beta:.2f}"
+            ax.plot(ds, [fit(d) for d in ds], "--", color="tab:blue", alpha=0.6, label=label)
         ax.set_xlabel("sqrt(KL(pi || pi_ref)) [sqrt nats]")
         ax.set_ylabel("score (SFT samples: proxy 0)")
         ax.set_title(f"kl_coef = {kl_coef}, {len(rows)} PPO iterations")

@@ -58,6 +58,20 @@ def _series(rows: list[dict[str, Any]], key: str, x_key: str) -> tuple[list[floa
     return xs, ys
 
 
+def _draw_gao_fit(ax: Any, rows: list[dict[str, Any]]) -> None:
+    """The gold score's fit d (alpha - beta log d) over the sqrt(KL) points (:mod:`prefrl.lm.gao`)."""
+    from prefrl.lm.gao import fit_gao
+
+    rows = [r for r in rows if r.get(SQRT_KL) is not None and r.get("lm/gold_score") is not None]
+    fit = fit_gao([r[SQRT_KL] for r in rows], [r["lm/gold_score"] for r in rows])
+    if fit is None:
+        return
+    top = max(r[SQRT_KL] for r in rows)
+    ds = [top * (i + 1) / 100 for i in range(100)]
+    label = f"gold fit d(a - b log d): a={fit.alpha:.2f}, b={fit.beta:.2f}"
+    ax.plot(ds, [fit(d) for d in ds], "--", color="tab:blue", alpha=0.7, lw=1.2, label=label)
+
+
 def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     """Draw the run's learning curves to ``output`` (default RUN_DIR/plots/learning_curves.png)."""
     import matplotlib
@@ -84,6 +98,8 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
             if xs:
                 style = "o" if key.startswith("eval/") else "." if x_key == SQRT_KL else "-"
                 ax.plot(xs, ys, style, label=key, lw=1.2, ms=5)
+        if x_key == SQRT_KL:
+            _draw_gao_fit(ax, rows)
         ax.set_title(title)
         ax.set_xlabel("responses" if kind.startswith("lm") and x_key == STEP else X_LABELS[x_key])
         ax.grid(alpha=0.3)
