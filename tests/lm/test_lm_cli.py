@@ -104,6 +104,12 @@ def test_checkpoint_directory_goes_through_sft_rm_ppo(files, tmp_path, capsys):
     assert (ppo_dir / "plots" / "learning_curves.png").is_file()
     assert main(["lm", "ppo", "--resume", str(ppo_dir)]) == 0  # already finished: nothing added
     assert len(read_metrics(ppo_dir / "metrics.jsonl")) == 2
+    # a run directory written before DeepSpeed (`fsdp: false`, no `devices`) still resumes
+    saved = json.loads((sft_dir / "config.json").read_text())
+    assert saved["config"].pop("devices") == {"parallel": "ddp", "mixed_precision": "no"}
+    (sft_dir / "config.json").write_text(json.dumps(saved | {"config": saved["config"] | {"fsdp": False}}))
+    assert main(["lm", "sft", "--resume", str(sft_dir)]) == 0
+    assert "already finished" in " ".join(capsys.readouterr().err.split())
 
 
 def ppo_with_reward_fn(files, run):

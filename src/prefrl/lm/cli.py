@@ -59,6 +59,15 @@ def split_options(argv: list[str]) -> tuple[RunOptions, list[str]]:
     return options, rest
 
 
+def upgrade_saved(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved command in today's form: ``fsdp: bool`` (before DeepSpeed) became ``devices.parallel``."""
+    if "fsdp" in saved:
+        saved = {k: v for k, v in saved.items() if k != "fsdp"} | {
+            "devices": {"parallel": "fsdp" if saved["fsdp"] else "ddp"}
+        }
+    return saved
+
+
 def parse(argv: list[str]) -> tuple[str, Any, RunOptions]:
     name = argv[0]
     kind, cls, _ = COMMANDS[name]
@@ -69,7 +78,7 @@ def parse(argv: list[str]) -> tuple[str, Any, RunOptions]:
             "--resume RUN_DIR continues a run with its saved config: pass no other flag",
         )
         _, saved = read_run(options.resume, kind=kind)
-        return name, config_from_dict(cls, saved), options
+        return name, config_from_dict(cls, upgrade_saved(saved)), options
     with deferred_validation():
         command: Any = tyro.cli(
             cls, args=rest, prog=f"prefrl lm {name}", description=f"{cls.__doc__}\n\n{OPTIONS_HELP}"

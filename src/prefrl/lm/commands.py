@@ -8,9 +8,7 @@ checkpoints/last.pt (resumable) and model/ (``save_pretrained`` output, tokenize
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,8 @@ from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint, save_checkpoint
 from prefrl.lm import distributed
-from prefrl.lm.data import check_tokenizer, load_records
+from prefrl.lm.data import load_records
+from prefrl.lm.loading import load_causal_lm, load_function, load_tokenizer, model_path, save_model
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 from prefrl.lm.reward_model import (
     RMConfig,
@@ -32,7 +31,6 @@ from prefrl.lm.reward_model import (
     is_ranking,
     shift_to_first_answers,
 )
-from prefrl.lm.scores import RewardFn
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 from prefrl.logger import Logger, NullLogger
 from prefrl.progress import train_with_progress
@@ -40,6 +38,17 @@ from prefrl.runs import CHECKPOINT_FILE, create_run_dir, open_run_logger
 from prefrl.validation import require
 
 MODEL_DIR = "model"
+
+
+@dataclass(frozen=True)
+class Devices:
+    """How several processes share the model, and the precision of its forward passes."""
+
+    parallel: distributed.Parallel = "ddp"
+    """With several processes (torchrun / accelerate launch): ddp replicates the model; fsdp (torch
+    FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
+    mixed_precision: distributed.MixedPrecision = "no"
+    """bf16: forward passes under bfloat16 autocast (weights, optimizer, losses fp32); for GPUs."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +62,7 @@ class SFTCommand:
     config: Annotated[SFTConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=SFTConfig)
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
-    parallel: distributed.Parallel = "ddp"
-    """With several processes (torchrun / accelerate launch): ddp replicates the model; fsdp (torch
-    FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
+    devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,7 @@ class RMCommand:
     config: Annotated[RMConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=RMConfig)
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
-    parallel: distributed.Parallel = "ddp"
-    """With several processes (torchrun / accelerate launch): ddp replicates the model; fsdp (torch
-    FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
+    devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
 
 
 @dataclass(frozen=True)
@@ -93,62 +98,9 @@ class PPOLMCommand:
     gold_fn: str | None = None
     """Optional 'module:function' logged as lm/gold_score (the true preference, never optimised)."""
     config: Annotated[LMPPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=LMPPOConfig)
-    parallel: distributed.Parallel = "ddp"
-    """With several processes (torchrun / accelerate launch): ddp replicates the model; fsdp (torch
-    FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
+    devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
     checkpoint_every: int = 10
     """Save a resumable checkpoint every this many iterations."""
-
-
-def model_path(path: str) -> str:
-    """A local path that must exist, or a hub id (org/name); ValueError with the fix otherwise."""
-    local = Path(path).expanduser()
-    looks_local = local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1
-    if looks_local and not local.is_dir():
-        raise ValueError(
-            f"model path {path} does not exist: pass a directory written by save_pretrained "
-            "(or a Hugging Face hub id such as org/name)"
-        )
-    return str(local) if looks_local else path
-
-
-def load_causal_lm(path: str) -> Any:
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the CLI's own bars only; errors stay one line
-
-    try:
-        return AutoModelForCausalLM.from_pretrained(model_path(path))
-    except OSError as exc:
-        raise ValueError(f"could not load a causal LM from {path!r} ({exc}): check the path or id") from None
-
-
-def load_tokenizer(path: str) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path(path))
-    except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"could not load a tokenizer from {path!r} ({exc}): save one next to the model"
-        ) from None
-    check_tokenizer(tokenizer)
-    return tokenizer
-
-
-def load_function(spec: str, what: str) -> RewardFn:
-    """'module:function' -> the function (ValueError with the fix)."""
-    module_name, _, name = spec.partition(":")
-    require(bool(module_name and name), f"--{what} {spec!r}: use the form module:function")
-    try:
-        function = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(
-            f"--{what} {spec!r} cannot be imported ({exc}): check the module is importable"
-        ) from None
-    require(callable(function), f"--{what} {spec!r} is not callable: name a function f(prompts, responses)")
-    return function
 
 
 class CheckpointedRun:
@@ -237,19 +189,6 @@ def run_training(
         run.logger.close()
 
 
-def save_model(model: Any, tokenizer: Any, path: Path) -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    if path.exists():
-        shutil.rmtree(path)
-    if isinstance(model, ScalarRewardModel):
-        model.save(path)
-    else:
-        model.save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-
-
 def as_dict(command: Any) -> dict[str, Any]:
     return dataclasses.asdict(command)
 
@@ -280,7 +219,7 @@ def train_stage(
         trainer.load_state_dict(state["trainer"])
     if main:
         _, world = distributed.rank_and_world(getattr(trainer, "accelerator", None))
-        shared = f" ({cmd.parallel} over {world} processes)" if world > 1 else ""
+        shared = f" ({cmd.devices.parallel} over {world} processes)" if world > 1 else ""
         console.print(f"run directory: {run_dir}{shared}")
     run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
     total, label, metric, unit = progress
@@ -296,7 +235,14 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
-    trainer = SFTTrainer(model, tokenizer, records, cmd.config, accelerator, parallel=cmd.parallel)
+    trainer = SFTTrainer(
+        model,
+        tokenizer,
+        records,
+        cmd.config,
+        accelerator,
+        **as_dict(cmd.devices),
+    )
     progress = (trainer.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
     run_dir, code = train_stage("sft", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
@@ -317,7 +263,14 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     model = ScalarRewardModel.from_causal_lm(lm)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
-    trainer = RMTrainer(model, tokenizer, records, cmd.config, accelerator, parallel=cmd.parallel)
+    trainer = RMTrainer(
+        model,
+        tokenizer,
+        records,
+        cmd.config,
+        accelerator,
+        **as_dict(cmd.devices),
+    )
     progress = (trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")
     run_dir, code = train_stage("rm", cmd, trainer, run_dir, resume, console, main, progress)
     if code is not None:
@@ -363,7 +316,7 @@ def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer
         reward_fn=reward_fn,
         gold_fn=gold_fn,
         accelerator=accelerator,
-        parallel=cmd.parallel,
+        **as_dict(cmd.devices),
     )
     trainer.rollout()  # one dry rollout: a bad reward function fails here, before anything is written
     trainer.reseed()

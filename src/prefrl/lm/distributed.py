@@ -17,8 +17,10 @@ Run any script or ``prefrl lm sft|rm|ppo`` under ``accelerate launch --num_proce
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Literal, TypeVar, get_args
 
 import torch
@@ -98,6 +100,25 @@ Parallel = Literal["ddp", "fsdp", "zero1", "zero2", "zero3"]
 weights, gradients and optimizer state (torch FSDP2, :func:`shard_model`); "zero1", "zero2" and
 "zero3" are DeepSpeed ZeRO's stages: the optimizer state, then the gradients, then the weights
 partitioned (:mod:`prefrl.lm.zero`). All make the update of one process on the same global batch."""
+
+
+MixedPrecision = Literal["no", "bf16"]
+"""With "bf16" every forward pass runs under bfloat16 autocast (matrix products in bf16); weights,
+gradients, optimizer and every log-softmax, score and loss stay fp32. For GPUs with bf16 (A100,
+H100 and later); on CPUs without bf16 units it is slower than fp32."""
+
+
+def autocast(
+    device: torch.device, mixed_precision: MixedPrecision = "no"
+) -> Callable[[], contextlib.AbstractContextManager]:
+    """The context every forward pass of a trainer (sampling, scoring, training) runs in, as a
+    factory: ``with self.autocast(): ...``. ValueError with the fix for an unknown precision."""
+    modes = ", ".join(get_args(MixedPrecision))
+    known = mixed_precision in get_args(MixedPrecision)
+    require(known, f"unknown mixed precision {mixed_precision!r}: use one of {modes}")
+    if mixed_precision == "no":
+        return contextlib.nullcontext
+    return partial(torch.autocast, device.type, dtype=torch.bfloat16)
 
 
 def prepare(

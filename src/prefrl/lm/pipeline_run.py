@@ -19,7 +19,8 @@ from typing import Any
 from rich.console import Console
 
 from prefrl.lm import pipeline, tiny_task
-from prefrl.lm.commands import MODEL_DIR, CheckpointedRun, open_run, run_training, save_model
+from prefrl.lm.commands import MODEL_DIR, CheckpointedRun, open_run, run_training
+from prefrl.lm.loading import save_model
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.lm.reward_model import RMTrainer, ScalarRewardModel, evaluate_rm
 from prefrl.lm.sft import SFTTrainer

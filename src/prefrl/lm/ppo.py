@@ -71,6 +71,8 @@ class LMPPOTrainer:
             its share of every batch, the batch is gathered, minibatches are split over the ranks
             (see lm/distributed.py); the same update as one process on the same global batch.
         parallel: how the processes share policy and critic (:data:`distributed.Parallel`).
+        mixed_precision: "bf16" runs sampling, scoring and training forwards under bf16 autocast
+            (:data:`distributed.MixedPrecision`).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class LMPPOTrainer:
         ptx_records: list[dict[str, Any]] | None = None,
         accelerator: Any | None = None,
         parallel: distributed.Parallel = "ddp",
+        mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:
         check_tokenizer(tokenizer)
         require(
@@ -132,6 +135,7 @@ class LMPPOTrainer:
             distributed.register_forward_method(self.critic, "response_values")
         self.device = distributed.device_of(accelerator, self.policy)
         """Where batches go; the frozen models follow the policy there."""
+        self.autocast = distributed.autocast(self.device, mixed_precision)
         for frozen in (self.reference, self.reward_model):
             if frozen is not None:
                 frozen.to(self.device)
@@ -162,7 +166,8 @@ class LMPPOTrainer:
         return self.iteration >= self.config.num_iterations
 
     def train_iteration(self) -> dict[str, float]:
-        rollout = self.rollout()
+        with self.autocast():
+            rollout = self.rollout()
         start = time.perf_counter()
         metrics = self.update(rollout)
         metrics["time/update_s"] = time.perf_counter() - start
@@ -194,16 +199,17 @@ class LMPPOTrainer:
         p_ids, p_mask = (
             t.to(self.device) for t in left_pad(encode(self.tokenizer, prompts), self.tokenizer.pad_token_id)
         )
-        responses, mask = sample(
-            self.policy,
-            p_ids,
-            p_mask,
-            self.config.max_new_tokens,
-            self.tokenizer.eos_token_id,
-            self.tokenizer.pad_token_id,
-            self.config.temperature,
-            generator or self.generator,
-        )
+        with self.autocast():
+            responses, mask = sample(
+                self.policy,
+                p_ids,
+                p_mask,
+                self.config.max_new_tokens,
+                self.tokenizer.eos_token_id,
+                self.tokenizer.pad_token_id,
+                self.config.temperature,
+                generator or self.generator,
+            )
         return self.decode(responses, mask)
 
     @torch.no_grad()
@@ -333,7 +339,8 @@ class LMPPOTrainer:
         )
         mask = batch.response_mask
         ptx_batch, ptx_share = self._ptx_batch(len(global_idx)) if cfg.ptx_coef > 0 else (None, 0.0)
-        logits, values, ptx_logits = self.forward_model(batch, ptx_batch)
+        with self.autocast():
+            logits, values, ptx_logits = self.forward_model(batch, ptx_batch)
         logprobs = token_logprobs(logits, batch.input_ids[:, batch.prompt_length :], cfg.temperature)
         pg_loss, stats = policy_loss(
             logprobs, rollout.logprobs[idx], rollout.advantages[idx], cfg.clip_coef, mask

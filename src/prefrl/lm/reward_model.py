@@ -262,6 +262,7 @@ class RMTrainer(SupervisedSteps):
         config: RMConfig,
         accelerator: Any | None = None,
         parallel: distributed.Parallel = "ddp",
+        mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:
         """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, shared as
         ``parallel`` says (lm/distributed.py)."""
@@ -282,7 +283,14 @@ class RMTrainer(SupervisedSteps):
             disable_dropout(model)
         num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
         super().__init__(
-            model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator, parallel
+            model,
+            config.learning_rate,
+            config.batch_size,
+            num_steps,
+            config.seed,
+            accelerator,
+            parallel,
+            mixed_precision,
         )
 
     def epoch_order(self) -> list[int]:
@@ -317,7 +325,9 @@ class RMTrainer(SupervisedSteps):
         """One step on this rank's equal share of the global batch (mean of shard means = global mean)."""
         self.model.train()
         indices = distributed.shard(self.next_indices(), self.accelerator)
-        loss, stats = kway_loss(self.scores(indices, self.forward_model), self.config.margin)
+        with self.autocast():
+            scores = self.scores(indices, self.forward_model)
+        loss, stats = kway_loss(scores, self.config.margin)
         distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
         return {"lm/rm_loss": float(loss.detach()), "lm/rm_accuracy": float(stats["accuracy"])}

@@ -75,6 +75,7 @@ class SFTTrainer(SupervisedSteps):
         config: SFTConfig,
         accelerator: Any | None = None,
         parallel: distributed.Parallel = "ddp",
+        mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:
         """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, shared as
         ``parallel`` says (see lm/distributed.py)."""
@@ -90,7 +91,14 @@ class SFTTrainer(SupervisedSteps):
         check_lengths(self.prompts, longest, context_length(model))
         num_steps = max(1, int(config.num_epochs * len(records) / config.batch_size))
         super().__init__(
-            model, config.learning_rate, config.batch_size, num_steps, config.seed, accelerator, parallel
+            model,
+            config.learning_rate,
+            config.batch_size,
+            num_steps,
+            config.seed,
+            accelerator,
+            parallel,
+            mixed_precision,
         )
 
     def epoch_order(self) -> list[int]:
@@ -113,11 +121,12 @@ class SFTTrainer(SupervisedSteps):
         _, world = distributed.rank_and_world(self.accelerator)
         num_tokens = sum(len(self.responses[i]) for i in indices) / world
         batch = self.batch(distributed.shard(indices, self.accelerator)).to(self.device)
-        out = self.forward_model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask.long(),
-            position_ids=batch.position_ids,
-        )
+        with self.autocast():
+            out = self.forward_model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask.long(),
+                position_ids=batch.position_ids,
+            )
         start, length = batch.prompt_length - 1, batch.response_mask.shape[1]
         logits = out.logits[:, start : start + length]
         loss = sft_loss(logits, batch.input_ids[:, batch.prompt_length :], batch.response_mask, num_tokens)

@@ -24,9 +24,10 @@ class SupervisedSteps:
         seed: int,
         accelerator: Any | None,
         parallel: distributed.Parallel = "ddp",
+        mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:
         """``parallel``: how the processes of an accelerator share the model
-        (:data:`distributed.Parallel`)."""
+        (:data:`distributed.Parallel`); ``mixed_precision``: see :data:`distributed.MixedPrecision`."""
         self.model = model
         self.accelerator = accelerator
         self.forward_model, self.optimizer = distributed.prepare(
@@ -37,6 +38,8 @@ class SupervisedSteps:
         self.sharded = distributed.is_sharded(model)
         self.device = distributed.device_of(accelerator, model)
         """Where batches go (the accelerator's device under data parallelism)."""
+        self.autocast = distributed.autocast(self.device, mixed_precision)
+        """The context of every forward pass (bf16 autocast with ``mixed_precision="bf16"``)."""
         distributed.rank_seed(seed, accelerator)
         self.rng = random.Random(seed)  # the same data order on every rank
         self.batch_size = batch_size
