@@ -105,12 +105,27 @@ def full_state(model: Any, engine: Any) -> tuple[dict[str, Any], dict[str, Any]]
 
     rank, world = dist.get_rank(), dist.get_world_size()
     partitions: list[Any] | None = [None] * world if rank == 0 else None
-    dist.gather_object(engine.optimizer.state_dict(), partitions, dst=0)
+    dist.gather_object(to_cpu(engine.optimizer.state_dict()), partitions, dst=0)
     model_state = _gathered_state(model) if is_partitioned(model) else model.state_dict()
     if rank != 0:
         return {}, {}
     model_state = {k: v.detach().cpu().clone() for k, v in model_state.items()}
     return model_state, {"zero_stage": engine.zero_optimization_stage(), "partitions": partitions}
+
+
+def to_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in its dicts, lists and tuples copied to the CPU (a GPU tensor sent
+    to rank 0 as an object would otherwise be rebuilt on the sender's device)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_cpu(v) for v in obj]
+    if isinstance(obj, tuple):
+        items = [to_cpu(v) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    return obj
 
 
 def _gathered_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
