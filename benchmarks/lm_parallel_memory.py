@@ -8,7 +8,7 @@ and at its peak during the steps (gradients, communication buffers and activatio
 frees its gradients within the step, so they are not counted above); and the median time of a step.
 The model: a GPT-2 of ``--layers`` x ``--width`` on the tiny task's tokenizer.
 
-    python benchmarks/lm_parallel_memory.py                 # all five modes, ~45M parameters
+    python benchmarks/lm_parallel_memory.py                 # all five modes, ~40M parameters
     python benchmarks/lm_parallel_memory.py --modes ddp zero3 --layers 4
 """
 
@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--rank-of", default=None, help=argparse.SUPPRESS)  # internal: run one rank
     parser.add_argument("--output", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps must be >= 2 (the first step, with its one-off allocations, is not timed)")
     if args.rank_of is not None:
         rank_main(args.rank_of, args.layers, args.width, args.steps, args.output)
         return
@@ -160,6 +162,8 @@ HEADER = (
 
 def report(rows: list[dict], args) -> None:
     mb = 1024 * 1024
+    for r in rows:
+        r["held"] = r["params"] + r["optimizer"]
     by_mode = {m: [r for r in rows if r["mode"] == m] for m in args.modes}
 
     def mean(rs: list[dict], key: str) -> float:
@@ -173,8 +177,6 @@ def report(rows: list[dict], args) -> None:
     print(f"\nGPT-2 {args.layers} x {args.width}, {size}, fp32, AdamW, 2 processes (means over the ranks)")
     print(HEADER)
     for mode, rs in by_mode.items():
-        for r in rs:
-            r["held"] = r["params"] + r["optimizer"]
         p, o, held = (mean(rs, k) / mb for k in ("params", "optimizer", "held"))
         setup, peak, step = (mean(rs, k) for k in ("setup_rss_mb", "peak_rss_mb", "step_s"))
         cells = [mode, f"{p:.0f}", f"{o:.0f}", ratio(held * mb, "held"), f"{setup:.0f}", f"{peak:.0f}"]

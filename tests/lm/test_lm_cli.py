@@ -334,3 +334,32 @@ def test_sft_rm_and_ppo_run_fully_sharded_under_two_processes(files, tmp_path, p
     final = load_checkpoint(tmp_path / "ppo" / "checkpoints" / "last.pt")["trainer"]["policy"]
     assert final.keys() == policy.keys() and all(torch.equal(policy[k], final[k]) for k in final)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ppo", "rm", "sft"]
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_process_stops_all_after_the_same_step_with_a_checkpoint(files, tmp_path):
+    """Under ZeRO-2 (a checkpoint every process takes part in), SIGINT to rank 1 alone: both ranks
+    stop after step 3 and save it together (no hang), and a resume trains the remaining steps."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from prefrl.checkpoint import load_checkpoint
+
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = tmp_path / "sft"
+    args = ["lm", "sft", "--model", files["base"], "--data", files["sft"], "--batch-size", "8"]
+    args += ["--num-epochs", "1", "--parallel", "zero2", "--checkpoint-every", "100", "--run-dir", str(run)]
+    script = Path(__file__).with_name("stop_script.py")
+    result = subprocess.run(
+        [*launcher, str(script), *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode != 0 and f"prefrl lm sft --resume {run}" in said(result), result.stderr[-3000:]
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["global_step"] == 3
+    assert len(read_metrics(run / "metrics.jsonl")) == 3
+    resume = [*launcher, "-m", "prefrl", "lm", "sft", "--resume", str(run)]
+    result = subprocess.run(resume, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 9))
+    assert (run / "model" / "config.json").is_file()

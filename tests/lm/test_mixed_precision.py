@@ -79,3 +79,22 @@ def test_an_unknown_precision_is_refused_with_the_fix(tokenizer):
     demos = tiny_task.sft_records(random.Random(0), 8)
     with pytest.raises(ValueError, match="use one of no, bf16"):
         SFTTrainer(model, tokenizer, demos, SFTConfig(batch_size=8), mixed_precision="fp16")
+
+
+def test_deepspeed_runs_its_forward_in_bf16_with_fp32_gradient_reduction(tokenizer):
+    """DeepSpeed switches an autocast opened outside its engine off inside it: bf16 must be in its
+    config (torch_autocast), with no module whose gradients it would reduce in bf16."""
+    from prefrl.lm.zero import engine_config
+
+    model = tiny_task.build_tiny_model(tokenizer, seed=0)
+    assert "torch_autocast" not in engine_config(model, 3, 2, 1.0)
+    autocast = engine_config(model, 3, 2, 1.0, bf16=True)["torch_autocast"]
+    assert autocast == {"enabled": True, "dtype": "bfloat16", "lower_precision_safe_modules": []}
+
+
+def test_an_unknown_parallel_mode_is_refused_with_the_fix(tokenizer):
+    from prefrl.lm import distributed
+
+    model = tiny_task.build_tiny_model(tokenizer, seed=0)
+    with pytest.raises(ValueError, match="use one of ddp, fsdp, zero1, zero2, zero3"):
+        distributed.prepare(None, model, torch.optim.AdamW, parallel="zero4")

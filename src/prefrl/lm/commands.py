@@ -33,7 +33,7 @@ from prefrl.lm.reward_model import (
 )
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 from prefrl.logger import Logger, NullLogger
-from prefrl.progress import train_with_progress
+from prefrl.progress import train_quietly, train_with_progress
 from prefrl.runs import CHECKPOINT_FILE, create_run_dir, open_run_logger
 from prefrl.validation import require
 
@@ -179,12 +179,10 @@ def run_training(
         if run.done:
             console.print(f"{run.run_dir} already finished")
             return {}
+        agree = distributed.stop_agreement(getattr(run.trainer, "accelerator", None))
         if not run.main:  # data parallelism: the main process shows the bar
-            metrics: dict[str, float] = {}
-            while not run.done:
-                metrics = run.train_iteration()
-            return metrics
-        return train_with_progress(run, total, console, label, metric[0], metric[1], unit, digits=2)
+            return train_quietly(run, agree)
+        return train_with_progress(run, total, console, label, metric[0], metric[1], unit, 2, agree)
     finally:
         run.logger.close()
 

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar, get_args
 import torch
 
 from prefrl.lm import zero
+from prefrl.lm.data import Batch, batch_from_tensors
 from prefrl.validation import require
 
 T = TypeVar("T")
@@ -74,6 +75,26 @@ def gather_padded(
     return accelerator.gather(tensor)
 
 
+def gather_rollout(
+    accelerator: Any | None,
+    pad: int,
+    p_ids: torch.Tensor,
+    p_mask: torch.Tensor,
+    responses: torch.Tensor,
+    mask: torch.Tensor,
+    parts: dict[str, torch.Tensor],
+) -> tuple[Batch, dict[str, torch.Tensor]]:
+    """PPO's global batch from every rank's share: (B_r, P_r) prompts re-padded on the left, (B_r, R_r)
+    responses and per-token ``parts`` on the right, concatenated in rank order; unchanged for one
+    process."""
+    p_ids = gather_padded(accelerator, p_ids, pad, pad_first=True)
+    p_mask = gather_padded(accelerator, p_mask.long(), 0, pad_first=True).bool()
+    responses = gather_padded(accelerator, responses, pad)
+    mask = gather_padded(accelerator, mask.long(), 0).bool()
+    parts = {key: gather_padded(accelerator, value, 0.0) for key, value in parts.items()}
+    return batch_from_tensors(p_ids, p_mask, responses, mask), parts
+
+
 def token_share(local_mask: torch.Tensor, global_mask: torch.Tensor, accelerator: Any | None) -> float:
     """Factor that turns this rank's token mean into its part of the global token mean under DDP's
     gradient averaging: n_rank * world / n_global (1.0 for one process)."""
@@ -104,8 +125,8 @@ partitioned (:mod:`prefrl.lm.zero`). All make the update of one process on the s
 
 MixedPrecision = Literal["no", "bf16"]
 """With "bf16" every forward pass runs under bfloat16 autocast (matrix products in bf16); weights,
-gradients, optimizer and every log-softmax, score and loss stay fp32. For GPUs with bf16 (A100,
-H100 and later); on CPUs without bf16 units it is slower than fp32."""
+gradients, optimizer, log-softmax and losses stay fp32 (scores and values are cast to fp32). For
+GPUs with bf16 (A100, H100 and later); on CPUs without bf16 units it is slower than fp32."""
 
 
 def autocast(
@@ -127,22 +148,26 @@ def prepare(
     make_optimizer: Callable[[Any], Any],
     parallel: Parallel = "ddp",
     units: Sequence[Any] = (),
+    mixed_precision: MixedPrecision = "no",
 ) -> tuple[Any, Any]:
     """(module to call forward on, its optimizer): DDP-wrapped under accelerate; sharded in place by
     FSDP2 (``parallel="fsdp"``, :func:`shard_model`, ``units`` its roots) with the optimizer built on
     the shards; a DeepSpeed engine standing for both under ZeRO; unchanged without an accelerator.
-    The optimizer is built here, after any sharding, on the final parameters."""
+    One process (a single GPU) is never sharded. The optimizer is built here, after any sharding, on
+    the final parameters."""
+    modes = ", ".join(get_args(Parallel))
+    require(parallel in get_args(Parallel), f"unknown parallel mode {parallel!r}: use one of {modes}")
     if accelerator is None:
         return model, make_optimizer(model.parameters())
-    if parallel == "fsdp":
+    if accelerator.num_processes > 1 and parallel == "fsdp":
+        model.to(accelerator.device)  # NCCL broadcasts the weights from the device
         shard_model(model, units)
         return model, make_optimizer(model.parameters())
-    if parallel in zero.STAGES:
+    if accelerator.num_processes > 1 and parallel in zero.STAGES:
         optimizer = make_optimizer(model.parameters())
-        engine = zero.initialize(model, optimizer, zero.STAGES[parallel], MAX_GRAD_NORM)
+        bf16 = mixed_precision == "bf16"
+        engine = zero.initialize(model, optimizer, zero.STAGES[parallel], MAX_GRAD_NORM, bf16)
         return engine, engine
-    modes = ", ".join(get_args(Parallel))
-    require(parallel == "ddp", f"unknown parallel mode {parallel!r}: use one of {modes}")
     return accelerator.prepare(model, make_optimizer(model.parameters()))
 
 
@@ -159,7 +184,7 @@ def shard_model(model: Any, units: Sequence[Any] = ()) -> None:
     if not names:
         raise ValueError(
             f"{type(model).__name__} names no transformer block class (_no_split_modules): "
-            "train it without --fsdp"
+            "train it with --parallel ddp, zero1 or zero2"
         )
     import torch.distributed as dist
 
@@ -196,6 +221,15 @@ def all_ranks(flag: bool, device: torch.device | str = "cpu") -> bool:
     value = torch.tensor([int(flag)], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item())
+
+
+def stop_agreement(accelerator: Any | None) -> Callable[[bool], bool] | None:
+    """For several processes: this process's stop request -> whether any process was asked to stop
+    (collective, every iteration), so that all of them stop, and save, after the same iteration."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return None
+    device = torch.device(accelerator.device)
+    return lambda requested: not all_ranks(not requested, device)
 
 
 def is_sharded(model: Any) -> bool:

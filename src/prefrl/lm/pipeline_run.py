@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 from prefrl.lm import pipeline, tiny_task
@@ -77,6 +78,7 @@ def run_pipeline(
     train, held_out = pipeline.label(pairs, config)
     _write_jsonl(run_dir / "pairs.jsonl", pairs)
     _write_jsonl(run_dir / "preferences.jsonl", train + held_out)
+    torch.manual_seed(config.seed + 1)  # the head's initialisation, whether SFT ran now or before a resume
     rm = ScalarRewardModel.from_causal_lm(model)
     rm_trainer = RMTrainer(rm, tokenizer, train, config.rm)
     progress = (rm_trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")

@@ -127,7 +127,12 @@ class LMPPOTrainer:
         self.accelerator = accelerator
         make_optimizer = partial(adam, lr=config.learning_rate, eps=config.adam_eps)
         self.forward_model, self.optimizer = distributed.prepare(
-            accelerator, self.model, make_optimizer, parallel, units=(self.policy, self.critic)
+            accelerator,
+            self.model,
+            make_optimizer,
+            parallel,
+            units=(self.policy, self.critic),
+            mixed_precision=mixed_precision,
         )
         self.sharded = distributed.is_sharded(self.model)
         """Parameters split over the ranks (FSDP, ZeRO-3): every forward is collective."""
@@ -254,7 +259,10 @@ class LMPPOTrainer:
         if self.gold_fn is not None:
             gold = check_scores(self.gold_fn(prompts, texts), len(texts), "gold function")
             parts["gold"] = gold.to(self.device)
-        batch, parts = self._gather(p_ids, p_mask, responses, mask, parts)
+        pad = self.tokenizer.pad_token_id
+        batch, parts = distributed.gather_rollout(
+            self.accelerator, pad, p_ids, p_mask, responses, mask, parts
+        )
         responses, mask, scores = (
             batch.input_ids[:, batch.prompt_length :],
             batch.response_mask,
@@ -286,24 +294,6 @@ class LMPPOTrainer:
             metrics["lm/gold_score"] = float(parts["gold"].mean())
         metrics["time/score_s"] = time.perf_counter() - start
         return Rollout(batch, logprobs, values, advantages, returns, metrics)
-
-    def _gather(
-        self,
-        p_ids: torch.Tensor,
-        p_mask: torch.Tensor,
-        responses: torch.Tensor,
-        mask: torch.Tensor,
-        parts: dict[str, torch.Tensor],
-    ) -> tuple[Batch, dict[str, torch.Tensor]]:
-        """The global batch from every rank's share (prompts re-padded on the left, responses and
-        per-token values on the right); unchanged for one process."""
-        acc, pad = self.accelerator, self.tokenizer.pad_token_id
-        p_ids = distributed.gather_padded(acc, p_ids, pad, pad_first=True)
-        p_mask = distributed.gather_padded(acc, p_mask.long(), 0, pad_first=True).bool()
-        responses = distributed.gather_padded(acc, responses, pad)
-        mask = distributed.gather_padded(acc, mask.long(), 0).bool()
-        parts = {key: distributed.gather_padded(acc, value, 0.0) for key, value in parts.items()}
-        return batch_from_tensors(p_ids, p_mask, responses, mask), parts
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         """``num_ppo_epochs`` passes of clipped PPO over shuffled minibatches (statistics averaged
@@ -395,5 +385,8 @@ class LMPPOTrainer:
         self.iteration = int(state["iteration"])
         self.rng.setstate(state["rng"])
         self.generator.set_state(state["generator"])
+        rank, _ = distributed.rank_and_world(self.accelerator)
+        if rank > 0:  # the checkpoint holds rank 0's sampling stream: the others start their own
+            self.generator.manual_seed(self.config.seed + rank + 100_003 * self.iteration)
         if "shuffle_generator" in state:  # checkpoints before data-parallel PPO had one generator
             self.shuffle_generator.set_state(state["shuffle_generator"])

@@ -31,7 +31,11 @@ class SupervisedSteps:
         self.model = model
         self.accelerator = accelerator
         self.forward_model, self.optimizer = distributed.prepare(
-            accelerator, model, lambda params: adam(params, learning_rate, weight_decay=0.0), parallel
+            accelerator,
+            model,
+            lambda params: adam(params, learning_rate, weight_decay=0.0),
+            parallel,
+            mixed_precision=mixed_precision,
         )
         """The module to call forward on (DDP-wrapped under accelerate) and its optimizer (under ZeRO,
         both the DeepSpeed engine)."""

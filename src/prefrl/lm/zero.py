@@ -30,9 +30,10 @@ def name_cpu_accelerator() -> None:
         os.environ["DS_ACCELERATOR"] = "cpu"
 
 
-def initialize(model: torch.nn.Module, optimizer: Any, stage: int, max_grad_norm: float) -> Any:
-    """A DeepSpeed engine for ``model`` trained by ``optimizer`` (fp32, no DeepSpeed data loader: the
-    trainers shard their batches themselves, so DeepSpeed's batch sizes are placeholders)."""
+def initialize(
+    model: torch.nn.Module, optimizer: Any, stage: int, max_grad_norm: float, bf16: bool = False
+) -> Any:
+    """A DeepSpeed engine for ``model`` trained by ``optimizer`` (:func:`engine_config`)."""
     try:
         import deepspeed
     except ImportError as exc:  # pragma: no cover - the message is the point
@@ -43,7 +44,19 @@ def initialize(model: torch.nn.Module, optimizer: Any, stage: int, max_grad_norm
     import torch.distributed as dist
 
     world = dist.get_world_size() if dist.is_initialized() else 1
-    config = {
+    config = engine_config(model, stage, world, max_grad_norm, bf16)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
+    return engine
+
+
+def engine_config(
+    model: torch.nn.Module, stage: int, world: int, max_grad_norm: float, bf16: bool = False
+) -> dict[str, Any]:
+    """DeepSpeed's config: fp32 weights and optimizer, no DeepSpeed data loader (the trainers shard
+    their batches themselves, so its batch sizes are placeholders), clipping as the other modes.
+    ``bf16``: the engine's forward under bf16 autocast (DeepSpeed's ``torch_autocast``; an autocast
+    opened outside it is switched off inside), gradients still reduced in fp32."""
+    config: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": 1,
         "train_batch_size": world,
         "gradient_accumulation_steps": 1,
@@ -52,8 +65,9 @@ def initialize(model: torch.nn.Module, optimizer: Any, stage: int, max_grad_norm
         "zero_allow_untested_optimizer": True,
         "steps_per_print": 2**62,
     }
-    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
-    return engine
+    if bf16:
+        config["torch_autocast"] = {"enabled": True, "dtype": "bfloat16", "lower_precision_safe_modules": []}
+    return config
 
 
 def bucket_sizes(model: torch.nn.Module, stage: int) -> dict[str, int]:
@@ -62,7 +76,7 @@ def bucket_sizes(model: torch.nn.Module, stage: int) -> dict[str, int]:
     parameters under 10 h whole on every rank (stage 3); and stage 3 lets go of gathered weights
     past 4 h^2 elements (DeepSpeed keeps up to 1e9). DeepSpeed's own defaults (5e8-element buckets)
     are meant for billions of parameters and hold more than the model itself below that
-    (`benchmarks/lm_parallel_memory.py`: ZeRO-3's peak at 1.16x DDP's with them, 0.71x with these)."""
+    (`benchmarks/lm_parallel_memory.py`: ZeRO-3's peak at 1.16x DDP's with them, 0.70x with these)."""
     configs: list[Any] = [getattr(m, "config", None) for m in model.modules()]
     hidden = next((int(c.hidden_size) for c in configs if hasattr(c, "hidden_size")), None)
     if hidden is None:
@@ -106,7 +120,7 @@ def full_state(model: Any, engine: Any) -> tuple[dict[str, Any], dict[str, Any]]
     rank, world = dist.get_rank(), dist.get_world_size()
     partitions: list[Any] | None = [None] * world if rank == 0 else None
     dist.gather_object(to_cpu(engine.optimizer.state_dict()), partitions, dst=0)
-    model_state = _gathered_state(model) if is_partitioned(model) else model.state_dict()
+    model_state = _gathered_state(model, rank == 0) if is_partitioned(model) else model.state_dict()
     if rank != 0:
         return {}, {}
     model_state = {k: v.detach().cpu().clone() for k, v in model_state.items()}
@@ -128,12 +142,13 @@ def to_cpu(obj: Any) -> Any:
     return obj
 
 
-def _gathered_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Stage 3: the whole state dict (gathered on every rank, copied before the slices go back)."""
+def _gathered_state(model: torch.nn.Module, keep: bool) -> dict[str, torch.Tensor]:
+    """Stage 3: the whole state dict (collective: every rank gathers; only ``keep`` copies it out
+    before the slices go back)."""
     import deepspeed
 
     with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
-        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()} if keep else {}
 
 
 def load_full_state(
@@ -159,9 +174,9 @@ def load_full_state(
     if is_partitioned(model):
         import deepspeed
 
+        # every rank loads (buffers are not partitioned); rank 0's parameters are kept
         with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=0):
-            if dist.get_rank() == 0:
-                model.load_state_dict(model_state)
+            model.load_state_dict(model_state)
     else:
         model.load_state_dict(model_state)
     # the optimizer's fp32 partitions are the master weights: restore them exactly
