@@ -102,13 +102,20 @@ def run_pipeline(
         "final_kl": read_metrics(run_dir / "ppo" / METRICS_FILE)[-1].get("lm/kl", float("nan")),
         "seconds": time.perf_counter() - start,
     }
+    _write_report(run_dir, summary, before, after, console)
+    return 0
+
+
+def _write_report(
+    run_dir: Path, summary: dict[str, float], before: dict[str, Any], after: dict[str, Any], console: Console
+) -> None:
+    """samples.json and report.md, and the report on the console."""
     (run_dir / "samples.json").write_text(
         json.dumps({"summary": summary, "before": before, "after": after}, indent=2)
     )
     report = render_report(summary, before, after)
     (run_dir / "report.md").write_text(report)
     console.print(report, soft_wrap=True, markup=False)
-    return 0
 
 
 def _stopped(run_dir: Path, console: Console) -> int:
