@@ -363,3 +363,12 @@ def test_a_signal_to_one_process_stops_all_after_the_same_step_with_a_checkpoint
     assert result.returncode == 0, result.stderr[-3000:]
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 9))
     assert (run / "model" / "config.json").is_file()
+
+
+def test_a_saved_command_from_before_deepspeed_is_upgraded():
+    from prefrl.lm.cli import upgrade_saved
+
+    assert upgrade_saved({"model": "m", "fsdp": True}) == {"model": "m", "devices": {"parallel": "fsdp"}}
+    assert upgrade_saved({"model": "m", "fsdp": False}) == {"model": "m", "devices": {"parallel": "ddp"}}
+    today = {"model": "m", "devices": {"parallel": "zero2", "mixed_precision": "bf16"}}
+    assert upgrade_saved(today) == today
