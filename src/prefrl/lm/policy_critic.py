@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -19,6 +20,25 @@ def zero_critic(policy: Any) -> ScalarRewardModel:
     critic = ScalarRewardModel.from_causal_lm(policy)
     torch.nn.init.zeros_(critic.head.weight)
     return critic
+
+
+def rl_roles(
+    policy: Any, reward_model: ScalarRewardModel | None, critic: Any | None, reference: Any | None
+) -> tuple[Any, ScalarRewardModel]:
+    """(reference, critic) for PPO: a copy of the policy as given, and a copy of the reward model or
+    a zero value head on the policy's trunk, unless given; the critic trains, the reference and the
+    reward model are frozen, and every module is in eval mode (no dropout in RL)."""
+    reference = reference if reference is not None else copy.deepcopy(policy)
+    if critic is None:
+        critic = copy.deepcopy(reward_model) if reward_model is not None else zero_critic(policy)
+    critic.requires_grad_(True)  # a copy of a frozen reward model must still learn
+    for frozen in (reference, reward_model):
+        if frozen is not None:
+            frozen.requires_grad_(False)
+    for module in (policy, reference, critic, reward_model):
+        if module is not None:
+            module.eval()
+    return reference, critic
 
 
 class PolicyAndCritic(torch.nn.Module):

@@ -9,7 +9,6 @@ given: what we really want) and KL(pi || pi_ref), so reward hacking is measured,
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from prefrl.lm.data import (
     make_batch,
 )
 from prefrl.lm.generation import response_logprobs, sample, token_entropy, token_logprobs
-from prefrl.lm.policy_critic import PARTS, PolicyAndCritic, zero_critic
+from prefrl.lm.policy_critic import PARTS, PolicyAndCritic, rl_roles
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.scores import RewardFn, adaptive_kl_coef, check_scores
@@ -107,17 +106,29 @@ class LMPPOTrainer:
             reward_fn,
             gold_fn,
         )
-        self.reference = reference if reference is not None else copy.deepcopy(policy)
-        if critic is None:
-            critic = copy.deepcopy(reward_model) if reward_model is not None else zero_critic(policy)
-        self.critic = critic.requires_grad_(True)  # a copy of a frozen reward model must still learn
-        for frozen in (self.reference, self.reward_model):
-            if frozen is not None:
-                frozen.requires_grad_(False)
-        for module in (self.policy, self.reference, self.critic, self.reward_model):
-            if module is not None:
-                module.eval()  # dropout off everywhere in RL
+        self.reference, self.critic = rl_roles(policy, reward_model, critic, reference)
         self.model = PolicyAndCritic(self.policy, self.critic)
+        self._distribute(accelerator, parallel, mixed_precision)
+        self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
+        self.kl_coef = config.kl_coef
+        self.iteration = 0
+        self.rng = random.Random()
+        """Prompt and demonstration draws: the same on every rank."""
+        self.generator = torch.Generator(device=self.device)
+        """Sampling: seeded by rank (each rank samples its own share)."""
+        self.shuffle_generator = torch.Generator()
+        """Minibatch order: the same on every rank."""
+        self.reseed()
+
+    def _distribute(
+        self,
+        accelerator: Any | None,
+        parallel: distributed.Parallel,
+        mixed_precision: distributed.MixedPrecision,
+    ) -> None:
+        """Share policy and critic over the processes (``parallel``), build the optimizer, and put the
+        frozen models on the device the batches go to."""
+        config = self.config
         _, world = distributed.rank_and_world(accelerator)
         require(
             config.batch_size % world == 0 and config.minibatch_size % world == 0,
@@ -144,16 +155,6 @@ class LMPPOTrainer:
         for frozen in (self.reference, self.reward_model):
             if frozen is not None:
                 frozen.to(self.device)
-        self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
-        self.kl_coef = config.kl_coef
-        self.iteration = 0
-        self.rng = random.Random()
-        """Prompt and demonstration draws: the same on every rank."""
-        self.generator = torch.Generator(device=self.device)
-        """Sampling: seeded by rank (each rank samples its own share)."""
-        self.shuffle_generator = torch.Generator()
-        """Minibatch order: the same on every rank."""
-        self.reseed()
 
     def reseed(self) -> None:
         """Reset every random stream to the run's seed (sampling: offset by the rank)."""
