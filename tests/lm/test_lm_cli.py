@@ -372,3 +372,29 @@ def test_a_saved_command_from_before_deepspeed_is_upgraded():
     assert upgrade_saved({"model": "m", "fsdp": False}) == {"model": "m", "devices": {"parallel": "ddp"}}
     today = {"model": "m", "devices": {"parallel": "zero2", "mixed_precision": "bf16"}}
     assert upgrade_saved(today) == today
+
+
+def test_sft_with_bf16_autocast_from_the_command_line(files, tmp_path, monkeypatch):
+    """`--mixed-precision bf16` reaches the trainer (its matrix products run in bf16) and is saved with
+    the run, so a resume keeps it."""
+    import torch
+
+    from prefrl.lm import sft as sft_module
+
+    seen = set()
+    iteration = sft_module.SFTTrainer.train_iteration
+
+    def recording(self):
+        if not seen:
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.register_forward_hook(lambda m, i, out: seen.add(out.dtype))
+        return iteration(self)
+
+    run = tmp_path / "sft"
+    argv = ["lm", "sft", "--model", files["base"], "--data", files["sft"], "--num-epochs", "1"]
+    monkeypatch.setattr(sft_module.SFTTrainer, "train_iteration", recording)
+    assert main([*argv, "--mixed-precision", "bf16", "--run-dir", str(run)]) == 0
+    assert seen == {torch.bfloat16}
+    saved = json.loads((run / "config.json").read_text())["config"]["devices"]
+    assert saved == {"parallel": "ddp", "mixed_precision": "bf16"}
