@@ -69,3 +69,9 @@ def require_positive(name: str, value: float, flag: str | None = None) -> None:
 def require_unit_interval(name: str, value: float) -> None:
     flag = "--" + name.replace("_", "-")
     require(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}: fix {flag}")
+
+
+def require_one_of(what: str, value: Any, literal: Any) -> None:
+    """``value`` must be one of the values of the ``Literal`` type ``literal``."""
+    choices = typing.get_args(literal)
+    require(value in choices, f"unknown {what} {value!r}: use one of {', '.join(map(str, choices))}")

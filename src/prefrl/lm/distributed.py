@@ -21,13 +21,13 @@ import contextlib
 import gc
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar
 
 import torch
 
 from prefrl.lm import zero
 from prefrl.lm.data import Batch, batch_from_tensors
-from prefrl.validation import require
+from prefrl.validation import require_one_of
 
 T = TypeVar("T")
 
@@ -134,9 +134,7 @@ def autocast(
 ) -> Callable[[], contextlib.AbstractContextManager]:
     """The context every forward pass of a trainer (sampling, scoring, training) runs in, as a
     factory: ``with self.autocast(): ...``. ValueError with the fix for an unknown precision."""
-    modes = ", ".join(get_args(MixedPrecision))
-    known = mixed_precision in get_args(MixedPrecision)
-    require(known, f"unknown mixed precision {mixed_precision!r}: use one of {modes}")
+    require_one_of("mixed precision", mixed_precision, MixedPrecision)
     if mixed_precision == "no":
         return contextlib.nullcontext
     return partial(torch.autocast, device.type, dtype=torch.bfloat16)
@@ -155,8 +153,7 @@ def prepare(
     the shards; a DeepSpeed engine standing for both under ZeRO; unchanged without an accelerator.
     One process (a single GPU) is never sharded. The optimizer is built here, after any sharding, on
     the final parameters."""
-    modes = ", ".join(get_args(Parallel))
-    require(parallel in get_args(Parallel), f"unknown parallel mode {parallel!r}: use one of {modes}")
+    require_one_of("parallel mode", parallel, Parallel)
     if accelerator is None:
         return model, make_optimizer(model.parameters())
     if accelerator.num_processes > 1 and parallel == "fsdp":
