@@ -41,6 +41,7 @@ def test_the_agent_is_paid_the_learned_reward_not_the_env_reward(tmp_path):
         rollout.raw_obs[valid].double().numpy(),
         rollout.env_actions[valid].numpy(),
         np.zeros(int(valid.sum())),
+        rollout.terminated[valid].numpy(),
     )
     np.testing.assert_allclose(rollout.rewards[valid].numpy(), expected, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(rollout.rewards[valid], rollout.true_rewards[valid])
@@ -93,11 +94,18 @@ def test_the_preference_learning_check_fails_with_random_answers(tmp_path):
     assert learn(tmp_path, SyntheticLabellerConfig(error_rate=0.5)) < -600
 
 
-def test_segments_longer_than_every_episode_give_a_clear_error(tmp_path, capsys):
-    # CartPole's random episodes last ~20 steps: 400-step segments never fit
+def test_segments_longer_than_every_episode_give_a_clear_error_and_leave_nothing(tmp_path, capsys):
+    # CartPole's random episodes last ~20 steps: without the absorbing state 400-step segments never fit
     argv = ["rlhp", "--env-id", "CartPole-v1", "--segment-length", "400", "--total-timesteps", "2048"]
-    assert main([*argv, "--num-envs", "8", "--num-steps", "256", "--run-dir", str(tmp_path / "r")]) == 2
+    run_dir = tmp_path / "r"
+    argv += ["--num-envs", "8", "--num-steps", "256", "--run-dir", str(run_dir)]
+    assert main([*argv, "--no-absorbing"]) == 2
     assert "pass a smaller --segment-length" in capsys.readouterr().err
+    assert not run_dir.exists()  # a failed start leaves nothing: the same --run-dir works again
+    assert main(argv) == 0  # with the absorbing state (the default) they do
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        segments = store.segments(range(1, store.num_segments() + 1))
+    assert all(s.num_real is not None and s.num_real < 400 for s in segments)
 
 
 def test_refits_read_each_segment_from_the_store_once_and_see_answers_from_elsewhere(tmp_path):
@@ -201,3 +209,28 @@ def test_the_learned_reward_is_normalised_on_the_chosen_steps(tmp_path, normaliz
     resumed = trainer(tmp_path / "r", num_labels=20, reward_normalization=normalization)
     resumed.load_state_dict(load_checkpoint(t.checkpoint_path))
     assert torch.equal(resumed.normalization_steps[0], first[0])
+
+
+def cartpole_from_preferences(tmp_path, pay_termination: bool = True) -> float:
+    """CartPole-v1 (the CLI's default env) from 60 synthetic labels: random episodes last ~20
+    steps, shorter than the default 75-step segments, which run on into the absorbing state."""
+    config = RLHPConfig(ppo=preset_config("CartPole-v1", total_timesteps=30_000), num_labels=60)
+    labeller = SyntheticLabeller(config.teacher, np.random.default_rng(3))
+    t = RLHPTrainer(config, labeller, PreferenceStore(tmp_path / "p.sqlite"))
+    if not pay_termination:
+        t.reward_model.absorbing_value = lambda gamma: torch.tensor(0.0)
+    while not t.done:
+        metrics = t.train_iteration()
+    assert float(t.reward_model.normalised_absorbing_reward()) < 0  # ending is learned to be bad
+    return metrics["env/return_window"]
+
+
+@pytest.mark.slow
+def test_cartpole_learns_from_preferences_with_default_flags(tmp_path):
+    assert cartpole_from_preferences(tmp_path) > 80  # random: ~22; 141 and 154 on seeds 1, 2
+
+
+@pytest.mark.slow
+def test_cartpole_fails_when_termination_is_not_paid_for(tmp_path):
+    # the learned reward alone, renormalised to zero mean, makes ending early look free: ~9
+    assert cartpole_from_preferences(tmp_path, pay_termination=False) < 30

@@ -21,7 +21,8 @@ from prefrl.ppo.config import PPOConfig
 from prefrl.rlhp import RLHPConfig
 from prefrl.validation import deferred_validation
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+"""soft_wrap: printed commands (--resume, tensorboard) stay on one line, copyable, at any width."""
 
 
 class TrainingCommand(Protocol):
@@ -161,6 +162,15 @@ def parse_training(argv: list[str], command: type[C], kind: str, prog: str) -> C
     cmd.config.validate()
     if cmd.torch_threads < 1:
         raise ValueError("torch_threads must be >= 1: fix --torch-threads")
+    ppo_config = cmd.config if isinstance(cmd.config, PPOConfig) else cmd.config.ppo
+    trained = ppo_config.num_iterations * ppo_config.batch_size
+    asked = any(a.split("=")[0] in ("--total-timesteps", "--total_timesteps") for a in argv)
+    if asked and trained != ppo_config.total_timesteps:
+        console.print(
+            f"note: --total-timesteps {ppo_config.total_timesteps} is not a multiple of a rollout "
+            f"(num_envs * num_steps = {ppo_config.batch_size}): training runs {trained} steps "
+            f"({ppo_config.num_iterations} rollouts)"
+        )
     if saved is not None:
         diffs = config_diffs(dataclasses.asdict(saved), dataclasses.asdict(cmd.config))
         if diffs:

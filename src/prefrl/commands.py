@@ -25,6 +25,7 @@ from prefrl.runs import (
     PREFERENCES_FILE,
     create_run_dir,
     default_run_dir,
+    discard_failed_start,
     open_run_logger,
 )
 from prefrl.validation import config_from_dict
@@ -252,6 +253,7 @@ def run_rlhp(
     trainer, run_dir, store = start_rlhp(config, run_dir, resume, labeller_kind)
     console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
     server: BackgroundServer | None = None
+    failed_start = False
     try:
         if trainer.done:
             console.print(f"{run_dir} already finished ({trainer.global_step} steps)")
@@ -260,12 +262,17 @@ def run_rlhp(
             server = start_labelling(trainer, run_dir, console)
         total = config.ppo.num_iterations * config.ppo.batch_size
         metrics = train_with_progress(trainer, total, console, "rlhp")
+    except ValueError:  # e.g. no segments fit the first rollouts' episodes
+        failed_start = resume is None and trainer.global_step == 0
+        raise
     finally:
         if server is not None:
             server.stop()
         trainer.logger.close()
         trainer.ppo.envs.close()
         store.close()
+        if failed_start:  # nothing learned: leave nothing behind, the same --run-dir works again
+            discard_failed_start(run_dir)
     if metrics is None:
         console.print(
             f"stopped at step {trainer.global_step}, checkpoint saved: continue with "

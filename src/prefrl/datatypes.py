@@ -70,9 +70,19 @@ class Segment:
     render_state: np.ndarray | None = None
     """(S, K) simulator state at each step (MuJoCo qpos+qvel, classic control ``state``), from which
     ``labelling.render`` draws the clip a person sees; None when the run does not need clips."""
+    num_real: int | None = None
+    """Steps before the episode terminated; the rest of the segment is the absorbing state after
+    termination (obs and render state held at the last real step, zero actions and true rewards),
+    whose reward the reward model learns as one number. None: every step is real."""
 
     def __len__(self) -> int:
         return self.obs.shape[0]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(S,) bool, True for a real step, False for the absorbing state after termination."""
+        real = len(self) if self.num_real is None else self.num_real
+        return np.arange(len(self)) < real
 
     @property
     def true_return(self) -> float:
@@ -93,6 +103,10 @@ class ComparisonBatch:
     """(B, S) or (B, S, A)"""
     labels: torch.Tensor
     """(B,) float: P[segment 1 preferred] in {0, 0.5, 1}."""
+    mask_1: torch.Tensor | None = None
+    """(B, S) bool, True for real steps, False for the absorbing state (``Segment.mask``); None: all real."""
+    mask_2: torch.Tensor | None = None
+    """(B, S) bool"""
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -100,8 +114,10 @@ class ComparisonBatch:
     def index(self, idx: torch.Tensor) -> ComparisonBatch:
         """The pairs at ``idx``; an (E, M) index gives per-member (E, M, ...) tensors."""
         return ComparisonBatch(
-            self.obs_1[idx], self.actions_1[idx], self.obs_2[idx], self.actions_2[idx], self.labels[idx]
-        )
+            self.obs_1[idx], self.actions_1[idx], self.obs_2[idx], self.actions_2[idx], self.labels[idx],
+            None if self.mask_1 is None else self.mask_1[idx],
+            None if self.mask_2 is None else self.mask_2[idx],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

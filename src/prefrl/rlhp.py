@@ -73,6 +73,11 @@ class RLHPConfig:
     online: bool = True
     """Ask for labels and refit the reward model as the agent improves (the paper); --no-online fits
     it once, on the whole budget asked about the initial policy (the paper's offline ablation)."""
+    absorbing: bool = True
+    """Segments may run past a termination into the absorbing state after it, whose reward the
+    reward model learns (the agent is paid its discounted value on terminating): tasks whose
+    episodes end early (a pole that falls) work with any segment length. --no-absorbing: segments
+    only within episodes (runs shorter than a segment give none), no terminal payment."""
     reward_normalization: Literal["rollout", "initial"] = "rollout"
     """Steps the learned reward is normalised on after each fit: the latest rollout's (the paper), or
     the first rollout's, kept (the reward of a state then no longer drifts as the policy improves)."""
@@ -210,15 +215,21 @@ class RLHPTrainer:
         self.pretrained = True
         self.reward_fitted = True
 
-    def learned_reward(self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
-        """(B, D), (B, ...), (B,) -> (B,) what the agent is paid: the normalised learned reward (zero
-        until the reward model's first fit, on ``human.min_labels`` answers when people answer: an
-        untrained or barely trained network's reward would send the policy astray)."""
+    def learned_reward(
+        self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray, terminated: np.ndarray
+    ) -> np.ndarray:
+        """(B, D), (B, ...), (B,), (B,) -> (B,) what the agent is paid: the normalised learned reward,
+        plus on a terminating step the discounted value of the absorbing state after it (with
+        ``absorbing``). Zero until the reward model's first fit, on ``human.min_labels`` answers when
+        people answer: an untrained or barely trained network's reward would send the policy astray."""
         if not self.reward_fitted:
             return self.config.env_reward_coef * env_rewards
         with torch.no_grad():
             r = self.reward_model(torch.from_numpy(obs).float(), torch.from_numpy(np.asarray(actions)))
-        return self.config.env_reward_coef * env_rewards + r.numpy().astype(np.float64)
+            r = r.numpy().astype(np.float64)
+            if self.config.absorbing and terminated.any():
+                r = r + terminated * float(self.reward_model.absorbing_value(self.config.ppo.gamma))
+        return self.config.env_reward_coef * env_rewards + r
 
     def pretrain(self) -> dict[str, float]:
         """Label segments of the initial policy and fit the reward model before RL starts. People
@@ -236,8 +247,8 @@ class RLHPTrainer:
         if rollout is None or len(self.pool) < 2:
             raise ValueError(
                 f"no two segments of {self.segment_length} steps in {attempt} rollouts of "
-                f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length "
-                "(MuJoCo: or --no-early-termination, as the paper did)"
+                f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length"
+                + ("" if self.config.absorbing else " or drop --no-absorbing")
             )
         self.pretrained = True
         if self.asynchronous:
@@ -277,7 +288,7 @@ class RLHPTrainer:
 
     def collect(self, rollout: Rollout) -> list[Segment]:
         """Cut the rollout into segments and add them to the pool."""
-        segments = cut_segments(rollout, self.segment_length, self.rng)
+        segments = cut_segments(rollout, self.segment_length, self.rng, self.config.absorbing)
         self.pool.add(segments)
         return segments
 
@@ -285,8 +296,7 @@ class RLHPTrainer:
         """Select ``num_queries`` pairs from the pool, store them, and have the labeller answer."""
         answered = 0
         if num_queries > 0 and len(self.pool) >= 2:
-            obs, actions = self.pool.stacked()
-            pairs = self.selector.select(obs, actions, num_queries)
+            pairs = self.selector.select(*self.pool.stacked(), num_queries)
             segments = [(self.pool.segments[i], self.pool.segments[j]) for i, j in pairs]
             ids = self.store.add_segments([s for pair in segments for s in pair], self.ppo.iteration)
             queries = self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True))
@@ -306,8 +316,7 @@ class RLHPTrainer:
         cfg = self.config.human
         room = min(cfg.queue_size - self.store.num_pending(), self.config.num_labels - self.num_asked)
         if room > 0 and len(self.pool) >= 2:
-            obs, actions = self.pool.stacked()
-            pairs = self.selector.select(obs, actions, room)
+            pairs = self.selector.select(*self.pool.stacked(), room)
             segments = [s for i, j in pairs for s in (self.pool.segments[i], self.pool.segments[j])]
             ids = self.store.add_segments(segments, self.ppo.iteration)
             self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True), cfg.redundancy)

@@ -26,10 +26,16 @@ TENSORBOARD_DIR = "tb"
 RUN_FORMAT_VERSION = 1
 
 
+def env_file_name(env_id: str) -> str:
+    """An env id as a file-name part: ``ALE/Pong-v5`` -> ``ALE_Pong-v5``, ``mypkg.envs:Task-v0`` ->
+    ``mypkg.envs_Task-v0``."""
+    return env_id.replace("/", "_").replace(":", "_")
+
+
 def default_run_dir(kind: str, env_id: str, seed: int, root: Path = Path("runs")) -> Path:
     """runs/{kind}-{env id}-s{seed}-{date-time}"""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return root / f"{kind}-{env_id.replace('/', '_')}-s{seed}-{stamp}"
+    return root / f"{kind}-{env_file_name(env_id)}-s{seed}-{stamp}"
 
 
 def create_run_dir(path: Path, kind: str, config: Any) -> Path:
@@ -48,6 +54,24 @@ def create_run_dir(path: Path, kind: str, config: Any) -> Path:
     }
     (path / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def discard_failed_start(path: Path) -> None:
+    """Remove what a run that failed before its first iteration wrote (its config, empty logs, a
+    store without answers: a human run's first iteration only enqueues), so the same --run-dir can
+    be used again; keeps the directory itself when it holds anything else."""
+    import shutil
+
+    path = Path(path)
+    store_files = [PREFERENCES_FILE + suffix for suffix in ("", "-wal", "-shm")]
+    for name in (CONFIG_FILE, METRICS_FILE, TENSORBOARD_DIR, "checkpoints", *store_files, "clips"):
+        target = path / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
 
 
 def read_run_config(path: Path, kind: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from prefrl.envs.make import make_env
 from prefrl.ppo.evaluate import load_agent
-from prefrl.runs import CHECKPOINT_FILE, read_run_config
+from prefrl.runs import CHECKPOINT_FILE, env_file_name, read_run_config
 
 
 def record_video(
@@ -30,7 +30,7 @@ def record_video(
     run_dir = Path(run_dir)
     read_run_config(run_dir)  # a clear error for a directory that is not a run
     config, agent = load_agent(run_dir / CHECKPOINT_FILE)
-    output = output or run_dir / "videos" / f"{config.env_id.replace('/', '_')}.mp4"
+    output = output or run_dir / "videos" / f"{env_file_name(config.env_id)}.mp4"
     output.parent.mkdir(parents=True, exist_ok=True)
     env = make_env(config.env_id, render_mode="rgb_array", **config.env_kwargs)
     fps = int(env.metadata.get("render_fps", 30))

@@ -44,15 +44,16 @@ def test_the_loop_enqueues_never_waits_and_refits_when_answers_arrive(tmp_path):
     lease_segments = t.store.segments([q[1] for q in t.store.pending_queries()])
     assert all(s.render_state is not None and s.render_state.shape[1] == 2 for s in lease_segments)
     obs, actions = np.zeros((2, 3)), np.zeros((2, 1), np.float32)
-    assert not t.learned_reward(obs, actions, np.ones(2)).any()  # paid nothing before the first fit
+    ended = np.zeros(2, bool)
+    assert not t.learned_reward(obs, actions, np.ones(2), ended).any()  # paid nothing before the first fit
     answer_as_a_person(t.store, 2)
     early = t.train_iteration()
     assert early["preferences/num_labels"] == 2 and "reward_model/train_loss" in early  # fitted ...
-    assert not t.learned_reward(obs, actions, np.ones(2)).any()  # ... but under min_labels: still zero
+    assert not t.learned_reward(obs, actions, np.ones(2), ended).any()  # ... but under min_labels: still zero
     answer_as_a_person(t.store, 1)
     second = t.train_iteration()
     assert second["preferences/num_labels"] == 3 and "reward_model/train_loss" in second  # refitted
-    assert t.learned_reward(obs, actions, np.ones(2)).any()
+    assert t.learned_reward(obs, actions, np.ones(2), ended).any()
     assert t.store.num_pending() == 4  # topped up
     third = t.train_iteration()
     assert "reward_model/train_loss" not in third  # no new answers: no refit

@@ -73,7 +73,7 @@ def test_finished_episodes_report_their_true_return_and_length(collect_counter):
 def test_a_reward_fn_pays_the_agent_in_one_call_per_rollout(collect_counter):
     calls = []
 
-    def reward_fn(raw_obs, env_actions, env_rewards):
+    def reward_fn(raw_obs, env_actions, env_rewards, terminated):
         calls.append(raw_obs.shape)
         return 10.0 * raw_obs[:, 1] + env_actions - env_rewards  # any function of the step
 

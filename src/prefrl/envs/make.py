@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -15,15 +18,52 @@ from prefrl.envs.proxy import ProxyReward, proxy_wrapper
 Vectorization = Literal["auto", "vector_entry_point", "sync", "async"]
 
 
-def resolve_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec of ``env_id``, or a ValueError that names close ids."""
+def split_env_id(env_id: str) -> tuple[str | None, str]:
+    """gymnasium's ``module:EnvId`` form -> (module, EnvId); a plain id -> (None, id)."""
+    if ":" in env_id:
+        module, name = env_id.split(":", 1)
+        return module, name
+    return None, env_id
+
+
+def import_env_module(module: str) -> None:
+    """Import the module that registers a user's env (as ``gymnasium.make("module:EnvId")`` does),
+    with the current directory importable as under ``python -m``; a ValueError naming the module
+    and its exception when it fails."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
-        return gym.spec(env_id)
-    except gym.error.Error as exc:
-        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
+        importlib.import_module(module)
+    except Exception as exc:
         raise ValueError(
-            f"unknown env id {env_id!r} ({exc}): {hint}list the registered ids with "
+            f"env module {module!r} failed to import ({type(exc).__name__}: {exc}): make it importable "
+            "from the current directory or install it (pip install -e .)"
+        ) from None
+
+
+def bare_env_id(env_id: str) -> str:
+    """The registered id without its ``module:`` prefix (what presets and file names use)."""
+    return split_env_id(env_id)[1]
+
+
+def resolve_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``env_id`` (importing its module first for ``module:EnvId``), or a
+    ValueError that names close ids."""
+    module, name = split_env_id(env_id)
+    if module is not None:
+        import_env_module(module)
+    try:
+        return gym.spec(name)
+    except gym.error.Error as exc:
+        close = difflib.get_close_matches(name, list(gym.registry.keys()), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        where = (
+            f"module {module!r} imported but did not register {name!r}"
+            if module is not None
+            else "an env of your own: name its module too, as module:EnvId (e.g. mypkg.envs:MyTask-v0)"
+        )
+        raise ValueError(
+            f"unknown env id {env_id!r} ({exc}): {hint}{where}; list the registered ids with "
             "`python -c 'import gymnasium; gymnasium.pprint_registry()'`"
         ) from None
 
@@ -75,8 +115,10 @@ def make_env(
     """One env, its spaces checked; ``proxy_reward`` (a name in ``envs.proxy.PROXIES``) wraps it in
     that proxy reward."""
     resolve_spec(env_id)
+    if render_mode is not None:  # passed only when asked: a user's env may not take the argument
+        kwargs = {**kwargs, "render_mode": render_mode}
     with _env_options_checked(env_id, kwargs):
-        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+        env = gym.make(env_id, **kwargs)
     if proxy_reward is not None:
         try:
             env = ProxyReward(env, proxy_reward)

@@ -46,7 +46,7 @@ def task_description(env_id: str | None) -> str:
     """The one-line question shown above the clips for ``env_id``."""
     if env_id is None:
         return TEXT_DESCRIPTION
-    name = env_id.split("/")[-1].split("-")[0]
+    name = env_id.split(":")[-1].split("/")[-1].split("-")[0]
     return TASK_DESCRIPTIONS.get(name, f"{env_id}: which clip does the task better?")
 
 

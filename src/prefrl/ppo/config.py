@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import tyro
 
 from prefrl.envs.make import Vectorization
 from prefrl.envs.proxy import ProxyName
@@ -62,10 +64,10 @@ class PPOConfig:
     """Hidden activation."""
     init_log_std: float = 0.0
     """Initial log-std of Gaussian (Box) policies."""
-    no_early_termination: bool = False
+    no_early_termination: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
     """MuJoCo: keep episodes running when the body is unhealthy (Christiano et al. 2017 removed early
     termination: it leaks reward information; the env's terminate_when_unhealthy=False)."""
-    no_control_cost: bool = False
+    no_control_cost: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
     """MuJoCo: drop the torque penalty from the reward (people cannot see torque; ctrl_cost_weight=0)."""
     proxy_reward: ProxyName | None = None
     """Pay the agent a hand-written proxy reward instead of the env's (backflip: Hopper; spin:

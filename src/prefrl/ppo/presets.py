@@ -130,6 +130,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def preset_config(env_id: str, **overrides: Any) -> PPOConfig:
     """PPOConfig for ``env_id``: its preset if it has one, else the defaults; then ``overrides``."""
-    fields = dict(PRESETS[env_id][1]) if env_id in PRESETS else {}
+    bare = env_id.split(":", 1)[-1]  # a user's module:EnvId
+    fields = dict(PRESETS[bare][1]) if bare in PRESETS else {}
     fields.update(overrides)
     return dataclasses.replace(PPOConfig(), env_id=env_id, **fields)

@@ -15,9 +15,10 @@ from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.envs.render_state import RENDER_STATE_KEY
 from prefrl.ppo.policy import ActorCritic
 
-RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-"""(raw obs (N, D), env actions (N, ...), env rewards (N,)) -> rewards the agent learns from (N,).
-Called once per rollout on all its N = T * B steps (a learned reward runs as one batch)."""
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(raw obs (N, D), env actions (N, ...), env rewards (N,), terminated (N,) bool) -> rewards the
+agent learns from (N,). Called once per rollout on all its N = T * B steps (a learned reward runs as
+one batch); ``terminated`` marks the steps that ended an episode in a terminal state."""
 
 EPISODE_INFO_SUMS = {"true_reward": "true_return", "proxy_reward": "proxy_return", "flips": "flips"}
 """Per-step ``info`` values summed over each episode, and the ``env/`` metric they are logged as:
@@ -145,6 +146,7 @@ class RolloutCollector:
                     raw_obs.reshape(num_steps * num_envs, *raw_obs.shape[2:]),
                     env_actions.reshape(num_steps * num_envs, *env_actions.shape[2:]),
                     true_rewards.reshape(-1),
+                    buffers["terminated"].reshape(-1),
                 ),
                 dtype=np.float64,
             ).reshape(num_steps, num_envs)

@@ -12,6 +12,14 @@ from prefrl.datatypes import ComparisonBatch, Segment
 from prefrl.preferences.store import PreferenceStore
 
 
+def stack_segments(segments: list[Segment]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """N segments of one length -> (N, S, D) obs, (N, S, ...) actions, (N, S) real-step masks."""
+    obs = torch.from_numpy(np.stack([s.obs for s in segments]))
+    actions = torch.from_numpy(np.stack([s.actions for s in segments]))
+    masks = torch.from_numpy(np.stack([s.mask for s in segments]))
+    return obs, actions, masks
+
+
 class SegmentPool:
     """The most recent segments, which queries are drawn from."""
 
@@ -21,10 +29,9 @@ class SegmentPool:
     def add(self, segments: list[Segment]) -> None:
         self.segments.extend(segments)
 
-    def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
-        obs = torch.from_numpy(np.stack([s.obs for s in self.segments]))
-        actions = torch.from_numpy(np.stack([s.actions for s in self.segments]))
-        return obs, actions
+    def stacked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, S, D) obs, (N, S, ...) actions, (N, S) real-step masks of the pool's segments."""
+        return stack_segments(list(self.segments))
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -36,8 +43,8 @@ class ComparisonCache:
 
     def __init__(self, store: PreferenceStore) -> None:
         self.store = store
-        self.segments: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        """segment id -> ((S, D) obs, (S, ...) actions)."""
+        self.segments: dict[int, Segment] = {}
+        """segment id -> the segment (its true rewards unused here)."""
 
     def batch(self) -> ComparisonBatch:
         """Every trainable comparison so far, in answer order."""
@@ -45,8 +52,11 @@ class ComparisonCache:
         ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
         missing = [i for i in dict.fromkeys(ids) if i not in self.segments]
         for i, segment in zip(missing, self.store.segments(missing), strict=True):
-            self.segments[i] = (segment.obs, segment.actions)
-        obs = torch.from_numpy(np.stack([self.segments[i][0] for i in ids]))
-        actions = torch.from_numpy(np.stack([self.segments[i][1] for i in ids]))
+            self.segments[i] = segment
+        obs, actions, masks = stack_segments([self.segments[i] for i in ids])
         labels = torch.tensor([c.label for c in comparisons], dtype=torch.float32)
-        return ComparisonBatch(obs[0::2], actions[0::2], obs[1::2], actions[1::2], labels)
+        all_real = bool(masks.all())
+        return ComparisonBatch(
+            obs[0::2], actions[0::2], obs[1::2], actions[1::2], labels,
+            None if all_real else masks[0::2], None if all_real else masks[1::2],
+        )  # fmt: skip

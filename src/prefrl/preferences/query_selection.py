@@ -12,8 +12,11 @@ from prefrl.reward_model.ensemble import RewardModel
 
 
 class QuerySelector(Protocol):
-    def select(self, obs: torch.Tensor, actions: torch.Tensor, num_pairs: int) -> np.ndarray:
-        """(N, S, D) candidate segments -> (num_pairs, 2) indices of the pairs to ask."""
+    def select(
+        self, obs: torch.Tensor, actions: torch.Tensor, masks: torch.Tensor, num_pairs: int
+    ) -> np.ndarray:
+        """(N, S, D) candidate segments, (N, S) real-step masks -> (num_pairs, 2) indices of the
+        pairs to ask."""
         ...
 
 
@@ -29,7 +32,9 @@ class RandomSelector:
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
 
-    def select(self, obs: torch.Tensor, actions: torch.Tensor, num_pairs: int) -> np.ndarray:
+    def select(
+        self, obs: torch.Tensor, actions: torch.Tensor, masks: torch.Tensor, num_pairs: int
+    ) -> np.ndarray:
         return random_pairs(obs.shape[0], num_pairs, self.rng)
 
 
@@ -41,9 +46,13 @@ class DisagreementSelector:
         self.rng = rng
         self.oversample = oversample
 
-    def select(self, obs: torch.Tensor, actions: torch.Tensor, num_pairs: int) -> np.ndarray:
+    def select(
+        self, obs: torch.Tensor, actions: torch.Tensor, masks: torch.Tensor, num_pairs: int
+    ) -> np.ndarray:
         candidates = random_pairs(obs.shape[0], num_pairs * self.oversample, self.rng)
         i, j = torch.from_numpy(candidates[:, 0]), torch.from_numpy(candidates[:, 1])
-        variance = self.model.preference_disagreement(obs[i], actions[i], obs[j], actions[j])
+        variance = self.model.preference_disagreement(
+            obs[i], actions[i], obs[j], actions[j], masks[i], masks[j]
+        )
         top = torch.argsort(variance, descending=True)[:num_pairs].numpy()
         return candidates[top]

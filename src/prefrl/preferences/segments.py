@@ -41,11 +41,17 @@ def episode_runs(valid: np.ndarray, done: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-def cut_segments(rollout: Rollout, length: int, rng: np.random.Generator) -> list[Segment]:
+def cut_segments(
+    rollout: Rollout, length: int, rng: np.random.Generator, absorbing: bool = True
+) -> list[Segment]:
     """Non-overlapping segments of ``length`` steps from every episode run of the rollout, at a
-    random offset within each run; runs shorter than ``length`` give none."""
+    random offset within each run. With ``absorbing``, a run that ends in termination continues in
+    the absorbing state after it (``Segment.num_real``), so a short episode (a pole that falls) gives
+    a segment too and the reward model can learn what ending costs; otherwise runs shorter than
+    ``length`` give none."""
     valid = rollout.valid.cpu().numpy()
     done = (rollout.terminated | rollout.truncated).cpu().numpy()
+    terminated = rollout.terminated.cpu().numpy()
     obs = rollout.raw_obs.cpu().numpy()
     actions = rollout.env_actions.cpu().numpy()
     rewards = rollout.true_rewards.cpu().numpy()
@@ -53,12 +59,40 @@ def cut_segments(rollout: Rollout, length: int, rng: np.random.Generator) -> lis
     segments = []
     for b in range(valid.shape[0]):
         for start, end in episode_runs(valid[b], done[b]):
-            count = (end - start) // length
+            padded = end - start + (length - 1 if absorbing and terminated[b, end - 1] else 0)
+            count = padded // length
             if count == 0:
                 continue
-            offset = start + int(rng.integers(0, end - start - count * length + 1))
+            offset = start + int(rng.integers(0, padded - count * length + 1))
             for k in range(count):
-                s = slice(offset + k * length, offset + (k + 1) * length)
-                state = None if states is None else states[b, s]
-                segments.append(Segment(obs[b, s], actions[b, s], rewards[b, s], state))
+                first = offset + k * length
+                state = None if states is None else states[b]
+                segments.append(_segment(obs[b], actions[b], rewards[b], state, first, end, length))
     return segments
+
+
+def _segment(
+    obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, states: np.ndarray | None,
+    first: int, end: int, length: int,
+) -> Segment:  # fmt: skip
+    """Steps [first, first + length) of one env's (T, ...) arrays; steps from ``end`` on (after the
+    episode terminated) are the absorbing state: the last real obs and state held, zero actions
+    and rewards."""
+    real = min(length, end - first)
+    s = slice(first, first + real)
+    state = None if states is None else _hold(states[s], length)
+    if real == length:
+        return Segment(obs[s], actions[s], rewards[s], state)
+    zero_actions = np.zeros((length - real, *actions.shape[1:]), actions.dtype)
+    return Segment(
+        _hold(obs[s], length),
+        np.concatenate([actions[s], zero_actions]),
+        np.concatenate([rewards[s], np.zeros(length - real, rewards.dtype)]),
+        state,
+        num_real=real,
+    )
+
+
+def _hold(x: np.ndarray, length: int) -> np.ndarray:
+    """(R, ...) -> (length, ...), the last row repeated."""
+    return np.concatenate([x, np.repeat(x[-1:], length - len(x), axis=0)]) if len(x) < length else x

@@ -20,9 +20,10 @@ import numpy as np
 
 from prefrl.datatypes import Segment
 
-SCHEMA_VERSION = 2
-"""1: segments, queries, one comparison per query. 2 (migrated from 1 on open): render states and
-texts of segments, prompts, redundancy and leases of queries, labellers, k answers per query."""
+SCHEMA_VERSION = 3
+"""1: segments, queries, one comparison per query. 2: render states and texts of segments, prompts,
+redundancy and leases of queries, labellers, k answers per query. 3: the real steps of segments that
+end in the absorbing state after termination. Older stores are migrated on open."""
 VALID_LABELS = (0.0, 0.5, 1.0)
 
 _SCHEMA = """
@@ -30,7 +31,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY, created REAL NOT NULL, iteration INTEGER NOT NULL,
     obs BLOB NOT NULL, actions BLOB NOT NULL, true_rewards BLOB NOT NULL,
-    render_state BLOB, text TEXT);
+    render_state BLOB, text TEXT, num_real INTEGER);
 CREATE TABLE IF NOT EXISTS queries (
     id INTEGER PRIMARY KEY, segment_1 INTEGER NOT NULL REFERENCES segments(id),
     segment_2 INTEGER NOT NULL REFERENCES segments(id), created REAL NOT NULL,
@@ -56,6 +57,9 @@ ALTER TABLE queries ADD COLUMN redundancy INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE queries ADD COLUMN leased_to TEXT;
 ALTER TABLE queries ADD COLUMN lease_expires REAL;
 ALTER TABLE comparisons RENAME TO comparisons_v1;
+"""
+_MIGRATE_2_TO_3 = """
+ALTER TABLE segments ADD COLUMN num_real INTEGER;
 """
 _COPY_V1_COMPARISONS = """
 INSERT INTO comparisons SELECT id, query_id, segment_1, segment_2, label, labeller, answered_at
@@ -140,29 +144,31 @@ class PreferenceStore:
         if existing:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else None
-            if version == 1:
-                self._migrate_from_1()
+            if version in (1, 2):
+                self._migrate()
             elif version != SCHEMA_VERSION:
                 raise ValueError(
                     f"{self.path} has preference-store schema {version}, this prefrl reads "
-                    f"{SCHEMA_VERSION} (and migrates 1): use the prefrl version that wrote it"
+                    f"{SCHEMA_VERSION} (and migrates 1 and 2): use the prefrl version that wrote it"
                 )
             return
         self.db.executescript(
             f"BEGIN; {_SCHEMA} INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
         )
 
-    def _migrate_from_1(self) -> None:
-        """Schema 1 -> 2 in one transaction: new nullable columns, and comparisons rebuilt so that a
-        query may hold one answer per labeller (k answers) instead of one in all."""
+    def _migrate(self) -> None:
+        """Schema 1 or 2 -> 3 in one transaction. 1 -> 2: new nullable columns, and comparisons rebuilt
+        so that a query may hold one answer per labeller (k answers) instead of one in all. 2 -> 3:
+        the segments' real-step count (NULL: all real)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row[0] == "1":  # another process may have migrated meanwhile
-                for statement in (_MIGRATE_1_TO_2 + _SCHEMA + _COPY_V1_COMPARISONS).split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'")
+            steps = {"1": _MIGRATE_1_TO_2 + _SCHEMA + _COPY_V1_COMPARISONS + _MIGRATE_2_TO_3}
+            steps["2"] = _MIGRATE_2_TO_3
+            for statement in steps.get(row[0], "").split(";"):  # another process may have migrated
+                if statement.strip():
+                    self.db.execute(statement)
+            self.db.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'")
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -197,7 +203,7 @@ class PreferenceStore:
         texts = texts if texts is not None else [None] * len(segments)  # type: ignore[list-item]
         rows = [
             (now, iteration, _to_blob(s.obs), _to_blob(s.actions), _to_blob(s.true_rewards),
-             None if s.render_state is None else _to_blob(s.render_state), text)
+             None if s.render_state is None else _to_blob(s.render_state), text, s.num_real)
             for s, text in zip(segments, texts, strict=True)
         ]  # fmt: skip
         ids = []
@@ -206,7 +212,7 @@ class PreferenceStore:
             for row in rows:
                 cursor = self.db.execute(
                     "INSERT INTO segments (created, iteration, obs, actions, true_rewards, render_state, "
-                    "text) VALUES (?,?,?,?,?,?,?)",
+                    "text, num_real) VALUES (?,?,?,?,?,?,?,?)",
                     row,
                 )
                 ids.append(int(cursor.lastrowid or 0))
@@ -219,11 +225,13 @@ class PreferenceStore:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.db.execute(
-                f"SELECT id, obs, actions, true_rewards, render_state FROM segments WHERE id IN ({marks})",
+                "SELECT id, obs, actions, true_rewards, render_state, num_real FROM segments "
+                f"WHERE id IN ({marks})",
                 chunk,
             ):
                 state = None if row[4] is None else _from_blob(row[4])
-                found[row[0]] = Segment(_from_blob(row[1]), _from_blob(row[2]), _from_blob(row[3]), state)
+                arrays = (_from_blob(row[1]), _from_blob(row[2]), _from_blob(row[3]))
+                found[row[0]] = Segment(*arrays, state, num_real=row[5])
         missing = [i for i in ids if i not in found]
         if missing:
             raise ValueError(f"no segments with ids {missing[:5]} in {self.path}")

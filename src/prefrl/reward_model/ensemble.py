@@ -68,9 +68,16 @@ class RewardModel(nn.Module):
         )
         self.register_buffer("reward_mean", torch.zeros(config.num_members))
         self.register_buffer("reward_scale", torch.ones(config.num_members))
+        self.absorbing_reward = nn.Parameter(torch.zeros(config.num_members))
+        """(E,) each member's raw reward per step in the absorbing state after termination."""
 
     reward_mean: torch.Tensor
     reward_scale: torch.Tensor
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        # reward models saved before the absorbing state had none: their segments were all real
+        state_dict.setdefault(prefix + "absorbing_reward", torch.zeros_like(self.absorbing_reward))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def features(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(..., D) obs and (...,) or (..., A) actions -> (..., F) inputs (one-hot discrete actions)."""
@@ -80,17 +87,39 @@ class RewardModel(nn.Module):
             actions = nn.functional.one_hot(actions.long(), self.action_dim).float()
         return torch.cat([obs.float(), actions.float()], dim=-1)
 
-    def per_member_segment_returns(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(E, M, S, D) per-member segments -> (E, M) undiscounted raw returns."""
+    def per_member_segment_returns(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(E, M, S, D) per-member segments, (E, M, S) real-step mask -> (E, M) undiscounted raw
+        returns (steps past termination earn ``absorbing_reward``)."""
         e, m, s = obs.shape[:3]
         x = self.features(obs, actions).reshape(e, m * s, -1)
-        return self.net(x).reshape(e, m, s).sum(-1)
+        return self._absorbed(self.net(x).reshape(e, m, s), mask).sum(-1)
 
-    def segment_returns(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(B, S, D) segments shared by all members -> (E, B) raw returns."""
+    def segment_returns(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, S, D) segments shared by all members, (B, S) real-step mask -> (E, B) raw returns."""
         b, s = obs.shape[:2]
         x = self.features(obs, actions).reshape(b * s, -1)
-        return self.net(x).reshape(-1, b, s).sum(-1)
+        return self._absorbed(self.net(x).reshape(-1, b, s), mask).sum(-1)
+
+    def _absorbed(self, rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """(E, M, S) per-step rewards with the steps where ``mask`` ((M, S) or (E, M, S)) is False
+        replaced by each member's absorbing reward."""
+        if mask is None:
+            return rewards
+        return torch.where(mask, rewards, self.absorbing_reward[:, None, None])
+
+    def normalised_absorbing_reward(self) -> torch.Tensor:
+        """() the absorbing state's reward per step as the agent sees rewards (as :meth:`forward`)."""
+        normalised = (self.absorbing_reward - self.reward_mean) / self.reward_scale
+        return normalised.mean() * self.config.reward_std
+
+    def absorbing_value(self, gamma: float) -> torch.Tensor:
+        """() what the agent should expect after terminating: the discounted sum from the next step
+        of the normalised absorbing reward, sum_k>=1 gamma^k r_abs = gamma r_abs / (1 - gamma)."""
+        return self.normalised_absorbing_reward() * gamma / (1.0 - gamma)
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(N, D), (N, ...) -> (N,) normalised ensemble-mean reward for the agent."""
@@ -109,8 +138,15 @@ class RewardModel(nn.Module):
 
     @torch.no_grad()
     def preference_disagreement(
-        self, obs_1: torch.Tensor, actions_1: torch.Tensor, obs_2: torch.Tensor, actions_2: torch.Tensor
+        self,
+        obs_1: torch.Tensor,
+        actions_1: torch.Tensor,
+        obs_2: torch.Tensor,
+        actions_2: torch.Tensor,
+        mask_1: torch.Tensor | None = None,
+        mask_2: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B,) variance across members of P[1 > 2] for B candidate pairs of (S, D) segments."""
-        p = torch.sigmoid(self.segment_returns(obs_1, actions_1) - self.segment_returns(obs_2, actions_2))
+        r1 = self.segment_returns(obs_1, actions_1, mask_1)
+        p = torch.sigmoid(r1 - self.segment_returns(obs_2, actions_2, mask_2))
         return p.var(0, unbiased=False) if p.shape[0] > 1 else torch.zeros(p.shape[1])

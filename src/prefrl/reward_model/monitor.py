@@ -95,12 +95,17 @@ def is_hacking(
 
 
 def predicted_returns(reward_model: RewardModel, segments: Sequence[Segment]) -> np.ndarray:
-    """(N,) the reward model's return of each segment (all of one length)."""
+    """(N,) the reward model's normalised return of each segment (all of one length; steps past
+    termination earn the normalised absorbing reward)."""
     obs = torch.from_numpy(np.stack([s.obs for s in segments]))
     actions = torch.from_numpy(np.stack([s.actions for s in segments]))
+    masks = torch.from_numpy(np.stack([s.mask for s in segments]))
     with torch.no_grad():
         flat = reward_model(obs.reshape(-1, obs.shape[-1]), actions.reshape(-1, *actions.shape[2:]))
-    return flat.reshape(len(segments), -1).sum(-1).double().numpy()
+        rewards = flat.reshape(len(segments), -1)
+        if not masks.all():
+            rewards = torch.where(masks, rewards, reward_model.normalised_absorbing_reward())
+    return rewards.sum(-1).double().numpy()
 
 
 class HackingMonitor:

@@ -126,8 +126,8 @@ class RewardModelTrainer:
         return {**self._evaluate(data, train_idx, val_idx), "reward_model/num_steps": float(num_steps)}
 
     def _step(self, mb: ComparisonBatch) -> None:
-        r1 = self.model.per_member_segment_returns(mb.obs_1, mb.actions_1)
-        r2 = self.model.per_member_segment_returns(mb.obs_2, mb.actions_2)
+        r1 = self.model.per_member_segment_returns(mb.obs_1, mb.actions_1, mb.mask_1)
+        r2 = self.model.per_member_segment_returns(mb.obs_2, mb.actions_2, mb.mask_2)
         loss, _ = bradley_terry_loss(r1, r2, mb.labels, noise=self.model.config.noise)
         loss = loss + (self.l2 * self.model.net.weight_norms()).sum()
         self.optimizer.zero_grad(set_to_none=True)
@@ -137,8 +137,8 @@ class RewardModelTrainer:
     @torch.no_grad()
     def losses(self, data: ComparisonBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(E,) Bradley-Terry loss per member and (E,) accuracy per member on ``data``."""
-        r1 = self.model.segment_returns(data.obs_1, data.actions_1)
-        r2 = self.model.segment_returns(data.obs_2, data.actions_2)
+        r1 = self.model.segment_returns(data.obs_1, data.actions_1, data.mask_1)
+        r2 = self.model.segment_returns(data.obs_2, data.actions_2, data.mask_2)
         _, stats = bradley_terry_loss(r1, r2, data.labels, noise=self.model.config.noise)
         accuracy = _accuracy(r1, r2, data.labels)
         return stats["loss_per_member"], accuracy
