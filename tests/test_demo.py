@@ -2,6 +2,7 @@ import imageio.v3 as iio
 import pytest
 
 from prefrl.cli import main
+from prefrl.demo import late_returns
 from prefrl.logger import read_metrics
 
 
@@ -19,4 +20,13 @@ def test_demo_learns_from_preferences_and_writes_a_report(tmp_path, capsys):
     assert iio.imread(run_dir / "comparison.png").shape[0] > 300
     assert len(list(iio.imiter(run_dir / "rlhp_agent.mp4"))) >= 100
     assert "report:" in capsys.readouterr().err
+    assert "normalised (PPO on the true reward = 1)" in report and "a random policy" in report
     assert main(["demo", "--run-dir", str(run_dir)]) == 2  # never overwrites a run
+
+
+def test_the_final_return_is_a_window_and_the_best_window_is_from_the_second_half():
+    rows = [{"env/episode_return": float(x)} for x in [-1000] * 5 + list(range(-500, -400, 10)) + [-900] * 5]
+    final, best = late_returns(rows)  # 20 iterations: windows of 3 (10% of 20 is 2: at least 3)
+    assert final == -900.0
+    assert best == max(sum(r["env/episode_return"] for r in rows[i - 3 : i]) / 3 for i in range(10, 21))
+    assert best == -420.0  # the last three before the collapse

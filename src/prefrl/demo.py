@@ -15,6 +15,7 @@ import torch
 from rich.console import Console
 
 from prefrl.logger import read_metrics
+from prefrl.ppo.evaluate import normalised_return, random_policy_returns
 from prefrl.ppo.presets import preset_config
 from prefrl.rlhp import RLHPConfig
 from prefrl.runs import METRICS_FILE, default_run_dir
@@ -22,6 +23,10 @@ from prefrl.runs import METRICS_FILE, default_run_dir
 DEMO_ENV = "Pendulum-v1"
 DEMO_STEPS = 204_800
 DEMO_LABELS = 700
+DEMO_EVAL_EPISODES = 50
+"""Deterministic evaluation episodes per agent (and random-policy episodes for the zero)."""
+LATE_FRACTION = 0.1
+"""The "final" training return: the mean episode return over the last tenth of the iterations."""
 
 
 def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
@@ -32,7 +37,9 @@ def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
     run_dir = Path(run_dir or default_run_dir("demo", DEMO_ENV, seed))
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(f"{run_dir} already exists and is not empty: pass another --run-dir")
-    ppo_config = preset_config(DEMO_ENV, seed=seed, total_timesteps=DEMO_STEPS, num_eval_episodes=10)
+    ppo_config = preset_config(
+        DEMO_ENV, seed=seed, total_timesteps=DEMO_STEPS, num_eval_episodes=DEMO_EVAL_EPISODES
+    )
     console.print(f"[bold]prefrl demo[/bold] in {run_dir}")
     console.print(f"1/2 learning {DEMO_ENV} from {DEMO_LABELS} preferences, never seeing its reward")
     start = time.perf_counter()
@@ -47,7 +54,8 @@ def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
         return 130
     ppo_seconds = time.perf_counter() - start
     video, _, _ = record_video(run_dir / "rlhp", run_dir / "rlhp_agent.mp4", max_frames=400)
-    report = write_report(run_dir, rlhp_seconds, ppo_seconds, video)
+    random = float(np.mean(random_policy_returns(DEMO_ENV, DEMO_EVAL_EPISODES, seed + 200_000)))
+    report = write_report(run_dir, rlhp_seconds, ppo_seconds, video, random)
     console.print(report.read_text(), markup=False, soft_wrap=True)
     console.print(f"report: {report}")
     return 0
@@ -56,6 +64,18 @@ def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
 def _last(rows: list[dict], key: str) -> float:
     values = [r[key] for r in rows if r.get(key) is not None]
     return float(values[-1]) if values else float("nan")
+
+
+def late_returns(rows: list[dict], fraction: float = LATE_FRACTION) -> tuple[float, float]:
+    """(final, best): the mean episode return over the last ``fraction`` of the iterations, and the
+    best such window in the second half of the run (a late collapse shows as final << best)."""
+    returns = [r["env/episode_return"] for r in rows if r.get("env/episode_return") is not None]
+    if not returns:
+        return float("nan"), float("nan")
+    width = max(3, round(fraction * len(returns)))
+    windows = [float(np.mean(returns[i - width : i])) for i in range(width, len(returns) + 1)]
+    second_half = windows[max(0, len(returns) // 2 - width) :]
+    return windows[-1], max(second_half)
 
 
 def plot_comparison(run_dir: Path, rlhp: list[dict], ppo: list[dict]) -> Path:
@@ -88,17 +108,27 @@ def plot_comparison(run_dir: Path, rlhp: list[dict], ppo: list[dict]) -> Path:
     return path
 
 
-def write_report(run_dir: Path, rlhp_seconds: float, ppo_seconds: float, video: Path) -> Path:
+def write_report(
+    run_dir: Path, rlhp_seconds: float, ppo_seconds: float, video: Path, random_return: float
+) -> Path:
     rlhp = read_metrics(run_dir / "rlhp" / METRICS_FILE)
     ppo = read_metrics(run_dir / "ppo" / METRICS_FILE)
     plot = plot_comparison(run_dir, rlhp, ppo)
-    first = next((r["env/return_window"] for r in rlhp if r.get("env/return_window") is not None), np.nan)
+    (final, best), (ppo_final, _) = late_returns(rlhp), late_returns(ppo)
+    evaluation, ppo_evaluation = _last(rlhp, "eval/return_mean"), _last(ppo, "eval/return_mean")
+
+    def norm(value: float, yardstick: float) -> str:
+        return f"{normalised_return(value, random_return, yardstick):.2f}"
+
+    late = f"last {LATE_FRACTION:.0%} of the iterations"
     rows = [
-        ("true return at the start (initial policy)", f"{first:.0f}", ""),
-        ("true return, last 20 training episodes", f"{_last(rlhp, 'env/return_window'):.0f}",
-         f"{_last(ppo, 'env/return_window'):.0f}"),
-        ("deterministic evaluation, 10 episodes", f"{_last(rlhp, 'eval/return_mean'):.0f}",
-         f"{_last(ppo, 'eval/return_mean'):.0f}"),
+        ("a random policy (the zero of a normalised return)", f"{random_return:.0f}", f"{random_return:.0f}"),
+        (f"true return while training, {late}", f"{final:.0f}", f"{ppo_final:.0f}"),
+        ("  normalised (PPO on the true reward = 1)", norm(final, ppo_final), "1"),
+        (f"deterministic evaluation, {DEMO_EVAL_EPISODES} episodes", f"{evaluation:.0f}",
+         f"{ppo_evaluation:.0f}"),
+        ("  normalised", norm(evaluation, ppo_evaluation), "1"),
+        ("best window of the second half (normalised)", norm(best, ppo_final), "-"),
         ("labels used", f"{_last(rlhp, 'preferences/num_labels'):.0f}", "-"),
         ("reward model accuracy on held-out labels", f"{_last(rlhp, 'reward_model/val_accuracy'):.2f}", "-"),
         ("env steps", str(DEMO_STEPS), str(DEMO_STEPS)),
@@ -109,7 +139,9 @@ def write_report(run_dir: Path, rlhp_seconds: float, ppo_seconds: float, video: 
         "",
         "The preference agent never saw the env's reward: a synthetic labeller compared pairs of 1.5 s",
         "clips by their true return, a 3-member reward-model ensemble was fitted to its answers",
-        "(Bradley-Terry with the 10% noise model), and PPO maximised the learned reward.",
+        "(Bradley-Terry with the 10% noise model), and PPO maximised the learned reward. The yardstick",
+        "is the same PPO (same hyperparameters, steps and seed) trained on the true reward; a",
+        "normalised return is (R - R_random) / (R_PPO - R_random).",
         "",
         "| | preferences only | PPO on the true reward |",
         "|---|---:|---:|",

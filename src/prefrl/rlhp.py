@@ -78,6 +78,9 @@ class RLHPConfig:
     reward model learns (the agent is paid its discounted value on terminating): tasks whose
     episodes end early (a pole that falls) work with any segment length. --no-absorbing: segments
     only within episodes (runs shorter than a segment give none), no terminal payment."""
+    reward_after_fit: bool = True
+    """Pay the agent for a rollout with the reward model refitted (and renormalised) on it, as the
+    update trains on it; --no-reward-after-fit pays the reward of the model before that refit."""
     reward_normalization: Literal["rollout", "initial"] = "rollout"
     """Steps the learned reward is normalised on after each fit: the latest rollout's (the paper), or
     the first rollout's, kept (the reward of a state then no longer drifts as the policy improves)."""
@@ -259,10 +262,10 @@ class RLHPTrainer:
 
     def train_iteration(self) -> dict[str, float]:
         pretrain_metrics = {} if self.pretrained else self.pretrain()
-        rollout, episodes = self.ppo.collect_rollout()
+        cfg = self.config
+        rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
         start = time.perf_counter()
         diagnostics = self.diagnose(self.collect(rollout))
-        cfg = self.config
         due = labels_due(
             self.ppo.global_step, cfg.ppo.num_iterations * cfg.ppo.batch_size, cfg.num_labels,
             cfg.num_initial_labels, cfg.label_decay_steps or cfg.ppo.total_timesteps / 5,
@@ -275,6 +278,8 @@ class RLHPTrainer:
             metrics.update(self.fit_reward_model(rollout))
             self.fitted_signature = self.store.answers_signature()
         metrics.update(diagnostics)
+        if cfg.reward_after_fit:
+            rollout = self.ppo.collector.with_rewards(rollout)
         preferences_seconds = time.perf_counter() - start
         metrics.update(self.ppo.update_from(rollout, episodes))
         metrics["time/preferences_s"] = preferences_seconds  # segments, queries, labels, refit

@@ -76,3 +76,30 @@ def evaluate_policy(
     finally:
         env.close()
     return returns
+
+
+def random_policy_returns(
+    env_id: str, num_episodes: int, seed: int, env_kwargs: dict[str, Any] | None = None
+) -> list[float]:
+    """Returns of ``num_episodes`` episodes of uniformly random actions (seeded ``seed + i``): the
+    zero of a normalised return."""
+    env = make_env(env_id, **(env_kwargs or {}))
+    env.action_space.seed(seed)
+    returns = []
+    try:
+        for i in range(num_episodes):
+            env.reset(seed=seed + i)
+            total, done = 0.0, False
+            while not done:
+                _, reward, term, trunc, _ = env.step(env.action_space.sample())
+                total += float(reward)
+                done = bool(term or trunc)
+            returns.append(total)
+    finally:
+        env.close()
+    return returns
+
+
+def normalised_return(value: float, random: float, yardstick: float) -> float:
+    """(R - R_random) / (R_yardstick - R_random): 0 = a random policy, 1 = the yardstick."""
+    return (value - random) / (yardstick - random)

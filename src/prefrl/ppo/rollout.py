@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,9 +75,11 @@ class RolloutCollector:
         """info key -> (B,) running sums of the ``EPISODE_INFO_SUMS`` keys seen so far."""
 
     def collect(
-        self, policy: ActorCritic, num_steps: int, generator: torch.Generator
+        self, policy: ActorCritic, num_steps: int, generator: torch.Generator, rewards: bool = True
     ) -> tuple[Rollout, EpisodeStats]:
-        """Run ``num_steps`` vector steps; returns the (B, T) rollout and the finished episodes."""
+        """Run ``num_steps`` vector steps; returns the (B, T) rollout and the finished episodes.
+        ``rewards=False`` leaves the agent's rewards zero, for :meth:`with_rewards` to fill in later
+        (a learned reward refitted on this very rollout first)."""
         buffers: dict[str, np.ndarray] = {}
 
         def store(t: int, **values: np.ndarray) -> None:  # into (T, B, ...) buffers made on first use
@@ -107,7 +110,9 @@ class RolloutCollector:
             self._track_episodes(true_reward, done, valid, stats)
             self.raw_obs = np.asarray(next_obs, dtype=np.float64)
             self.prev_done = done
-        buffers["rewards"] = self._agent_rewards(buffers)
+        buffers["rewards"] = (
+            self._agent_rewards(buffers) if rewards else np.zeros_like(buffers["true_rewards"])
+        )
         del buffers["done"]
         with torch.inference_mode():
             buffers["logprobs"], buffers["values"] = self._logprobs_and_values(policy, buffers)
@@ -131,6 +136,15 @@ class RolloutCollector:
         )
         shape = (num_steps, num_envs)
         return logprobs.reshape(shape).cpu().numpy(), values.reshape(shape).float().cpu().numpy()
+
+    def with_rewards(self, rollout: Rollout) -> Rollout:
+        """``rollout`` (collected with ``rewards=False``) with the agent's rewards computed now,
+        by ``reward_fn`` as it is now, and scaled in time order as during collection."""
+        names = ("raw_obs", "env_actions", "true_rewards", "terminated", "valid")
+        buffers = {k: np.swapaxes(getattr(rollout, k).cpu().numpy(), 0, 1) for k in names}  # (T, B, ...)
+        buffers["done"] = buffers["terminated"] | np.swapaxes(rollout.truncated.cpu().numpy(), 0, 1)
+        rewards = np.ascontiguousarray(self._agent_rewards(buffers).T)  # (B, T)
+        return dataclasses.replace(rollout, rewards=torch.from_numpy(rewards).to(rollout.rewards.device))
 
     def _agent_rewards(self, buffers: dict[str, np.ndarray]) -> np.ndarray:
         """(T, B) scaled rewards the agent learns from: the env's, or ``reward_fn``'s computed in

@@ -130,12 +130,13 @@ class PPOTrainer:
         rollout, episodes = self.collect_rollout()
         return self.update_from(rollout, episodes)
 
-    def collect_rollout(self) -> tuple[Rollout, EpisodeStats]:
-        """Act in the envs for ``num_steps`` steps with the current policy."""
+    def collect_rollout(self, rewards: bool = True) -> tuple[Rollout, EpisodeStats]:
+        """Act in the envs for ``num_steps`` steps with the current policy (``rewards=False``: the
+        agent's rewards are left to ``collector.with_rewards``)."""
         start = time.perf_counter()
         self.rollout_policy.eval()
         rollout, episodes = self.collector.collect(
-            self.rollout_policy, self.config.num_steps, self.rollout_generator
+            self.rollout_policy, self.config.num_steps, self.rollout_generator, rewards
         )
         self._rollout_seconds = time.perf_counter() - start
         return rollout, episodes

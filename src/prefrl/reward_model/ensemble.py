@@ -111,11 +111,13 @@ class RewardModel(nn.Module):
             return rewards
         return torch.where(mask, rewards, self.absorbing_reward[:, None, None])
 
+    @torch.no_grad()
     def normalised_absorbing_reward(self) -> torch.Tensor:
         """() the absorbing state's reward per step as the agent sees rewards (as :meth:`forward`)."""
         normalised = (self.absorbing_reward - self.reward_mean) / self.reward_scale
         return normalised.mean() * self.config.reward_std
 
+    @torch.no_grad()
     def absorbing_value(self, gamma: float) -> torch.Tensor:
         """() what the agent should expect after terminating: the discounted sum from the next step
         of the normalised absorbing reward, sum_k>=1 gamma^k r_abs = gamma r_abs / (1 - gamma)."""
