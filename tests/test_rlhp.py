@@ -65,11 +65,11 @@ def test_rlhp_cli_writes_a_preference_run(tmp_path):
     assert 30 <= store.num_comparisons() <= 40
     assert {c.labeller for c in store.comparisons()} == {"synthetic"}
     rows = read_metrics(run_dir / "metrics.jsonl")
-    assert [r["step"] for r in rows] == [4096, 8192]
+    assert [r["step"] for r in rows] == [2048, 4096, 6144, 8192]
     assert "reward_model/val_accuracy" in rows[-1] and "env/return_window" in rows[-1]
     last = rows[-1]  # throughput counts the preference steps (queries, labels, refits) too
     seconds = last["time/rollout_s"] + last["time/update_s"] + last["time/preferences_s"]
-    assert last["time/preferences_s"] > 0 and last["time/steps_per_second"] == pytest.approx(4096 / seconds)
+    assert last["time/preferences_s"] > 0 and last["time/steps_per_second"] == pytest.approx(2048 / seconds)
     assert (run_dir / "plots" / "learning_curves.png").exists()
     video = tmp_path / "pendulum.mp4"  # the checkpoint holds the agent, as for PPO runs
     assert main(["video", str(run_dir), "--output", str(video), "--max-frames", "5"]) == 0

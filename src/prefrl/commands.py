@@ -34,8 +34,11 @@ if TYPE_CHECKING:
     from prefrl.labelling.server import BackgroundServer
 
 
-def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> tuple[PPOTrainer, Path]:
-    """Check everything, then create (or reopen) the run directory and build the trainer."""
+def start_ppo(
+    config: PPOConfig, run_dir: Path | None, resume: Path | None, defaults: str | None = None
+) -> tuple[PPOTrainer, Path]:
+    """Check everything, then create (or reopen) the run directory and build the trainer;
+    ``defaults`` (where the flags' starting values came from) goes into config.json."""
     check_device(config.device)
     check_device(config.acting_device, "--rollout-device")
     envs = make_vec_env(config.env_id, config.num_envs, config.vectorization, **config.env_kwargs)
@@ -52,7 +55,7 @@ def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> t
             logger = open_run_logger(run_dir, resume_step=int(state["global_step"]))
         else:
             run_dir = create_run_dir(
-                run_dir or default_run_dir("ppo", config.env_id, config.seed), "ppo", config
+                run_dir or default_run_dir("ppo", config.env_id, config.seed), "ppo", config, defaults
             )
             logger = open_run_logger(run_dir)
     except BaseException:
@@ -62,6 +65,14 @@ def start_ppo(config: PPOConfig, run_dir: Path | None, resume: Path | None) -> t
     if state is not None:
         trainer.load_state_dict(state)
     return trainer, run_dir
+
+
+def defaults_source(env_id: str, resume: Path | None) -> str | None:
+    """Where a new run's PPO defaults came from (a preset, or chosen from the env's spaces), for
+    config.json and the first line of output; None for a resumed run (its config is kept)."""
+    from prefrl.ppo.presets import preset_and_source
+
+    return None if resume is not None else preset_and_source(env_id)[1]
 
 
 def check_device(device: str, flag: str = "--device") -> None:
@@ -100,7 +111,10 @@ def run_ppo(
     from prefrl.plotting import plot_run
 
     torch.set_num_threads(threads)
-    trainer, run_dir = start_ppo(config, run_dir, resume)
+    defaults = defaults_source(config.env_id, resume)
+    trainer, run_dir = start_ppo(config, run_dir, resume, defaults)
+    if defaults is not None:
+        console.print(f"defaults: {defaults} (flags override them)")
     console.print(f"run directory: {run_dir}")
     start = time.perf_counter()
     metrics = train_run(trainer, run_dir, console)
@@ -160,7 +174,11 @@ def check_true_reward(config: RLHPConfig) -> None:
 
 
 def start_rlhp(
-    config: RLHPConfig, run_dir: Path | None, resume: Path | None, labeller_kind: str = "synthetic"
+    config: RLHPConfig,
+    run_dir: Path | None,
+    resume: Path | None,
+    labeller_kind: str = "synthetic",
+    defaults: str | None = None,
 ) -> tuple[RLHPTrainer, Path, PreferenceStore]:
     """Check everything, then create (or reopen) the run directory and build the loop."""
     from prefrl.preferences.judges import FlipJudge
@@ -197,7 +215,7 @@ def start_rlhp(
             logger = open_run_logger(run_dir, resume_step=int(state["global_step"]))
         else:
             default = default_run_dir("rlhp", config.ppo.env_id, config.ppo.seed)
-            run_dir = create_run_dir(run_dir or default, "rlhp", config)
+            run_dir = create_run_dir(run_dir or default, "rlhp", config, defaults)
             logger = open_run_logger(run_dir)
     except BaseException:
         envs.close()
@@ -250,7 +268,10 @@ def run_rlhp(
     from prefrl.plotting import plot_run
 
     torch.set_num_threads(threads)
-    trainer, run_dir, store = start_rlhp(config, run_dir, resume, labeller_kind)
+    defaults = defaults_source(config.ppo.env_id, resume)
+    trainer, run_dir, store = start_rlhp(config, run_dir, resume, labeller_kind, defaults)
+    if defaults is not None:
+        console.print(f"defaults: {defaults} (flags override them)")
     console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
     server: BackgroundServer | None = None
     failed_start = False

@@ -38,8 +38,9 @@ def default_run_dir(kind: str, env_id: str, seed: int, root: Path = Path("runs")
     return root / f"{kind}-{env_file_name(env_id)}-s{seed}-{stamp}"
 
 
-def create_run_dir(path: Path, kind: str, config: Any) -> Path:
-    """Make a new run directory and write its resolved config; refuses a non-empty directory."""
+def create_run_dir(path: Path, kind: str, config: Any, defaults: str | None = None) -> Path:
+    """Make a new run directory and write its resolved config (and ``defaults``: where the values
+    the flags started from came from); refuses a non-empty directory."""
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise ValueError(
@@ -52,6 +53,8 @@ def create_run_dir(path: Path, kind: str, config: Any) -> Path:
         "kind": kind,
         "config": dataclasses.asdict(config),
     }
+    if defaults is not None:
+        payload["defaults"] = defaults
     (path / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
     return path
 

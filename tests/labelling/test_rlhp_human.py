@@ -74,7 +74,7 @@ def free_port():
 def test_rlhp_human_cli_serves_the_app_and_prints_the_url(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = ["rlhp", "--env-id", "Pendulum-v1", "--labeller", "human", "--human.port", "0"]
-    args += ["--total-timesteps", "2048", "--num-steps", "256", "--num-labels", "20"]
+    args += ["--total-timesteps", "2048", "--num-steps", "128", "--num-labels", "20"]
     args += ["--num-eval-episodes", "1", "--run-dir", str(run_dir)]
     assert main(args) == 0
     err = capsys.readouterr().err

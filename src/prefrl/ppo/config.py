@@ -44,8 +44,9 @@ class PPOConfig:
     """Whiten advantages per minibatch."""
     clip_coef: float = 0.2
     """PPO ratio clip epsilon."""
-    clip_vloss: bool = True
-    """Clip the value loss around the old values with clip_coef."""
+    clip_vloss: bool = False
+    """Clip the value loss around the old values with clip_coef (CleanRL's default; off as in SB3:
+    it stalled the critic on Pendulum-v1 and cost return on Hopper-v5, benchmarks/RESULTS.md)."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient."""
     vf_coef: float = 0.5

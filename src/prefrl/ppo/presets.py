@@ -1,10 +1,13 @@
 """Tuned PPO hyperparameters per env id, each with its source. ``prefrl ppo --env-id ID`` starts from
-the preset of ID (flags given on the command line override it); other ids use PPOConfig's defaults."""
+the preset of ID (flags given on the command line override it); other ids get defaults chosen from
+their action space (``preset_and_source`` says which and why)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+import gymnasium as gym
 
 from prefrl.ppo.config import PPOConfig
 
@@ -66,19 +69,26 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "Pendulum-v1": (
-        "rl-zoo3 hyperparams/ppo.yml (Pendulum-v1) without gSDE, which prefrl does not have",
+        # rl-zoo3's Pendulum-v1 PPO relies on gSDE (state-dependent exploration), which prefrl does not
+        # have; without it (4 x 1024 steps, gamma 0.9, lr 1e-3, value clipping) two seeds ended at -189
+        # and -597 after 102,400 steps. These settings ended at -168 to -196 on five seeds
+        # (benchmarks/RESULTS.md, "PPO on Pendulum-v1").
+        "imitation's preference-comparisons tutorial (SB3 PPO on Pendulum-v1) with SB3's unclipped "
+        "value loss and return-based reward scaling",
         {
-            "total_timesteps": 1_000_000,
-            "num_envs": 4,
-            "num_steps": 1024,
-            "gamma": 0.9,
+            "total_timesteps": 204_800,
+            "num_envs": 8,
+            "num_steps": 256,
+            "gamma": 0.97,
             "gae_lambda": 0.95,
             "update_epochs": 10,
-            "num_minibatches": 64,
-            "ent_coef": 0.0,
-            "learning_rate": 1e-3,
+            "num_minibatches": 32,
+            "ent_coef": 0.01,
+            "learning_rate": 2e-3,
             "anneal_lr": False,
-            "clip_coef": 0.2,
+            "clip_coef": 0.1,
+            "clip_vloss": False,
+            "hidden_sizes": (32, 32),
             "normalize_obs": True,
             "normalize_reward": True,
         },
@@ -128,9 +138,41 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+CONTINUOUS_DEFAULTS: dict[str, Any] = {k: v for k, v in _MUJOCO.items() if k != "total_timesteps"}
+"""An env without a preset whose actions are continuous: the PPO paper's continuous-control settings
+(as CleanRL's ppo_continuous_action.py; SB3's defaults have the same batch shape), observations and
+rewards normalised."""
+
+
+def preset_and_source(env_id: str) -> tuple[dict[str, Any], str]:
+    """(PPOConfig fields, why) for ``env_id``: its tuned preset, or defaults chosen from its action
+    space (the env is made once to read it); a user's ``module:EnvId`` imports its module."""
+    bare = env_id.split(":", 1)[-1]
+    if bare in PRESETS:
+        source, fields = PRESETS[bare]
+        return dict(fields), f"the {bare} preset: {source}"
+    from prefrl.envs.make import make_env
+
+    env = make_env(env_id)
+    continuous = isinstance(env.action_space, gym.spaces.Box)
+    env.close()
+    if continuous:
+        why = (
+            f"no preset for {bare}; its actions are continuous, so the PPO paper's continuous-control "
+            "settings (1 env x 2048 steps, 10 epochs of minibatches of 64, lr 3e-4, observation and "
+            "reward normalisation)"
+        )
+        return dict(CONTINUOUS_DEFAULTS), why
+    why = (
+        f"no preset for {bare}; its actions are discrete, so PPOConfig's defaults (CleanRL's: 8 envs x "
+        "128 steps, 4 epochs of 4 minibatches, lr 2.5e-4 annealed)"
+    )
+    return {}, why
+
+
 def preset_config(env_id: str, **overrides: Any) -> PPOConfig:
-    """PPOConfig for ``env_id``: its preset if it has one, else the defaults; then ``overrides``."""
-    bare = env_id.split(":", 1)[-1]  # a user's module:EnvId
-    fields = dict(PRESETS[bare][1]) if bare in PRESETS else {}
+    """PPOConfig for ``env_id``: its preset, or defaults chosen from its spaces
+    (:func:`preset_and_source`); then ``overrides``."""
+    fields, _ = preset_and_source(env_id)
     fields.update(overrides)
     return dataclasses.replace(PPOConfig(), env_id=env_id, **fields)

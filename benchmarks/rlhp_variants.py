@@ -1,0 +1,148 @@
+"""Preference learning against its yardstick, in one run: named variants of ``prefrl rlhp`` (flags
+added to the defaults) and ``prefrl ppo`` on the true reward, same env, steps and seeds, and a table
+of true returns with the normalised return (R - R_random) / (R_PPO - R_random), the median over seeds
+and the worst seed.
+
+Every run is a real CLI run with its own run directory under ``--out`` (rows are appended to
+``OUT/results.jsonl`` as runs finish: a killed benchmark keeps what it had, and a rerun skips the
+runs already there). ``--jobs`` runs go at once (one torch thread each). ``final`` = the mean episode
+return over the last tenth of the iterations (as ``prefrl demo`` reports it), ``eval`` = the
+deterministic evaluation at the end (``--eval-episodes``), R_random = uniformly random actions.
+
+    python benchmarks/rlhp_variants.py --env-id Pendulum-v1 --steps 102400 --labels 200 \
+        --seeds 1 2 3 4 5 --variant default= --variant initial="--reward-normalization initial" \
+        [--ppo-variant zoo="--num-envs 4 --num-steps 1024 ..."] [--out benchmarks/out/variants]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from prefrl.logger import read_metrics
+from prefrl.ppo.evaluate import random_policy_returns
+
+LATE_FRACTION = 0.1
+
+
+def late_return(rows: list[dict]) -> float:
+    """Mean episode return over the last tenth of the iterations (at least 3)."""
+    returns = [r["env/episode_return"] for r in rows if r.get("env/episode_return") is not None]
+    width = max(3, round(LATE_FRACTION * len(returns)))
+    return float(np.mean(returns[-width:]))
+
+
+def run_one(job: dict, args: argparse.Namespace) -> dict:
+    run_dir = args.out / f"{job['kind']}-{job['name']}-s{job['seed']}"
+    argv = [str(Path(sys.executable).parent / "prefrl"), job["kind"], "--env-id", args.env_id]
+    argv += ["--seed", str(job["seed"]), "--total-timesteps", str(args.steps), "--run-dir", str(run_dir)]
+    argv += ["--num-eval-episodes", str(args.eval_episodes), *shlex.split(job["flags"])]
+    if job["kind"] == "rlhp":
+        argv += ["--num-labels", str(args.labels)]
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    return {
+        **job,
+        "final": late_return(rows),
+        "eval": rows[-1].get("eval/return_mean", float("nan")),
+        "seconds": time.perf_counter() - start,
+        "update_s": sum(r.get("time/update_s", 0.0) for r in rows),
+        "rollout_s": sum(r.get("time/rollout_s", 0.0) for r in rows),
+        "preferences_s": sum(r.get("time/preferences_s", 0.0) for r in rows),
+    }
+
+
+def table(results: list[dict], random: float) -> str:
+    """Markdown: one row per variant, medians and worst seed, normalised against PPO's median."""
+    by_name: dict[tuple[str, str], list[dict]] = {}
+    for r in results:
+        by_name.setdefault((r["kind"], r["name"]), []).append(r)
+    ppo = [r for (kind, _), rows in by_name.items() if kind == "ppo" for r in rows]
+    yard_final = statistics.median(r["final"] for r in ppo) if ppo else float("nan")
+    yard_eval = statistics.median(r["eval"] for r in ppo) if ppo else float("nan")
+    lines = [
+        f"R_random = {random:.0f}; yardstick = median of `prefrl ppo` (the first --ppo-variant) seeds",
+        "",
+        "| run | variant | seeds | final median (worst) | normalised | eval median (worst) | normalised "
+        "| per seed final / eval | s per run |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for (kind, name), rows in by_name.items():
+        rows.sort(key=lambda r: r["seed"])
+        final = statistics.median(r["final"] for r in rows)
+        evaluation = statistics.median(r["eval"] for r in rows)
+        worst_final, worst_eval = min(r["final"] for r in rows), min(r["eval"] for r in rows)
+
+        def norm(value: float, yard: float) -> str:
+            return f"{(value - random) / (yard - random):.2f}"
+
+        seeds = ", ".join(f"s{r['seed']} {r['final']:.0f} / {r['eval']:.0f}" for r in rows)
+        lines.append(
+            f"| {kind} | {name} | {len(rows)} | {final:.0f} ({worst_final:.0f}) | "
+            f"{norm(final, yard_final)} ({norm(worst_final, yard_final)}) | {evaluation:.0f} "
+            f"({worst_eval:.0f}) | {norm(evaluation, yard_eval)} ({norm(worst_eval, yard_eval)}) | {seeds} "
+            f"| {statistics.median(r['seconds'] for r in rows):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_variants(items: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        name, _, flags = item.partition("=")
+        pairs.append((name, flags))
+    return pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--env-id", default="Pendulum-v1")
+    parser.add_argument("--steps", type=int, default=102_400)
+    parser.add_argument("--labels", type=int, default=200)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--variant", action="append", default=[], help="NAME=FLAGS for prefrl rlhp")
+    parser.add_argument("--ppo-variant", action="append", default=[], help="NAME=FLAGS for prefrl ppo")
+    parser.add_argument("--no-ppo", action="store_true", help="skip the yardstick (table-only reruns)")
+    parser.add_argument("--eval-episodes", type=int, default=50)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/variants"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    ppo_variants = parse_variants(args.ppo_variant) or ([] if args.no_ppo else [("preset", "")])
+    jobs = [
+        {"kind": kind, "name": name, "flags": flags, "seed": seed}
+        for kind, variants in (("ppo", ppo_variants), ("rlhp", parse_variants(args.variant)))
+        for name, flags in variants
+        for seed in args.seeds
+    ]
+    results_file = args.out / "results.jsonl"
+    done = [json.loads(line) for line in results_file.open()] if results_file.exists() else []
+    have = {(r["kind"], r["name"], r["seed"]) for r in done}
+    todo = [j for j in jobs if (j["kind"], j["name"], j["seed"]) not in have]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for result in pool.map(lambda job: run_one(job, args), todo):
+            print(json.dumps(result), flush=True)
+            with results_file.open("a") as f:
+                f.write(json.dumps(result) + "\n")
+            done.append(result)
+    wanted = {(j["kind"], j["name"], j["seed"]) for j in jobs}
+    random = float(np.mean(random_policy_returns(args.env_id, 50, 10_000)))
+    print(table([r for r in done if (r["kind"], r["name"], r["seed"]) in wanted], random))
+
+
+if __name__ == "__main__":
+    main()

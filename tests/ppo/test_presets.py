@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from prefrl.cli import main
+from prefrl.ppo.config import PPOConfig
+from prefrl.ppo.presets import CONTINUOUS_DEFAULTS, PRESETS, preset_and_source, preset_config
+
+
+def test_every_preset_makes_a_valid_config_and_names_its_source():
+    for env_id, (source, _) in PRESETS.items():
+        assert source and preset_config(env_id).env_id == env_id
+        assert preset_and_source(env_id)[1].startswith(f"the {env_id} preset: ")
+
+
+@pytest.mark.parametrize(
+    "env_id,expected,why",
+    [
+        ("InvertedPendulum-v5", CONTINUOUS_DEFAULTS, "continuous"),
+        ("MountainCarContinuous-v0", CONTINUOUS_DEFAULTS, "continuous"),
+        ("MountainCar-v0", {}, "discrete"),
+    ],
+)
+def test_an_env_without_a_preset_gets_defaults_from_its_action_space(env_id, expected, why):
+    fields, reason = preset_and_source(env_id)
+    assert fields == expected and f"no preset for {env_id}; its actions are {why}" in reason
+    config = preset_config(env_id, seed=3)
+    for name, value in expected.items():
+        assert getattr(config, name) == value
+    if not expected:
+        assert config == PPOConfig(env_id=env_id, seed=3)
+
+
+def test_continuous_defaults_normalise_and_take_the_papers_batch_shape():
+    config = preset_config("InvertedPendulum-v5")
+    assert config.normalize_obs and config.normalize_reward and not config.clip_vloss
+    assert (config.num_envs, config.num_steps, config.minibatch_size, config.update_epochs) == (
+        1,
+        2048,
+        64,
+        10,
+    )
+
+
+def test_the_run_says_which_defaults_it_chose_and_why(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["ppo", "--env-id", "InvertedPendulum-v5", "--total-timesteps", "2048", "--num-eval-episodes", "0"]
+    assert main([*argv, "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "defaults: no preset for InvertedPendulum-v5; its actions are continuous" in err
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["defaults"].startswith("no preset for InvertedPendulum-v5")
+    assert saved["config"]["normalize_obs"] is True  # the chosen defaults are the run's config
