@@ -187,6 +187,22 @@ def test_the_first_fit_runs_the_initial_epochs_and_refits_the_usual_ones(tmp_pat
     assert refits and all(m["reward_model/num_steps"] == 10 for m in refits)
 
 
+def test_refits_wait_until_the_labels_have_grown_by_the_refit_growth(tmp_path):
+    t = trainer(tmp_path, num_labels=60, refit_growth=0.5, ppo={"total_timesteps": 40960})
+    t.pretrain()  # 15 labels, fitted
+    fitted_at, refits = [15], 0
+    while not t.done:
+        metrics = t.train_iteration()
+        if "reward_model/num_steps" in metrics:
+            labels = int(metrics["reward_model/num_comparisons"])
+            assert labels >= 1.5 * fitted_at[-1]  # grown by half since the last fit
+            fitted_at.append(labels)
+            refits += 1
+        elif t.store.num_comparisons() >= 1.5 * fitted_at[-1]:
+            raise AssertionError("a refit was due and did not run")
+    assert 2 <= refits < t.ppo.iteration  # fewer refits than iterations with new labels
+
+
 @pytest.mark.parametrize("normalization", ["rollout", "initial"])
 def test_the_learned_reward_is_normalised_on_the_chosen_steps(tmp_path, normalization):
     """rollout: each refit renormalises on the latest rollout; initial: always on the first one's

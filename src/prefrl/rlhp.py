@@ -68,6 +68,10 @@ class RLHPConfig:
     """Candidate pairs per asked pair for disagreement selection."""
     env_reward_coef: float = 0.0
     """Agent's reward = env_reward_coef * env reward + learned reward (0: learned reward only)."""
+    refit_growth: float = 0.0
+    """Refit the reward model once the trainable labels have grown by this share since the last fit
+    (0: after every new answer). Each refit is num_epochs over all labels so far, so a geometric
+    schedule keeps the loop's cost near PPO's while the labels keep coming."""
     pool_size: int = 2000
     """Most recent segments that queries are drawn from."""
     online: bool = True
@@ -111,6 +115,7 @@ class RLHPConfig:
         require(self.segment_length is None or self.segment_length >= 2, "segment_length must be >= 2")
         require(self.label_decay_steps is None or self.label_decay_steps > 0, "label_decay_steps must be > 0")
         require_positive("oversample", self.oversample)
+        require(self.refit_growth >= 0, f"refit_growth must be >= 0, got {self.refit_growth}")
         require_positive("pool_size", self.pool_size)
 
     @property
@@ -177,6 +182,7 @@ class RLHPTrainer:
         self.asynchronous = isinstance(labeller, HumanLabeller)
         """People answer in the app: enqueue queries, never wait, refit when the answers change."""
         self.fitted_signature = (0, 0)
+        """The store's (count, last id) of trainable answers at the last fit."""
         self.reward_fitted = False
         self.monitor = HackingMonitor(config.monitor)
         self.reference: list[Segment] = []
@@ -276,9 +282,8 @@ class RLHPTrainer:
             metrics = {**pretrain_metrics, **self.enqueue()}
         else:
             metrics = {**pretrain_metrics, **self.ask(due - self.num_asked)}
-        if metrics["preferences/num_answered"] > 0:
+        if metrics["preferences/num_answered"] > 0 and self.refit_due():
             metrics.update(self.fit_reward_model(rollout))
-            self.fitted_signature = self.store.answers_signature()
         metrics.update(diagnostics)
         if cfg.reward_after_fit:
             rollout = self.ppo.collector.with_rewards(rollout)
@@ -292,6 +297,11 @@ class RLHPTrainer:
         if self.ppo.iteration % cfg.ppo.checkpoint_every == 0 or self.done:
             self.save()
         return metrics
+
+    def refit_due(self) -> bool:
+        """The first fit, answers taken back (undo), or the labels grown by ``refit_growth``."""
+        count, fitted = self.store.answers_signature()[0], self.fitted_signature[0]
+        return not self.reward_fitted or count < fitted or count >= fitted * (1 + self.config.refit_growth)
 
     def collect(self, rollout: Rollout) -> list[Segment]:
         """Cut the rollout into segments and add them to the pool."""
@@ -342,6 +352,7 @@ class RLHPTrainer:
         first fit runs ``initial_num_epochs``; later ones ``num_epochs``, at most
         ``max_steps_per_refit`` gradient steps."""
         cfg = self.config.reward_trainer
+        self.fitted_signature = self.store.answers_signature()  # before reading: later answers are new
         if self.reward_fitted:
             metrics = self.reward_trainer.fit(self.comparisons.batch(), cfg.max_steps_per_refit)
         else:
