@@ -1,10 +1,29 @@
 import json
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 from prefrl.cli import main
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.presets import CONTINUOUS_DEFAULTS, PRESETS, preset_and_source, preset_config
+
+
+class DiscreteWalk(gym.Env):
+    """A discrete-action task with no preset (every classic-control one has one)."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), float(action == 1), False, False, {}
+
+
+gym.register("prefrl-test/DiscreteWalk-v0", entry_point=DiscreteWalk, max_episode_steps=10)
 
 
 def test_every_preset_makes_a_valid_config_and_names_its_source():
@@ -16,9 +35,9 @@ def test_every_preset_makes_a_valid_config_and_names_its_source():
 @pytest.mark.parametrize(
     "env_id,expected,why",
     [
-        ("InvertedPendulum-v5", CONTINUOUS_DEFAULTS, "continuous"),
+        ("Pusher-v5", CONTINUOUS_DEFAULTS, "continuous"),
         ("MountainCarContinuous-v0", CONTINUOUS_DEFAULTS, "continuous"),
-        ("MountainCar-v0", {}, "discrete"),
+        ("prefrl-test/DiscreteWalk-v0", {}, "discrete"),
     ],
 )
 def test_an_env_without_a_preset_gets_defaults_from_its_action_space(env_id, expected, why):
@@ -32,7 +51,7 @@ def test_an_env_without_a_preset_gets_defaults_from_its_action_space(env_id, exp
 
 
 def test_continuous_defaults_normalise_and_take_the_papers_batch_shape():
-    config = preset_config("InvertedPendulum-v5")
+    config = preset_config("Pusher-v5")
     assert config.normalize_obs and config.normalize_reward and not config.clip_vloss
     assert (config.num_envs, config.num_steps, config.minibatch_size, config.update_epochs) == (
         1,
@@ -44,10 +63,17 @@ def test_continuous_defaults_normalise_and_take_the_papers_batch_shape():
 
 def test_the_run_says_which_defaults_it_chose_and_why(tmp_path, capsys):
     run = tmp_path / "run"
-    argv = ["ppo", "--env-id", "InvertedPendulum-v5", "--total-timesteps", "2048", "--num-eval-episodes", "0"]
+    argv = ["ppo", "--env-id", "Pusher-v5", "--total-timesteps", "2048", "--num-eval-episodes", "0"]
     assert main([*argv, "--run-dir", str(run)]) == 0
     err = capsys.readouterr().err
-    assert "defaults: no preset for InvertedPendulum-v5; its actions are continuous" in err
+    assert "defaults: no preset for Pusher-v5; its actions are continuous" in err
     saved = json.loads((run / "config.json").read_text())
-    assert saved["defaults"].startswith("no preset for InvertedPendulum-v5")
+    assert saved["defaults"].startswith("no preset for Pusher-v5")
     assert saved["config"]["normalize_obs"] is True  # the chosen defaults are the run's config
+
+
+@pytest.mark.parametrize("env_id", ["LunarLander-v3", "BipedalWalker-v3"])
+def test_box2d_envs_work_after_the_set_up(env_id, tmp_path):
+    run = tmp_path / "run"
+    argv = ["ppo", "--env-id", env_id, "--num-envs", "2", "--num-steps", "64", "--num-minibatches", "2"]
+    assert main([*argv, "--total-timesteps", "128", "--num-eval-episodes", "0", "--run-dir", str(run)]) == 0

@@ -93,10 +93,83 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "normalize_reward": True,
         },
     ),
+    "MountainCar-v0": (
+        "rl-zoo3 hyperparams/ppo.yml (MountainCar-v0)",
+        {
+            "total_timesteps": 1_000_000,
+            "num_envs": 16,
+            "num_steps": 16,
+            "num_minibatches": 4,  # zoo's batch 64 of 16 x 16
+            "gamma": 0.99,
+            "gae_lambda": 0.98,
+            "update_epochs": 4,
+            "ent_coef": 0.0,
+            "learning_rate": 3e-4,
+            "anneal_lr": False,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+    ),
+    "LunarLander-v3": (
+        "rl-zoo3 hyperparams/ppo.yml (LunarLander-v2)",
+        {
+            "total_timesteps": 1_000_000,
+            "num_envs": 16,
+            "num_steps": 1024,
+            "num_minibatches": 256,  # zoo's batch 64 of 16 x 1024
+            "gamma": 0.999,
+            "gae_lambda": 0.98,
+            "update_epochs": 4,
+            "ent_coef": 0.01,
+            "learning_rate": 3e-4,
+            "anneal_lr": False,
+        },
+    ),
+    "BipedalWalker-v3": (
+        "rl-zoo3 hyperparams/ppo.yml (BipedalWalker-v3)",
+        {
+            "total_timesteps": 5_000_000,
+            "num_envs": 32,
+            "num_steps": 2048,
+            "num_minibatches": 1024,  # zoo's batch 64 of 32 x 2048
+            "gamma": 0.999,
+            "gae_lambda": 0.95,
+            "update_epochs": 10,
+            "ent_coef": 0.0,
+            "learning_rate": 3e-4,
+            "anneal_lr": False,
+            "clip_coef": 0.18,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+    ),
+    "InvertedPendulum-v5": (
+        "rl-zoo3 hyperparams/ppo.yml (InvertedPendulum-v3, tuned): 32-step rollouts in minibatches of 64",
+        {
+            **_MUJOCO,
+            "num_steps": 32,
+            "num_minibatches": 1,  # zoo's batch 64 exceeds the 32-step rollout: one minibatch
+            "anneal_lr": False,
+            "gamma": 0.999,
+            "gae_lambda": 0.9,
+            "learning_rate": 2.22425e-4,
+            "ent_coef": 1.37976e-07,
+            "clip_coef": 0.4,
+            "update_epochs": 5,
+            "max_grad_norm": 0.3,
+            "vf_coef": 0.19816,
+        },
+    ),
+    "Ant-v5": (
+        "rl-zoo3 hyperparams/ppo.yml (Ant-v3: SB3's defaults, normalised)",
+        {**_MUJOCO, "anneal_lr": False},
+    ),
     "Hopper-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
     "HalfCheetah-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
     "Walker2d-v5": ("CleanRL ppo_continuous_action.py / PPO paper (MuJoCo)", _MUJOCO),
     "prefrl/HopperBackflip-v0": ("the Hopper-v5 preset (CleanRL / PPO paper, MuJoCo)", _MUJOCO),
+    "LunarLanderContinuous-v3": ("rl-zoo3 hyperparams/ppo.yml (LunarLanderContinuous-v2)", {}),
+    "BipedalWalkerHardcore-v3": ("rl-zoo3 hyperparams/ppo.yml (BipedalWalkerHardcore-v3)", {}),
     "Swimmer-v5": (
         "rl-zoo3 hyperparams/ppo.yml (Swimmer-v3): the MuJoCo defaults with gamma 0.9999",
         {**_MUJOCO, "gamma": 0.9999, "anneal_lr": False},
@@ -142,6 +215,23 @@ CONTINUOUS_DEFAULTS: dict[str, Any] = {k: v for k, v in _MUJOCO.items() if k != 
 """An env without a preset whose actions are continuous: the PPO paper's continuous-control settings
 (as CleanRL's ppo_continuous_action.py; SB3's defaults have the same batch shape), observations and
 rewards normalised."""
+
+
+PRESETS["LunarLanderContinuous-v3"] = (PRESETS["LunarLanderContinuous-v3"][0], PRESETS["LunarLander-v3"][1])
+PRESETS["BipedalWalkerHardcore-v3"] = (
+    PRESETS["BipedalWalkerHardcore-v3"][0] + ": learning rate 2.5e-4 annealed (zoo also anneals the clip)",
+    {
+        **PRESETS["BipedalWalker-v3"][1],
+        "total_timesteps": 10_000_000,
+        "num_envs": 16,
+        "num_minibatches": 512,
+        "gamma": 0.99,
+        "ent_coef": 0.001,
+        "learning_rate": 2.5e-4,
+        "anneal_lr": True,
+        "clip_coef": 0.2,
+    },
+)
 
 
 def preset_and_source(env_id: str) -> tuple[dict[str, Any], str]:
