@@ -5,7 +5,8 @@ and the worst seed.
 
 Every run is a real CLI run with its own run directory under ``--out`` (rows are appended to
 ``OUT/results.jsonl`` as runs finish: a killed benchmark keeps what it had, and a rerun skips the
-runs already there). ``--jobs`` runs go at once (one torch thread each). ``final`` = the mean episode
+runs already there and resumes the unfinished ones from their checkpoints; ``seconds`` then counts
+only the last process). ``--jobs`` runs go at once (one torch thread each). ``final`` = the mean episode
 return over the last tenth of the iterations (as ``prefrl demo`` reports it), ``eval`` = the
 deterministic evaluation at the end (``--eval-episodes``), R_random = uniformly random actions.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,11 +45,16 @@ def late_return(rows: list[dict]) -> float:
 
 def run_one(job: dict, args: argparse.Namespace) -> dict:
     run_dir = args.out / f"{job['kind']}-{job['name']}-s{job['seed']}"
-    argv = [str(Path(sys.executable).parent / "prefrl"), job["kind"], "--env-id", args.env_id]
-    argv += ["--seed", str(job["seed"]), "--total-timesteps", str(args.steps), "--run-dir", str(run_dir)]
-    argv += ["--num-eval-episodes", str(args.eval_episodes), *shlex.split(job["flags"])]
-    if job["kind"] == "rlhp":
-        argv += ["--num-labels", str(args.labels)]
+    prefrl = [str(Path(sys.executable).parent / "prefrl"), job["kind"]]
+    if (run_dir / "checkpoints" / "last.pt").exists():  # a killed benchmark: its runs continue
+        argv = [*prefrl, "--resume", str(run_dir)]
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        argv = [*prefrl, "--env-id", args.env_id, "--seed", str(job["seed"])]
+        argv += ["--total-timesteps", str(args.steps), "--run-dir", str(run_dir)]
+        argv += ["--num-eval-episodes", str(args.eval_episodes), *shlex.split(job["flags"])]
+        if job["kind"] == "rlhp":
+            argv += ["--num-labels", str(args.labels)]
     start = time.perf_counter()
     done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:

@@ -95,7 +95,9 @@ class PPOTrainer:
         )
         """The policy that acts in the envs: ``policy`` itself, or a copy on ``acting_device`` that
         gets the new weights after each update."""
-        self.optimizer = adam(self.policy.parameters(), config.learning_rate, eps=1e-5)
+        self.parameters = list(self.policy.parameters())
+        """Cached: ``Module.parameters()`` walks the module tree on every call (once per minibatch)."""
+        self.optimizer = adam(self.parameters, config.learning_rate, eps=1e-5)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.rollout_generator = (
             self.generator
@@ -205,7 +207,7 @@ class PPOTrainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 stats["ppo/grad_norm"] = torch.nn.utils.clip_grad_norm_(
-                    self.policy.parameters(), cfg.max_grad_norm
+                    self.parameters, cfg.max_grad_norm, foreach=True
                 )
                 self.optimizer.step()
                 names = list(stats)
