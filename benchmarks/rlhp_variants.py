@@ -71,16 +71,17 @@ def run_one(job: dict, args: argparse.Namespace) -> dict:
     }
 
 
-def table(results: list[dict], random: float) -> str:
-    """Markdown: one row per variant, medians and worst seed, normalised against PPO's median."""
+def table(results: list[dict], random: float, yardstick: str) -> str:
+    """Markdown: one row per variant, medians and worst seed, normalised against the median of the
+    ``yardstick`` PPO variant."""
     by_name: dict[tuple[str, str], list[dict]] = {}
     for r in results:
         by_name.setdefault((r["kind"], r["name"]), []).append(r)
-    ppo = [r for (kind, _), rows in by_name.items() if kind == "ppo" for r in rows]
+    ppo = by_name.get(("ppo", yardstick), [])
     yard_final = statistics.median(r["final"] for r in ppo) if ppo else float("nan")
     yard_eval = statistics.median(r["eval"] for r in ppo) if ppo else float("nan")
     lines = [
-        f"R_random = {random:.0f}; yardstick = median of `prefrl ppo` (the first --ppo-variant) seeds",
+        f"R_random = {random:.0f}; yardstick: the median over seeds of `prefrl ppo` variant {yardstick!r}",
         "",
         "| run | variant | seeds | final median (worst) | normalised | eval median (worst) | normalised "
         "| per seed final / eval | s per run |",
@@ -148,7 +149,8 @@ def main() -> None:
             done.append(result)
     wanted = {(j["kind"], j["name"], j["seed"]) for j in jobs}
     random = float(np.mean(random_policy_returns(args.env_id, 50, 10_000)))
-    print(table([r for r in done if (r["kind"], r["name"], r["seed"]) in wanted], random))
+    yardstick = ppo_variants[0][0] if ppo_variants else "preset"
+    print(table([r for r in done if (r["kind"], r["name"], r["seed"]) in wanted], random, yardstick))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
 from prefrl.cli import main
@@ -177,3 +180,35 @@ def test_help_lists_the_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("ppo", "demo", "plot", "video"))
+
+
+class _BrokenObsEnv(gym.Env):
+    """Observations of the wrong shape (mode 'shape') or NaN (mode 'nan') after a few steps."""
+
+    observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, mode: str = "nan") -> None:
+        self.mode, self.t = mode, 0
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.zeros(3, np.float32)
+        if self.t >= 5:
+            obs = np.zeros(4, np.float32) if self.mode == "shape" else np.full(3, np.nan, np.float32)
+        return obs, 0.0, False, False, {}
+
+
+@pytest.mark.parametrize("mode,message", [("nan", "NaN or inf at step 5"), ("shape", r"shape \(4,\)")])
+def test_an_env_with_bad_observations_is_one_line_and_writes_nothing(mode, message, tmp_path, capsys):
+    gym.register(f"prefrl-test/BrokenObs-{mode}-v0", entry_point=_BrokenObsEnv, kwargs={"mode": mode})
+    run = tmp_path / "run"
+    assert main(["ppo", "--env-id", f"prefrl-test/BrokenObs-{mode}-v0", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and re.search(message, err), err
+    assert not run.exists()

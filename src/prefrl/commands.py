@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import gymnasium as gym
 import numpy as np
 import torch
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint
 from prefrl.envs.backflip import HOPPER_OBS_DIM
-from prefrl.envs.make import make_vec_env
+from prefrl.envs.make import make_env, make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.store import PreferenceStore
@@ -41,6 +40,7 @@ def start_ppo(
     ``defaults`` (where the flags' starting values came from) goes into config.json."""
     check_device(config.device)
     check_device(config.acting_device, "--rollout-device")
+    probe_env(config)
     envs = make_vec_env(config.env_id, config.num_envs, config.vectorization, **config.env_kwargs)
     try:
         state = None
@@ -73,6 +73,48 @@ def defaults_source(env_id: str, resume: Path | None) -> str | None:
     from prefrl.ppo.presets import preset_and_source
 
     return None if resume is not None else preset_and_source(env_id)[1]
+
+
+PROBE_STEPS = 50
+"""Random-action steps taken to check an env before a run directory is written."""
+
+
+def probe_env(config: PPOConfig, check_reward: bool = True) -> None:
+    """A ValueError with the fix when the env's observations are not finite arrays of its observation
+    space's shape, or (``check_reward``: the reward is what PPO or the synthetic labeller learns from)
+    its reward is not a finite number: a random policy, a few steps, before anything is written."""
+    kwargs = {k: v for k, v in config.env_kwargs.items() if k != "proxy_reward"}  # a wrapper
+    env = make_env(config.env_id, **kwargs)
+    shape = env.observation_space.shape
+    try:
+        obs, _ = env.reset(seed=config.seed)
+        env.action_space.seed(config.seed)
+        for step in range(PROBE_STEPS + 1):
+            obs = np.asarray(obs)
+            if obs.shape != shape or not np.all(np.isfinite(obs)):
+                what = f"shape {obs.shape}, its space says {shape}" if obs.shape != shape else "NaN or inf"
+                raise ValueError(
+                    f"{config.env_id} returned an observation with {what} at step {step}: fix the env "
+                    "(or wrap it, e.g. gymnasium.wrappers.FlattenObservation) so that observations match "
+                    "its observation_space"
+                )
+            if step == PROBE_STEPS:
+                break
+            obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            if check_reward and (
+                isinstance(reward, bool)
+                or not isinstance(reward, int | float | np.number)
+                or not math.isfinite(float(reward))
+            ):
+                raise ValueError(
+                    f"{config.env_id} returned reward {reward!r} at step {step}, but PPO and the "
+                    "synthetic labeller learn from the env's reward: use an env that reports a finite "
+                    "numeric reward (or have people label: prefrl rlhp --labeller human)"
+                )
+            if terminated or truncated:
+                obs, _ = env.reset()
+    finally:
+        env.close()
 
 
 def check_device(device: str, flag: str = "--device") -> None:
@@ -143,36 +185,6 @@ def check_segment_length(config: RLHPConfig) -> None:
         )
 
 
-TRUE_REWARD_PROBE_STEPS = 50
-"""Random-action steps taken to check that an env reports a true reward for the synthetic labeller."""
-
-
-def check_true_reward(config: RLHPConfig) -> None:
-    """A ValueError with the fix when the env's reward is not a finite number: the synthetic labeller
-    answers from it (a random policy, a few steps, before anything is written)."""
-    kwargs = {k: v for k, v in config.ppo.env_kwargs.items() if k != "proxy_reward"}  # a wrapper
-    env = gym.make(config.ppo.env_id, disable_env_checker=True, **kwargs)
-    try:
-        env.reset(seed=config.ppo.seed)
-        env.action_space.seed(config.ppo.seed)
-        for step in range(TRUE_REWARD_PROBE_STEPS):
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            if (
-                isinstance(reward, bool)
-                or not isinstance(reward, int | float | np.number)
-                or not (math.isfinite(float(reward)))
-            ):
-                raise ValueError(
-                    f"{config.ppo.env_id} returned reward {reward!r} at step {step}, but the synthetic "
-                    "labeller answers from the env's true reward: use an env that reports a finite "
-                    "numeric reward (or have people label: --labeller human)"
-                )
-            if terminated or truncated:
-                env.reset()
-    finally:
-        env.close()
-
-
 def start_rlhp(
     config: RLHPConfig,
     run_dir: Path | None,
@@ -191,8 +203,7 @@ def start_rlhp(
     human = labeller_kind == "human"
     if human:
         check_labelling_installed()
-    elif labeller_kind == "synthetic":
-        check_true_reward(config)
+    probe_env(config.ppo, check_reward=labeller_kind == "synthetic")
     if resume is not None:
         check_same_labeller(resume / PREFERENCES_FILE, labeller_kind)
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, render_states=human, **ppo.env_kwargs)
