@@ -12,11 +12,16 @@ def test_demo_learns_from_preferences_and_writes_a_report(tmp_path, capsys):
     assert main(["demo", "--run-dir", str(run_dir)]) == 0
     report = (run_dir / "report.md").read_text()
     assert "learned from preferences alone" in report and "![comparison](comparison.png)" in report
-    rlhp = [r for r in read_metrics(run_dir / "rlhp" / "metrics.jsonl") if "env/return_window" in r]
-    # It learned: from about -1100 to a mean over its last 10 iterations that was -245 to -600 in our
-    # runs (seeds 1-2; one iteration to the next swings by up to 200), random answers stay near -1200.
-    late = [r["env/return_window"] for r in rlhp[-10:]]
-    assert rlhp[0]["env/return_window"] < -900 and sum(late) / len(late) > -700
+    rlhp = read_metrics(run_dir / "rlhp" / "metrics.jsonl")
+    ppo = read_metrics(run_dir / "ppo" / "metrics.jsonl")
+    # It learned as well as PPO on the true reward (seeds 1-5: 0.97 / 1.00 normalised, worst seed
+    # 0.97 / 0.99; benchmarks/RESULTS.md) and did not fall back at the end.
+    (final, best), (ppo_final, _) = late_returns(rlhp), late_returns(ppo)
+    random = -1205.0  # 50 episodes of random actions
+    assert rlhp[0]["env/return_window"] < -900
+    assert (final - random) / (ppo_final - random) > 0.9
+    assert (rlhp[-1]["eval/return_mean"] - random) / (ppo[-1]["eval/return_mean"] - random) > 0.9
+    assert (best - final) / (ppo_final - random) < 0.1
     assert iio.imread(run_dir / "comparison.png").shape[0] > 300
     assert len(list(iio.imiter(run_dir / "rlhp_agent.mp4"))) >= 100
     assert "report:" in capsys.readouterr().err

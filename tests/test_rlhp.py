@@ -256,3 +256,15 @@ def test_pendulum_from_200_preferences_needs_its_fixes(tmp_path, seed, broken):
     random -1205); each seed fails without one of the fixes (-530, -585)."""
     assert pendulum_from_preferences(tmp_path / "fixed", seed) > -300
     assert pendulum_from_preferences(tmp_path / "broken", seed, **broken) < -400
+
+
+def test_rlhp_with_no_flags_but_a_budget_runs_on_cartpole(tmp_path, monkeypatch, capsys):
+    """A newcomer's first `prefrl rlhp`: CartPole-v1, whose random episodes end before a segment."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["rlhp", "--total-timesteps", "4096", "--num-labels", "20", "--num-eval-episodes", "1"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    with PreferenceStore(run / "preferences.sqlite") as store:
+        assert store.num_comparisons() >= 15
+        padded = [s for s in store.segments(range(1, store.num_segments() + 1)) if s.num_real is not None]
+    assert padded  # segments that ran into the absorbing state after the pole fell
+    assert "defaults: the CartPole-v1 preset" in capsys.readouterr().err
