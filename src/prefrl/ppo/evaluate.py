@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,21 +62,7 @@ def evaluate_policy(
     env_kwargs: dict[str, Any] | None = None,
 ) -> list[float]:
     """Returns of ``num_episodes`` deterministic episodes on a single env seeded ``seed + i``."""
-    agent = Agent(policy, obs_normalizer)
-    env = make_env(env_id, **(env_kwargs or {}))
-    returns = []
-    try:
-        for i in range(num_episodes):
-            obs, _ = env.reset(seed=seed + i)
-            total, done = 0.0, False
-            while not done:
-                obs, reward, term, trunc, _ = env.step(agent.act(obs))
-                total += float(reward)
-                done = bool(term or trunc)
-            returns.append(total)
-    finally:
-        env.close()
-    return returns
+    return episode_returns(Agent(policy, obs_normalizer).act, env_id, num_episodes, seed, env_kwargs)
 
 
 def random_policy_returns(
@@ -83,15 +70,28 @@ def random_policy_returns(
 ) -> list[float]:
     """Returns of ``num_episodes`` episodes of uniformly random actions (seeded ``seed + i``): the
     zero of a normalised return."""
+    return episode_returns(None, env_id, num_episodes, seed, env_kwargs)
+
+
+def episode_returns(
+    act: Callable[[np.ndarray], Any] | None,
+    env_id: str,
+    num_episodes: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[float]:
+    """True returns of ``num_episodes`` episodes of ``act(obs) -> action`` (None: uniformly random
+    actions, the action space seeded ``seed``) on one env reset with seed ``seed + i``."""
     env = make_env(env_id, **(env_kwargs or {}))
     env.action_space.seed(seed)
     returns = []
     try:
         for i in range(num_episodes):
-            env.reset(seed=seed + i)
+            obs, _ = env.reset(seed=seed + i)
             total, done = 0.0, False
             while not done:
-                _, reward, term, trunc, _ = env.step(env.action_space.sample())
+                action = env.action_space.sample() if act is None else act(obs)
+                obs, reward, term, trunc, _ = env.step(action)
                 total += float(reward)
                 done = bool(term or trunc)
             returns.append(total)
