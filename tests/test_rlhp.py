@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import gymnasium as gym
@@ -268,3 +269,15 @@ def test_rlhp_with_no_flags_but_a_budget_runs_on_cartpole(tmp_path, monkeypatch,
         padded = [s for s in store.segments(range(1, store.num_segments() + 1)) if s.num_real is not None]
     assert padded  # segments that ran into the absorbing state after the pole fell
     assert "defaults: the CartPole-v1 preset" in capsys.readouterr().err
+
+
+def test_a_run_saved_before_the_new_switches_resumes_as_it_ran():
+    from prefrl.validation import config_from_dict
+
+    saved = dataclasses.asdict(RLHPConfig())
+    for name in ("absorbing", "reward_after_fit", "refit_growth"):
+        del saved[name]
+    old = config_from_dict(RLHPConfig, saved)
+    assert (old.absorbing, old.reward_after_fit, old.refit_growth) == (False, False, 0.0)
+    new = config_from_dict(RLHPConfig, dataclasses.asdict(RLHPConfig()))
+    assert new == RLHPConfig() and new.absorbing and new.reward_after_fit

@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -44,6 +44,13 @@ from prefrl.validation import require, require_positive, validation_enabled
 
 @dataclass(frozen=True)
 class RLHPConfig:
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {
+        "absorbing": False,
+        "reward_after_fit": False,
+        "refit_growth": 0.0,
+    }
+    """What runs saved before these fields existed did, so that they resume unchanged."""
+
     ppo: Annotated[PPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PPOConfig)
     """The agent's PPO (its env id is the task)."""
     reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)

@@ -31,7 +31,9 @@ def deferred_validation() -> Iterator[None]:
 
 def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Rebuild a (nested) config dataclass from its ``dataclasses.asdict`` form, as saved in JSON
-    (lists back to tuples). Unknown fields mean another prefrl version wrote it: ValueError."""
+    (lists back to tuples). Unknown fields mean another prefrl version wrote it: ValueError. A field
+    the saved form lacks (an older prefrl wrote it) takes the value it had in effect then, from the
+    class's ``SAVED_BEFORE`` mapping, else its default."""
     hints = typing.get_type_hints(cls, include_extras=False)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
@@ -40,7 +42,8 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
             f"the saved {cls.__name__} has fields this prefrl does not know ({', '.join(unknown)}): "
             "use the prefrl version that wrote it"
         )
-    kwargs = {}
+    before: dict[str, Any] = getattr(cls, "SAVED_BEFORE", {})
+    kwargs = {name: value for name, value in before.items() if name not in data}
     for name, value in data.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
