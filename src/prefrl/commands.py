@@ -31,6 +31,7 @@ from prefrl.validation import config_from_dict
 
 if TYPE_CHECKING:
     from prefrl.labelling.server import BackgroundServer
+    from prefrl.preferences.labellers import Labeller
 
 
 def start_ppo(
@@ -193,9 +194,6 @@ def start_rlhp(
     defaults: str | None = None,
 ) -> tuple[RLHPTrainer, Path, PreferenceStore]:
     """Check everything, then create (or reopen) the run directory and build the loop."""
-    from prefrl.preferences.judges import FlipJudge
-    from prefrl.preferences.labellers import HumanLabeller, Labeller, SyntheticLabeller
-
     check_device(config.ppo.device)
     check_device(config.ppo.acting_device, "--rollout-device")
     ppo = config.ppo
@@ -233,17 +231,23 @@ def start_rlhp(
         raise
     store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
     store.set_meta("labeller_kind", labeller_kind)
-    labeller: Labeller = (
-        HumanLabeller(config.human)
-        if human
-        else FlipJudge()
-        if labeller_kind == "flip-judge"
-        else SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
-    )
+    labeller = make_labeller(labeller_kind, config)
     trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
     if state is not None:
         trainer.load_state_dict(state)
     return trainer, run_dir, store
+
+
+def make_labeller(kind: str, config: RLHPConfig) -> Labeller:
+    """The labeller ``--labeller kind`` names (the synthetic one seeded from the run's seed)."""
+    from prefrl.preferences.judges import FlipJudge
+    from prefrl.preferences.labellers import HumanLabeller, SyntheticLabeller
+
+    if kind == "human":
+        return HumanLabeller(config.human)
+    if kind == "flip-judge":
+        return FlipJudge()
+    return SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
 
 
 def check_same_labeller(path: Path, kind: str) -> None:

@@ -72,7 +72,7 @@ def late_returns(rows: list[dict], fraction: float = LATE_FRACTION) -> tuple[flo
     returns = [r["env/episode_return"] for r in rows if r.get("env/episode_return") is not None]
     if not returns:
         return float("nan"), float("nan")
-    width = max(3, round(fraction * len(returns)))
+    width = min(len(returns), max(3, round(fraction * len(returns))))
     windows = [float(np.mean(returns[i - width : i])) for i in range(width, len(returns) + 1)]
     second_half = windows[max(0, len(returns) // 2 - width) :]
     return windows[-1], max(second_half)
@@ -108,12 +108,10 @@ def plot_comparison(run_dir: Path, rlhp: list[dict], ppo: list[dict]) -> Path:
     return path
 
 
-def write_report(
-    run_dir: Path, rlhp_seconds: float, ppo_seconds: float, video: Path, random_return: float
-) -> Path:
-    rlhp = read_metrics(run_dir / "rlhp" / METRICS_FILE)
-    ppo = read_metrics(run_dir / "ppo" / METRICS_FILE)
-    plot = plot_comparison(run_dir, rlhp, ppo)
+def report_rows(
+    rlhp: list[dict], ppo: list[dict], rlhp_seconds: float, ppo_seconds: float, random_return: float
+) -> list[tuple[str, str, str]]:
+    """(what, preference agent, PPO) rows of the demo's table, raw and normalised."""
     (final, best), (ppo_final, _) = late_returns(rlhp), late_returns(ppo)
     evaluation, ppo_evaluation = _last(rlhp, "eval/return_mean"), _last(ppo, "eval/return_mean")
 
@@ -134,6 +132,16 @@ def write_report(
         ("env steps", str(DEMO_STEPS), str(DEMO_STEPS)),
         ("wall-clock time", f"{rlhp_seconds:.0f} s", f"{ppo_seconds:.0f} s"),
     ]  # fmt: skip
+    return rows
+
+
+def write_report(
+    run_dir: Path, rlhp_seconds: float, ppo_seconds: float, video: Path, random_return: float
+) -> Path:
+    rlhp = read_metrics(run_dir / "rlhp" / METRICS_FILE)
+    ppo = read_metrics(run_dir / "ppo" / METRICS_FILE)
+    plot = plot_comparison(run_dir, rlhp, ppo)
+    rows = report_rows(rlhp, ppo, rlhp_seconds, ppo_seconds, random_return)
     lines = [
         f"# prefrl demo: {DEMO_ENV} learned from preferences alone",
         "",
