@@ -226,7 +226,7 @@ def cartpole_from_preferences(tmp_path, pay_termination: bool = True) -> float:
 
 @pytest.mark.slow
 def test_cartpole_learns_from_preferences_with_default_flags(tmp_path):
-    assert cartpole_from_preferences(tmp_path) > 80  # random: ~22; 141 and 154 on seeds 1, 2
+    assert cartpole_from_preferences(tmp_path) > 80  # random: ~22; 134 and 126 on seeds 1, 2
 
 
 @pytest.mark.slow
