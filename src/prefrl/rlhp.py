@@ -97,7 +97,7 @@ class RLHPConfig:
     """Steps the learned reward is normalised on after each fit: the first rollout's, kept (the
     reward of a state then changes only when the model is refitted, not as the policy moves), or the
     latest rollout's (the paper). On Pendulum-v1 (200 labels, 5 seeds) the worst seed's evaluation
-    return was -208 with ``initial`` and -515 with ``rollout`` (benchmarks/RESULTS.md)."""
+    return was -222 with ``initial`` and -530 with ``rollout`` (benchmarks/RESULTS.md)."""
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     """The reward-hacking monitor (predicted vs true return; warns, never stops the run)."""
 
@@ -277,6 +277,9 @@ class RLHPTrainer:
         return metrics
 
     def train_iteration(self) -> dict[str, float]:
+        """One iteration of the loop: collect a rollout -> cut it into segments -> ask the labels due
+        -> refit the reward model -> pay the rollout the learned reward (the refitted model's, with
+        ``reward_after_fit``) -> PPO update on it. Returns (and logs) the metrics."""
         pretrain_metrics = {} if self.pretrained else self.pretrain()
         cfg = self.config
         rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
