@@ -11,9 +11,10 @@ from prefrl.cli import main
 from prefrl.logger import read_metrics
 from prefrl.ppo.presets import preset_config
 from prefrl.preferences.labellers import SyntheticLabeller, SyntheticLabellerConfig
+from prefrl.preferences.schedule import labels_due
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.trainer import RewardTrainerConfig
-from prefrl.rlhp import RLHPConfig, RLHPTrainer, labels_due
+from prefrl.rlhp import RLHPConfig, RLHPTrainer
 
 
 def test_label_schedule_front_loads_after_the_initial_labels():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from prefrl.preferences.labellers import (
 )
 from prefrl.preferences.pool import ComparisonCache, SegmentPool
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
+from prefrl.preferences.schedule import labels_due
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
@@ -44,11 +44,7 @@ from prefrl.validation import require, require_positive, validation_enabled
 
 @dataclass(frozen=True)
 class RLHPConfig:
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {
-        "absorbing": False,
-        "reward_after_fit": False,
-        "refit_growth": 0.0,
-    }
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {"absorbing": False, "reward_after_fit": False, "refit_growth": 0}
     """What runs saved before these fields existed did, so that they resume unchanged."""
 
     ppo: Annotated[PPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PPOConfig)
@@ -131,15 +127,6 @@ class RLHPConfig:
         if not self.online:
             return self.num_labels
         return round(self.num_labels * self.initial_label_fraction)
-
-
-def labels_due(step: int, total_steps: int, num_labels: int, num_initial: int, decay_steps: float) -> int:
-    """Labels to have asked by env step ``step``: the initial ones, then a rate proportional to
-    c / (T + c), scaled so that the whole budget is asked by ``total_steps``."""
-    if total_steps <= 0:
-        return num_labels
-    fraction = math.log1p(step / decay_steps) / math.log1p(total_steps / decay_steps)
-    return min(num_labels, num_initial + round((num_labels - num_initial) * min(1.0, fraction)))
 
 
 log = logging.getLogger(__name__)
