@@ -44,7 +44,7 @@ from prefrl.validation import require, require_positive, validation_enabled
 
 @dataclass(frozen=True)
 class RLHPConfig:
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {"absorbing": False, "reward_after_fit": False, "refit_growth": 0}
+    SAVED_BEFORE: ClassVar[dict[str, object]] = dict(absorbing=False, reward_after_fit=False, refit_growth=0)
     """What runs saved before these fields existed did, so that they resume unchanged."""
 
     ppo: Annotated[PPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PPOConfig)
