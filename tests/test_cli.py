@@ -63,7 +63,8 @@ def test_plot_and_video_commands(cartpole_run, tmp_path):
     assert main(["plot", str(cartpole_run), "--output", str(png)]) == 0
     assert iio.imread(png).shape[0] > 300
     video = tmp_path / "cartpole.mp4"
-    assert main(["video", str(cartpole_run), "--output", str(video), "--max-frames", "30"]) == 0
+    argv = ["video", str(cartpole_run), "--output", str(video), "--max-frames", "30", "--num-episodes", "10"]
+    assert main(argv) == 0  # 512 steps of training: short episodes, so several are recorded
     frames = list(iio.imiter(video))
     assert len(frames) == 30 and frames[0].shape == (400, 600, 3)
     assert frames[0].std() > 1  # a picture, not a blank frame

@@ -32,12 +32,7 @@ from prefrl.preferences.schedule import labels_due
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
-from prefrl.reward_model.monitor import (
-    HackingMonitor,
-    MonitorConfig,
-    correlation,
-    predicted_returns,
-)
+from prefrl.reward_model.monitor import HackingMonitor, MonitorConfig, segment_diagnostics
 from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
 from prefrl.validation import require, require_positive, validation_enabled
 
@@ -179,6 +174,8 @@ class RLHPTrainer:
         self.fitted_signature = (0, 0)
         """The store's (count, last id) of trainable answers at the last fit."""
         self.reward_fitted = False
+        self.reward_informative = False
+        """A clear answer has been fitted (before one, e.g. a sparse task's ties, the model is noise)."""
         self.monitor = HackingMonitor(config.monitor)
         self.reference: list[Segment] = []
         """The first segments labelled (the initial policy's): the monitor's fixed yardstick."""
@@ -220,15 +217,16 @@ class RLHPTrainer:
         self.num_asked = self.store.num_queries()
         self.pretrained = True
         self.reward_fitted = True
+        self.reward_informative = any(c.label != 0.5 for c in self.store.comparisons(trainable_only=True))
 
     def learned_reward(
         self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray, terminated: np.ndarray
     ) -> np.ndarray:
         """(B, D), (B, ...), (B,), (B,) -> (B,) what the agent is paid: the normalised learned reward,
-        plus on a terminating step the discounted value of the absorbing state after it (with
-        ``absorbing``). Zero until the reward model's first fit, on ``human.min_labels`` answers when
-        people answer: an untrained or barely trained network's reward would send the policy astray."""
-        if not self.reward_fitted:
+        plus on a terminating step the absorbing state's discounted value (with ``absorbing``). Zero
+        until a fit on a clear answer (and ``human.min_labels`` answers when people answer): an
+        untrained, barely trained or uninformed network's reward would send the policy astray."""
+        if not (self.reward_fitted and self.reward_informative):
             return self.config.env_reward_coef * env_rewards
         with torch.no_grad():
             r = self.reward_model(torch.from_numpy(obs).float(), torch.from_numpy(np.asarray(actions)))
@@ -351,10 +349,12 @@ class RLHPTrainer:
         ``max_steps_per_refit`` gradient steps."""
         cfg = self.config.reward_trainer
         self.fitted_signature = self.store.answers_signature()  # before reading: later answers are new
+        batch = self.comparisons.batch()
         if self.reward_fitted:
-            metrics = self.reward_trainer.fit(self.comparisons.batch(), cfg.max_steps_per_refit)
+            metrics = self.reward_trainer.fit(batch, cfg.max_steps_per_refit)
         else:
-            metrics = self.reward_trainer.fit(self.comparisons.batch(), None, cfg.initial_num_epochs)
+            metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs)
+        self.reward_informative |= bool((batch.labels != 0.5).any())
         trained = "reward_model/train_loss" in metrics  # else nothing was trained on yet
         enough = (
             not self.asynchronous or metrics["reward_model/num_comparisons"] >= self.config.human.min_labels
@@ -373,25 +373,15 @@ class RLHPTrainer:
         and the hacking monitor's verdict (a warning when a hacking episode starts)."""
         if len(fresh) < 3:
             return {}
-        predicted = predicted_returns(self.reward_model, fresh)
-        true = np.array([s.true_return for s in fresh])
-        metrics = {
-            "reward_model/segment_return_correlation": correlation(predicted, true),
-            "reward_model/predicted_segment_return": float(predicted.mean()),
-            "env/true_segment_return": float(true.mean()),
-        }
         if not self.reference:
             self.reference = self.store.segments(
                 range(1, min(REFERENCE_SEGMENTS, self.store.num_segments()) + 1)
             )
-        if len(self.reference) >= 2 and len(self.reference[0]) == len(fresh[0]):
-            reference_true = np.array([s.true_return for s in self.reference])
-            reference_predicted = predicted_returns(self.reward_model, self.reference)
-            metrics.update(self.monitor.update(predicted, true, reference_predicted, reference_true))
-            if self.monitor.started:
-                log.warning(
-                    "possible reward hacking at step %d: the predicted return rises while its "
-                    "correlation with the true return falls (return gap %.2f reference std)",
-                    self.ppo.global_step, metrics["monitor/return_gap"],
-                )  # fmt: skip
+        metrics = segment_diagnostics(self.reward_model, self.monitor, fresh, self.reference)
+        if "monitor/return_gap" in metrics and self.monitor.started:  # updated now, hacking begins
+            log.warning(
+                "possible reward hacking at step %d: the predicted return rises while its "
+                "correlation with the true return falls (return gap %.2f reference std)",
+                self.ppo.global_step, metrics["monitor/return_gap"],
+            )  # fmt: skip
         return metrics

@@ -108,6 +108,24 @@ def predicted_returns(reward_model: RewardModel, segments: Sequence[Segment]) ->
     return rewards.sum(-1).double().numpy()
 
 
+def segment_diagnostics(
+    model: RewardModel, monitor: HackingMonitor, fresh: Sequence[Segment], reference: Sequence[Segment]
+) -> dict[str, float]:
+    """Predicted against true returns of ``fresh`` segments (never fitted on), and the monitor's
+    update against the ``reference`` segments (the first labelled) when they are of the same length."""
+    predicted = predicted_returns(model, fresh)
+    true = np.array([s.true_return for s in fresh])
+    metrics = {
+        "reward_model/segment_return_correlation": correlation(predicted, true),
+        "reward_model/predicted_segment_return": float(predicted.mean()),
+        "env/true_segment_return": float(true.mean()),
+    }
+    if len(reference) >= 2 and len(reference[0]) == len(fresh[0]):
+        reference_true = np.array([s.true_return for s in reference])
+        metrics.update(monitor.update(predicted, true, predicted_returns(model, reference), reference_true))
+    return metrics
+
+
 class HackingMonitor:
     """Keeps the recent predicted improvements and correlations; ``update`` returns the
     ``monitor/`` metrics of an iteration. ``started`` is True on the iteration a hacking episode
