@@ -174,8 +174,6 @@ class RLHPTrainer:
         self.fitted_signature = (0, 0)
         """The store's (count, last id) of trainable answers at the last fit."""
         self.reward_fitted = False
-        self.reward_informative = False
-        """A clear answer has been fitted (before one, e.g. a sparse task's ties, the model is noise)."""
         self.monitor = HackingMonitor(config.monitor)
         self.reference: list[Segment] = []
         """The first segments labelled (the initial policy's): the monitor's fixed yardstick."""
@@ -217,16 +215,15 @@ class RLHPTrainer:
         self.num_asked = self.store.num_queries()
         self.pretrained = True
         self.reward_fitted = True
-        self.reward_informative = any(c.label != 0.5 for c in self.store.comparisons(trainable_only=True))
 
     def learned_reward(
         self, obs: np.ndarray, actions: np.ndarray, env_rewards: np.ndarray, terminated: np.ndarray
     ) -> np.ndarray:
         """(B, D), (B, ...), (B,), (B,) -> (B,) what the agent is paid: the normalised learned reward,
         plus on a terminating step the absorbing state's discounted value (with ``absorbing``). Zero
-        until a fit on a clear answer (and ``human.min_labels`` answers when people answer): an
-        untrained, barely trained or uninformed network's reward would send the policy astray."""
-        if not (self.reward_fitted and self.reward_informative):
+        until the first fit (on ``human.min_labels`` answers when people answer): an untrained or
+        barely trained network's reward would send the policy astray."""
+        if not self.reward_fitted:
             return self.config.env_reward_coef * env_rewards
         with torch.no_grad():
             r = self.reward_model(torch.from_numpy(obs).float(), torch.from_numpy(np.asarray(actions)))
@@ -354,7 +351,6 @@ class RLHPTrainer:
             metrics = self.reward_trainer.fit(batch, cfg.max_steps_per_refit)
         else:
             metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs)
-        self.reward_informative |= bool((batch.labels != 0.5).any())
         trained = "reward_model/train_loss" in metrics  # else nothing was trained on yet
         enough = (
             not self.asynchronous or metrics["reward_model/num_comparisons"] >= self.config.human.min_labels
