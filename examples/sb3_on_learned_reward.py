@@ -19,7 +19,12 @@ from prefrl.preferences.store import PreferenceStore
 from prefrl.rlhp import RLHPConfig, RLHPTrainer
 
 # 1. A reward model from 300 synthetic preferences (prefrl's loop, short run).
-config = RLHPConfig(ppo=preset_config("Pendulum-v1", total_timesteps=40_960), num_labels=300)
+# SB3's PPO here does not scale its rewards, so the learned reward is normalised on the latest
+# rollout's steps (the better states ~0): normalised on the first (random) rollout's, prefrl's default
+# for its own agent (which scales returns), this SB3 agent ended at -1326 instead of -129 (seed 0).
+config = RLHPConfig(
+    ppo=preset_config("Pendulum-v1", total_timesteps=40_960), num_labels=300, reward_normalization="rollout"
+)
 store = PreferenceStore(Path(tempfile.mkdtemp()) / "preferences.sqlite")
 loop = RLHPTrainer(config, SyntheticLabeller(SyntheticLabellerConfig(), np.random.default_rng(0)), store)
 while not loop.done:
