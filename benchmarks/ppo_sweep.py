@@ -37,13 +37,8 @@ ENVS = [
 """gymnasium's built-in envs with a flat Box observation (classic control, Box2D, MuJoCo v5)."""
 
 
-def late_return(rows: list[dict]) -> float:
-    returns = [r["env/episode_return"] for r in rows if r.get("env/episode_return") is not None]
-    width = max(3, round(0.1 * len(returns)))
-    return float(np.mean(returns[-width:])) if returns else float("nan")
-
-
 def run_prefrl(env_id: str, seed: int, steps: int, out: Path) -> dict:
+    from prefrl.demo import late_returns
     from prefrl.logger import read_metrics
 
     run_dir = out / f"prefrl-{env_id}-s{seed}-{steps}"
@@ -55,7 +50,7 @@ def run_prefrl(env_id: str, seed: int, steps: int, out: Path) -> dict:
     seconds = sum(r.get("time/rollout_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
     trained = rows[-1]["step"]
     return {
-        "final": late_return(rows),
+        "final": late_returns(rows)[0],  # as prefrl demo reports it
         "eval": rows[-1].get("eval/return_mean"),
         "steps_per_s": trained / seconds,
     }

@@ -30,17 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from prefrl.demo import late_returns
 from prefrl.logger import read_metrics
 from prefrl.ppo.evaluate import random_policy_returns
-
-LATE_FRACTION = 0.1
-
-
-def late_return(rows: list[dict]) -> float:
-    """Mean episode return over the last tenth of the iterations (at least 3)."""
-    returns = [r["env/episode_return"] for r in rows if r.get("env/episode_return") is not None]
-    width = max(3, round(LATE_FRACTION * len(returns)))
-    return float(np.mean(returns[-width:]))
 
 
 def run_one(job: dict, args: argparse.Namespace) -> dict:
@@ -62,7 +54,7 @@ def run_one(job: dict, args: argparse.Namespace) -> dict:
     rows = read_metrics(run_dir / "metrics.jsonl")
     return {
         **job,
-        "final": late_return(rows),
+        "final": late_returns(rows)[0],  # as prefrl demo reports it
         "eval": rows[-1].get("eval/return_mean", float("nan")),
         "seconds": time.perf_counter() - start,
         "update_s": sum(r.get("time/update_s", 0.0) for r in rows),
