@@ -74,7 +74,7 @@ import sys
 import time
 from pathlib import Path
 
-from prefrl.logger import read_metrics
+from prefrl.cli.logger import read_metrics
 
 PROTOCOLS: dict[str, dict] = {
     "hopper": {

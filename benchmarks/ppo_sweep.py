@@ -38,8 +38,8 @@ ENVS = [
 
 
 def run_prefrl(env_id: str, seed: int, steps: int, out: Path) -> dict:
-    from prefrl.demo import late_returns
-    from prefrl.logger import read_metrics
+    from prefrl.cli.demo import late_returns
+    from prefrl.cli.logger import read_metrics
 
     run_dir = out / f"prefrl-{env_id}-s{seed}-{steps}"
     shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished run of a killed sweep

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from prefrl.logger import read_metrics
+from prefrl.cli.logger import read_metrics
 
 BACKFLIP = "prefrl/HopperBackflip-v0"
 HOPPER_PAPER_VARIANT = ["rlhp", "--env-id", "Hopper-v5", "--no-early-termination", "--no-control-cost"]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from prefrl.logger import read_metrics
+from prefrl.cli.logger import read_metrics
 
 
 def variant_flags(env_id: str) -> list[str]:

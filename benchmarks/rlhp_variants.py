@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prefrl.demo import late_returns
-from prefrl.logger import read_metrics
+from prefrl.cli.demo import late_returns
+from prefrl.cli.logger import read_metrics
 from prefrl.ppo.evaluate import random_policy_returns
 
 

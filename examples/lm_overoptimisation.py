@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from prefrl.lm import pipeline, tiny_task
-from prefrl.lm.gao import fit_gao
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.lm.reward_model import RMTrainer, ScalarRewardModel, evaluate_rm
 from prefrl.lm.sft import SFTTrainer
+from prefrl.reward_model.overoptimisation import fit_gao
 
 
 def train_sft_and_rm(config: PipelineConfig) -> tuple[object, object, ScalarRewardModel, float]:

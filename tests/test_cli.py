@@ -12,8 +12,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from prefrl.cli import main
-from prefrl.logger import read_metrics
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.main import main
 
 TINY = [
     "--total-timesteps",

@@ -1,9 +1,9 @@
 import imageio.v3 as iio
 import pytest
 
-from prefrl.cli import main
-from prefrl.demo import late_returns
-from prefrl.logger import read_metrics
+from prefrl.cli.demo import late_returns
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.main import main
 
 
 @pytest.mark.slow

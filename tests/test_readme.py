@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from prefrl.cli import main
+from prefrl.cli.main import main
 from prefrl.envs import LearnedReward
 from prefrl.envs.learned_reward import load_reward_model
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from prefrl.checkpoint import load_checkpoint
-from prefrl.logger import read_metrics
+from prefrl.cli.logger import read_metrics
 
 BATCH = 8 * 128
 ARGS = [

@@ -1,5 +1,5 @@
 import sys
 
-from prefrl.cli import main
+from prefrl.cli.main import main
 
 sys.exit(main())

@@ -1,5 +1,9 @@
 """Deep RL from human preferences (Christiano et al. 2017), written as the paper's named steps:
-collect -> select queries -> label -> fit reward model -> PPO update on the learned reward."""
+collect -> cut segments -> ask queries -> answers -> fit reward model -> pay -> PPO update.
+
+There is one path for every labeller. Queries go into the preference store; whoever answers puts the
+answers there: a synthetic labeller (or a judge) at once, people later, in the labelling app, while
+training goes on. The reward model is refitted whenever the store's answers changed."""
 
 from __future__ import annotations
 
@@ -7,25 +11,17 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
 import tyro
 
-from prefrl.checkpoint import save_checkpoint
 from prefrl.datatypes import Rollout, Segment
-from prefrl.logger import Logger, NullLogger
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
-from prefrl.preferences.labellers import (
-    HumanLabeller,
-    HumanLabellingConfig,
-    Labeller,
-    SyntheticLabellerConfig,
-)
+from prefrl.preferences.labellers import HumanLabellingConfig, Labeller, SyntheticLabellerConfig
 from prefrl.preferences.pool import ComparisonCache, SegmentPool
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
 from prefrl.preferences.schedule import labels_due
@@ -134,7 +130,10 @@ MAX_PRETRAIN_ROLLOUTS = 100
 
 
 class RLHPTrainer:
-    """The loop. ``labeller`` answers queries; every query and answer goes through ``store``."""
+    """The loop. Queries and answers all go through ``store``; ``labeller`` answers each query when
+    it is asked (its ``max_pending`` is None), or people do in the labelling app (``max_pending``: the
+    queries kept waiting for them). Neither logs nor writes files: ``state_dict`` is the checkpoint
+    (the answers live in the store)."""
 
     def __init__(
         self,
@@ -142,14 +141,10 @@ class RLHPTrainer:
         labeller: Labeller,
         store: PreferenceStore,
         envs: gym.vector.VectorEnv | None = None,
-        logger: Logger | None = None,
-        checkpoint_path: Path | None = None,
     ) -> None:
         self.config = config
         self.labeller = labeller
         self.store = store
-        self.logger: Logger = logger or NullLogger()
-        self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(config.ppo.seed)
         self.normalization_steps: tuple[torch.Tensor, torch.Tensor] | None = None
         """(obs, actions) the learned reward is normalised on, with ``reward_normalization`` initial."""
@@ -168,12 +163,13 @@ class RLHPTrainer:
         self.pool = SegmentPool(config.pool_size)
         self.comparisons = ComparisonCache(store)
         self.num_asked = 0
+        self.num_answers_seen = 0
+        """Answers in the store (by anyone, skips included) at the last iteration."""
         self.pretrained = False
-        self.asynchronous = isinstance(labeller, HumanLabeller)
-        """People answer in the app: enqueue queries, never wait, refit when the answers change."""
         self.fitted_signature = (0, 0)
         """The store's (count, last id) of trainable answers at the last fit."""
         self.reward_fitted = False
+        """Whether the agent is paid the learned reward yet (zero before the first fit)."""
         self.monitor = HackingMonitor(config.monitor)
         self.reference: list[Segment] = []
         """The first segments labelled (the initial policy's): the monitor's fixed yardstick."""
@@ -186,23 +182,27 @@ class RLHPTrainer:
     def global_step(self) -> int:
         return self.ppo.global_step
 
-    def save(self) -> None:
-        """Checkpoint (if a path was given): the PPO state, readable by ``load_agent`` and
-        ``prefrl video``, plus the reward model and its trainer. Answers live in the store."""
-        if self.checkpoint_path is not None:
-            state = self.ppo.state_dict()
-            state["rlhp"] = {
-                "config": dataclasses.asdict(self.config),
-                "reward_model": self.reward_model.state_dict(),
-                "reward_trainer": self.reward_trainer.state_dict(),
-                "rng": self.rng.bit_generator.state,
-                "labeller": self.labeller.state_dict() if hasattr(self.labeller, "state_dict") else None,
-                "normalization_steps": self.normalization_steps,
-            }
-            save_checkpoint(self.checkpoint_path, state)
+    @property
+    def people_answer(self) -> bool:
+        """People answer in the app, at their own pace: queries wait for them in the store."""
+        return self.labeller.max_pending is not None
 
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from a checkpoint of :meth:`save`; the asked count comes from the store, so
+    def state_dict(self) -> dict[str, Any]:
+        """The PPO state (readable by ``load_agent`` and ``prefrl video``) plus, under ``rlhp``, the
+        reward model, its trainer and the random states. The answers live in the store."""
+        state = self.ppo.state_dict()
+        state["rlhp"] = {
+            "config": dataclasses.asdict(self.config),
+            "reward_model": self.reward_model.state_dict(),
+            "reward_trainer": self.reward_trainer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "labeller": self.labeller.state_dict() if hasattr(self.labeller, "state_dict") else None,
+            "normalization_steps": self.normalization_steps,
+        }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint of :meth:`state_dict`; the asked count comes from the store, so
         answers given after the checkpoint count (none is lost)."""
         self.ppo.load_state_dict(state)
         saved = state["rlhp"]
@@ -213,6 +213,7 @@ class RLHPTrainer:
         if saved.get("labeller") is not None and hasattr(self.labeller, "load_state_dict"):
             self.labeller.load_state_dict(saved["labeller"])
         self.num_asked = self.store.num_queries()
+        self.num_answers_seen = self.store.num_comparisons()
         self.pretrained = True
         self.reward_fitted = True
 
@@ -232,17 +233,40 @@ class RLHPTrainer:
                 r = r + terminated * float(self.reward_model.absorbing_value(self.config.ppo.gamma))
         return self.config.env_reward_coef * env_rewards + r
 
+    def train_iteration(self) -> dict[str, float]:
+        """One iteration of the paper's loop, as its named steps (the first iteration starts with
+        :meth:`pretrain`). The PPO update trains on the learned reward of the model refitted in this
+        iteration (``reward_after_fit``; else the model before the refit), never on the env's."""
+        metrics = {} if self.pretrained else self.pretrain()
+        cfg = self.config
+        # 1. collect: a rollout of the current policy (paid below, with reward_after_fit)
+        rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
+        start = time.perf_counter()
+        # 2. segments: cut it into segments for the pool (and check the reward model on them)
+        metrics.update(self.diagnose(self.cut_segments(rollout)))
+        # 3-5. queries, answers, fit
+        metrics.update(self.ask_and_fit(rollout))
+        # 6. pay: the rollout's reward from the refitted model
+        if cfg.reward_after_fit:
+            rollout = self.ppo.collector.with_rewards(rollout)
+        preferences_seconds = time.perf_counter() - start
+        # 7. PPO update on the learned reward
+        metrics.update(self.ppo.update_from(rollout, episodes))
+        metrics["time/preferences_s"] = preferences_seconds  # segments, queries, labels, refit
+        metrics["time/steps_per_second"] = cfg.ppo.batch_size / (
+            metrics["time/rollout_s"] + metrics["time/update_s"] + preferences_seconds
+        )
+        return metrics
+
     def pretrain(self) -> dict[str, float]:
-        """Label segments of the initial policy and fit the reward model before RL starts. People
-        (asynchronous) are only given the first queries: RL starts at once, paid zero until
-        ``human.min_labels`` answers are fitted, and the loop refits as more answers arrive."""
-        wanted = min(max(2, 2 * self.config.num_initial_labels), self.config.pool_size)
-        if self.asynchronous:
-            wanted = min(max(2, 2 * self.config.human.queue_size), self.config.pool_size)
+        """Before RL: fill the pool with the initial policy's segments, ask the first queries and fit
+        the reward model on their answers. When people answer, RL starts at once (paid zero until
+        ``human.min_labels`` answers are fitted) and later iterations refit as answers arrive."""
+        wanted = min(max(2, 2 * self.queries_due()), self.config.pool_size)
         rollout, attempt = None, 0
         for attempt in range(1, MAX_PRETRAIN_ROLLOUTS + 1):
             rollout, _ = self.ppo.collect_rollout()
-            self.collect(rollout)
+            self.cut_segments(rollout)
             if len(self.pool) >= wanted or (attempt >= 10 and len(self.pool) < 2):
                 break
         if rollout is None or len(self.pool) < 2:
@@ -251,99 +275,81 @@ class RLHPTrainer:
                 f"{self.config.ppo.env_id}: its episodes are shorter; pass a smaller --segment-length"
                 + ("" if self.config.absorbing else " or drop --no-absorbing")
             )
+        metrics = self.ask_and_fit(rollout)
         self.pretrained = True
-        if self.asynchronous:
-            return self.enqueue()
-        metrics = self.ask(self.config.num_initial_labels)
-        metrics.update(self.fit_reward_model(rollout))
         return metrics
 
-    def train_iteration(self) -> dict[str, float]:
-        """One iteration of the loop: collect a rollout -> cut it into segments -> ask the labels due
-        -> refit the reward model -> pay the rollout the learned reward (the refitted model's, with
-        ``reward_after_fit``) -> PPO update on it. Returns (and logs) the metrics."""
-        pretrain_metrics = {} if self.pretrained else self.pretrain()
+    def ask_and_fit(self, rollout: Rollout) -> dict[str, float]:
+        """Steps 3-5: ask the queries due, have them answered, refit on the answers if they changed."""
+        metrics = self.ask(self.queries_due())
+        self.answer(metrics.pop("new_queries"))
+        num_answers = self.store.num_comparisons()
+        metrics["preferences/num_answered"] = float(num_answers - self.num_answers_seen)  # by anyone
+        self.num_answers_seen = num_answers
+        signature = self.store.answers_signature()
+        if signature != self.fitted_signature and signature[0] > 0 and self.refit_due():
+            metrics.update(self.fit_reward_model(rollout))
+        metrics["preferences/num_labels"] = float(signature[0])
+        return metrics
+
+    def queries_due(self) -> int:
+        """New queries to ask now. A labeller that answers at once follows the label schedule (the
+        initial share of the budget before RL, then the rate c / (T + c)); people get the queue
+        topped up to ``max_pending`` waiting queries, within the whole budget."""
         cfg = self.config
-        rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
-        start = time.perf_counter()
-        diagnostics = self.diagnose(self.collect(rollout))
+        if self.labeller.max_pending is not None:
+            room = self.labeller.max_pending - self.store.num_pending()
+            return min(room, cfg.num_labels - self.num_asked)
+        if not self.pretrained:
+            return cfg.num_initial_labels - self.num_asked
         due = labels_due(
             self.ppo.global_step, cfg.ppo.num_iterations * cfg.ppo.batch_size, cfg.num_labels,
             cfg.num_initial_labels, cfg.label_decay_steps or cfg.ppo.total_timesteps / 5,
         )  # fmt: skip
-        if self.asynchronous:
-            metrics = {**pretrain_metrics, **self.enqueue()}
-        else:
-            metrics = {**pretrain_metrics, **self.ask(due - self.num_asked)}
-        if metrics["preferences/num_answered"] > 0 and self.refit_due():
-            metrics.update(self.fit_reward_model(rollout))
-        metrics.update(diagnostics)
-        if cfg.reward_after_fit:
-            rollout = self.ppo.collector.with_rewards(rollout)
-        preferences_seconds = time.perf_counter() - start
-        metrics.update(self.ppo.update_from(rollout, episodes))
-        metrics["time/preferences_s"] = preferences_seconds  # segments, queries, labels, refit
-        metrics["time/steps_per_second"] = cfg.ppo.batch_size / (
-            metrics["time/rollout_s"] + metrics["time/update_s"] + preferences_seconds
-        )
-        self.logger.log(metrics, self.ppo.global_step)
-        if self.ppo.iteration % cfg.ppo.checkpoint_every == 0 or self.done:
-            self.save()
-        return metrics
+        return due - self.num_asked
+
+    def ask(self, num_queries: int) -> dict[str, Any]:
+        """Step 3: select ``num_queries`` pairs from the pool (where the ensemble disagrees most) and
+        store them as queries; ``new_queries``: their ids and segment pairs."""
+        new: list[tuple[int, tuple[Segment, Segment]]] = []
+        if num_queries > 0 and len(self.pool) >= 2:
+            pairs = self.selector.select(*self.pool.stacked(), num_queries)
+            segments = [(self.pool.segments[i], self.pool.segments[j]) for i, j in pairs]
+            ids = self.store.add_segments([s for pair in segments for s in pair], self.ppo.iteration)
+            redundancy = self.config.human.redundancy if self.people_answer else 1
+            queries = self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True), redundancy)
+            new = list(zip(queries, segments, strict=True))
+            self.num_asked += len(pairs)
+        return {
+            "new_queries": new,
+            "preferences/num_asked": float(self.num_asked),
+            "preferences/num_pending": float(self.store.num_pending()),
+        }
+
+    def answer(self, queries: list[tuple[int, tuple[Segment, Segment]]]) -> None:
+        """Step 4: a labeller that answers at once labels the new queries now (their answers go into
+        the store); people answer the waiting queries in the app instead, at their own pace."""
+        if self.people_answer or not queries:
+            return
+        labels = self.labeller.label([pair for _, pair in queries])
+        for (query, _), label in zip(queries, labels, strict=True):
+            self.store.answer(query, label, self.labeller.name)
 
     def refit_due(self) -> bool:
         """The first fit, answers taken back (undo), or the labels grown by ``refit_growth``."""
         count, fitted = self.store.answers_signature()[0], self.fitted_signature[0]
         return not self.reward_fitted or count < fitted or count >= fitted * (1 + self.config.refit_growth)
 
-    def collect(self, rollout: Rollout) -> list[Segment]:
-        """Cut the rollout into segments and add them to the pool."""
+    def cut_segments(self, rollout: Rollout) -> list[Segment]:
+        """Step 2: cut the rollout into segments and add them to the pool."""
         segments = cut_segments(rollout, self.segment_length, self.rng, self.config.absorbing)
         self.pool.add(segments)
         return segments
 
-    def ask(self, num_queries: int) -> dict[str, float]:
-        """Select ``num_queries`` pairs from the pool, store them, and have the labeller answer."""
-        answered = 0
-        if num_queries > 0 and len(self.pool) >= 2:
-            pairs = self.selector.select(*self.pool.stacked(), num_queries)
-            segments = [(self.pool.segments[i], self.pool.segments[j]) for i, j in pairs]
-            ids = self.store.add_segments([s for pair in segments for s in pair], self.ppo.iteration)
-            queries = self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True))
-            for query, label in zip(queries, self.labeller.label(segments), strict=True):
-                self.store.answer(query, label, self.labeller.name)
-                answered += 1
-            self.num_asked += num_queries
-        return {
-            "preferences/num_answered": float(answered),
-            "preferences/num_labels": float(len(self.store.comparisons(trainable_only=True))),
-        }
-
-    def enqueue(self) -> dict[str, float]:
-        """Asynchronous labellers (people): top the store's pending queries up to ``queue_size``
-        within the label budget, without waiting for any answer. ``num_answered`` > 0 when the
-        trainable answers changed since the last fit (new ones, or an undo)."""
-        cfg = self.config.human
-        room = min(cfg.queue_size - self.store.num_pending(), self.config.num_labels - self.num_asked)
-        if room > 0 and len(self.pool) >= 2:
-            pairs = self.selector.select(*self.pool.stacked(), room)
-            segments = [s for i, j in pairs for s in (self.pool.segments[i], self.pool.segments[j])]
-            ids = self.store.add_segments(segments, self.ppo.iteration)
-            self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True), cfg.redundancy)
-            self.num_asked += len(pairs)
-        signature = self.store.answers_signature()
-        changed = signature != self.fitted_signature and signature[0] > 0
-        return {
-            "preferences/num_answered": float(changed),
-            "preferences/num_labels": float(signature[0]),
-            "preferences/num_asked": float(self.num_asked),
-            "preferences/num_pending": float(self.store.num_pending()),
-        }
-
     def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
-        """Fit the ensemble to every comparison so far, renormalise its reward on recent steps. The
-        first fit runs ``initial_num_epochs``; later ones ``num_epochs``, at most
-        ``max_steps_per_refit`` gradient steps."""
+        """Step 5: fit the ensemble to every comparison so far, renormalise its reward (on the first
+        rollout's steps, or this one's). The first fit runs ``initial_num_epochs``; later ones
+        ``num_epochs``, at most ``max_steps_per_refit`` gradient steps."""
         cfg = self.config.reward_trainer
         self.fitted_signature = self.store.answers_signature()  # before reading: later answers are new
         batch = self.comparisons.batch()
@@ -353,7 +359,7 @@ class RLHPTrainer:
             metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs)
         trained = "reward_model/train_loss" in metrics  # else nothing was trained on yet
         enough = (
-            not self.asynchronous or metrics["reward_model/num_comparisons"] >= self.config.human.min_labels
+            not self.people_answer or metrics["reward_model/num_comparisons"] >= self.config.human.min_labels
         )
         self.reward_fitted |= trained and enough
         valid = rollout.valid

@@ -115,7 +115,7 @@ def test_a_users_env_that_cannot_be_made_says_why(user_env_dir, env_id, match):
 
 
 def test_the_cli_trains_a_users_env_and_resumes_it(user_env_dir):
-    from prefrl.cli import main
+    from prefrl.cli.main import main
 
     run = user_env_dir / "run"
     argv = ["ppo", "--env-id", "user_walk_envs:UserWalk-v0", "--total-timesteps", "2048"]

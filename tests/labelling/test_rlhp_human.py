@@ -6,9 +6,9 @@ import socket
 
 import numpy as np
 
-from prefrl.cli import main
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.main import main
 from prefrl.envs.make import make_vec_env
-from prefrl.logger import read_metrics
 from prefrl.ppo.presets import preset_config
 from prefrl.preferences.labellers import HumanLabeller, HumanLabellingConfig
 from prefrl.preferences.queue import LabelQueue

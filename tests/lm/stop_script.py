@@ -5,7 +5,7 @@ import os
 import signal
 import sys
 
-from prefrl.cli import main
+from prefrl.cli.main import main
 from prefrl.lm.sft import SFTTrainer
 
 step = SFTTrainer.train_iteration

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from prefrl.cli import main
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.main import main
 from prefrl.lm import tiny_task
-from prefrl.logger import read_metrics
 
 PPO_TINY = ["--num-iterations", "2", "--batch-size", "8", "--minibatch-size", "4", "--num-ppo-epochs", "1"]
 
@@ -243,7 +243,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case, message, files, tmp_path
 
 def test_ppo_resumed_from_a_checkpoint_continues_exactly(files, tmp_path):
     from prefrl.checkpoint import load_checkpoint, save_checkpoint
-    from prefrl.lm.commands import PPOLMCommand, build_ppo
+    from prefrl.cli.lm_commands import PPOLMCommand, build_ppo
     from prefrl.lm.ppo import LMPPOConfig
 
     config = LMPPOConfig(num_iterations=2, batch_size=8, minibatch_size=4, num_ppo_epochs=1)
@@ -366,7 +366,7 @@ def test_a_signal_to_one_process_stops_all_after_the_same_step_with_a_checkpoint
 
 
 def test_a_saved_command_from_before_deepspeed_is_upgraded():
-    from prefrl.lm.cli import upgrade_saved
+    from prefrl.cli.lm import upgrade_saved
 
     assert upgrade_saved({"model": "m", "fsdp": True}) == {"model": "m", "devices": {"parallel": "fsdp"}}
     assert upgrade_saved({"model": "m", "fsdp": False}) == {"model": "m", "devices": {"parallel": "ddp"}}

@@ -4,9 +4,9 @@ and resumed: finished stages are kept, PPO goes on from its checkpoint, the repo
 import os
 import signal
 
-from prefrl.cli import main
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.main import main
 from prefrl.lm.ppo import LMPPOTrainer
-from prefrl.logger import read_metrics
 
 SMALL = [
     *("--num-demonstrations", "64", "--num-labels", "40"),

@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from prefrl.cli import main
+from prefrl.cli.main import main
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.presets import CONTINUOUS_DEFAULTS, PRESETS, preset_and_source, preset_config
 

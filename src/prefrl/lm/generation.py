@@ -14,9 +14,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from prefrl.envs.token_mdp import response_mask
 from prefrl.lm import distributed
 from prefrl.lm.data import Batch, position_ids
+from prefrl.lm.token_mdp import response_mask
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 """PPO-RLHF: the policy is a causal LM, the reward is a reward model's (or a Python function's) score
 of the finished response, minus a per-token KL penalty to a frozen reference (the SFT model).
 
-The math is shared with the gymnasium side: the MDP mapping is :mod:`prefrl.envs.token_mdp`, GAE is
+The math is shared with the gymnasium side: the MDP mapping is :mod:`prefrl.lm.token_mdp`, GAE is
 :func:`prefrl.ppo.gae.gae`, the clipped policy and value losses are :mod:`prefrl.ppo.losses`. Every
 iteration logs the proxy score (what the policy optimises), the gold score (when a ``gold_fn`` is
 given: what we really want) and KL(pi || pi_ref), so reward hacking is measured, not guessed.
@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from prefrl.envs import token_mdp
-from prefrl.lm import distributed
+from prefrl.lm import distributed, token_mdp
 from prefrl.lm.data import (
     Batch,
     batch_from_tensors,

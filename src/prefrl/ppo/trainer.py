@@ -1,4 +1,5 @@
-"""The PPO trainer: ``train_iteration() -> metrics`` (collect, advantages, update) and ``train()``."""
+"""The PPO trainer: ``train_iteration() -> metrics`` (collect, advantages, update) and ``train()``.
+It neither logs nor writes files: whoever drives it (``train()``, or the application's loop) does."""
 
 from __future__ import annotations
 
@@ -7,18 +8,15 @@ import dataclasses
 import random
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from prefrl.checkpoint import load_checkpoint, save_checkpoint
 from prefrl.datatypes import PPOBatch, Rollout
 from prefrl.envs.make import make_vec_env
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
-from prefrl.logger import Logger, NullLogger
 from prefrl.masked import masked_whiten
 from prefrl.optim import adam
 from prefrl.ppo.config import PPOConfig
@@ -57,20 +55,16 @@ def make_batch(rollout: Rollout, gamma: float, gae_lambda: float) -> PPOBatch:
 
 class PPOTrainer:
     """PPO on a gymnasium vector env. ``envs`` defaults to ``make_vec_env(config.env_id, ...)``;
-    ``checkpoint_path`` (optional) receives a checkpoint every ``config.checkpoint_every``
-    iterations and at the end; ``reward_fn`` (optional) replaces the env's reward (a learned one)."""
+    ``reward_fn`` (optional) replaces the env's reward (a learned one). Its ``state_dict`` is the
+    checkpoint that ``load_agent`` and ``prefrl video`` read."""
 
     def __init__(
         self,
         config: PPOConfig,
         envs: gym.vector.VectorEnv | None = None,
-        logger: Logger | None = None,
-        checkpoint_path: Path | None = None,
         reward_fn: RewardFn | None = None,
     ) -> None:
         self.config = config
-        self.logger: Logger = logger or NullLogger()
-        self.checkpoint_path = checkpoint_path
         self.device = torch.device(config.device)
         random.seed(config.seed)
         np.random.seed(config.seed)
@@ -122,13 +116,18 @@ class PPOTrainer:
     def done(self) -> bool:
         return self.iteration >= self.config.num_iterations
 
-    def train(self) -> None:
-        """Iterate until ``config.total_timesteps``."""
+    def train(self) -> dict[str, float]:
+        """Iterate until ``config.total_timesteps``; the last iteration's metrics, with the
+        deterministic evaluation's (``num_eval_episodes`` > 0)."""
+        metrics: dict[str, float] = {}
         while not self.done:
-            self.train_iteration()
+            metrics = self.train_iteration()
+        if self.config.num_eval_episodes > 0:
+            metrics.update(self.evaluate(self.config.num_eval_episodes))
+        return metrics
 
     def train_iteration(self) -> dict[str, float]:
-        """One rollout and one PPO update; logs and returns the metrics (and checkpoints when due)."""
+        """One rollout and one PPO update on the env's reward (or ``reward_fn``'s); the metrics."""
         rollout, episodes = self.collect_rollout()
         return self.update_from(rollout, episodes)
 
@@ -144,7 +143,7 @@ class PPOTrainer:
         return rollout, episodes
 
     def update_from(self, rollout: Rollout, episodes: EpisodeStats) -> dict[str, float]:
-        """The PPO update on a collected rollout, then metrics, logging and checkpointing."""
+        """The PPO update on a collected rollout (trained on its ``rewards``); the metrics."""
         cfg = self.config
         t1 = time.perf_counter()
         lr = cfg.learning_rate * (1.0 - self.iteration / cfg.num_iterations if cfg.anneal_lr else 1.0)
@@ -177,18 +176,8 @@ class PPOTrainer:
                 metrics[f"env/{name}"] = float(np.mean(sums))
         if self.recent_returns:
             metrics["env/return_window"] = float(np.mean(self.recent_returns))
-        if self.done and cfg.num_eval_episodes > 0:
-            metrics.update(self.evaluate(cfg.num_eval_episodes))
         metrics["iteration"] = float(self.iteration)
-        self.logger.log(metrics, self.global_step)
-        if self.iteration % cfg.checkpoint_every == 0 or self.done:
-            self.save()
         return metrics
-
-    def save(self) -> None:
-        """Write a checkpoint to ``checkpoint_path`` (if one was given)."""
-        if self.checkpoint_path is not None:
-            save_checkpoint(self.checkpoint_path, self.state_dict())
 
     def update(self, batch: PPOBatch) -> dict[str, float]:
         """``update_epochs`` passes of minibatch PPO; stops early past ``target_kl``. The per-minibatch
@@ -289,6 +278,3 @@ class PPOTrainer:
         self.global_step = int(state["global_step"])
         self.recent_returns = deque(state["recent_returns"], maxlen=RETURN_WINDOW)
         self.collector.reset(seed=self.config.seed + self.iteration)
-
-    def load(self, path: Path) -> None:
-        self.load_state_dict(load_checkpoint(path, self.device))

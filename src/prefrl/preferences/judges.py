@@ -29,6 +29,7 @@ class FlipJudge:
     the ground earns nothing. It reads only the clip's observations, never the env's reward."""
 
     name = "flip-judge"
+    max_pending: int | None = None
 
     def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]:
         if not pairs:

@@ -18,9 +18,13 @@ Label = float | None
 
 
 class Labeller(Protocol):
-    """Answers a list of segment pairs; None means no answer for that pair."""
+    """Who answers the preference loop's queries. ``max_pending`` None: ``label`` answers each query
+    when it is asked (None for a pair: no answer, a skip). An int: people, who answer in the labelling
+    app at their own pace; the loop keeps at most this many queries waiting in the store for them,
+    never waits, and never calls ``label``."""
 
     name: str
+    max_pending: int | None
 
     def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]: ...
 
@@ -79,6 +83,7 @@ class SyntheticLabeller:
         self.config = config
         self.rng = rng
         self.name = name
+        self.max_pending: int | None = None
 
     def state_dict(self) -> dict:
         """The random state, so that a resumed run's noisy answers continue the same sequence."""
@@ -129,14 +134,13 @@ class HumanLabellingConfig:
 
 
 class HumanLabeller:
-    """People answering in the labelling app. Asynchronous: the trainer only enqueues queries in the
-    store (``RLHPTrainer.enqueue``); the answers arrive there while training goes on."""
-
-    asynchronous = True
+    """People answering in the labelling app: the loop keeps ``queue_size`` queries waiting in the
+    store; the answers arrive there while training goes on."""
 
     def __init__(self, config: HumanLabellingConfig, name: str = "human") -> None:
         self.config = config
         self.name = name
+        self.max_pending: int | None = config.queue_size
 
     def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]:
-        raise TypeError("people answer in the labelling app, not through label(): use RLHPTrainer.enqueue")
+        raise TypeError("people answer in the labelling app: the loop only stores queries for them")

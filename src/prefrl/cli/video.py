@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from prefrl.cli.run_dir import CHECKPOINT_FILE, env_file_name, read_run_config
 from prefrl.envs.make import make_env
 from prefrl.ppo.evaluate import load_agent
-from prefrl.runs import CHECKPOINT_FILE, env_file_name, read_run_config
 
 
 def record_video(

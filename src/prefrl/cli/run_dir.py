@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefrl.logger import JSONLLogger, Logger, MultiLogger, TensorBoardLogger, read_metrics
+from prefrl.cli.logger import JSONLLogger, Logger, MultiLogger, TensorBoardLogger, read_metrics
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"

@@ -12,10 +12,10 @@ import torch
 import tyro
 from rich.console import Console
 
+from prefrl.cli.lm_commands import PPOLMCommand, RMCommand, SFTCommand, run_ppo_lm, run_rm, run_sft
+from prefrl.cli.run_dir import read_run
 from prefrl.lm import distributed, zero
-from prefrl.lm.commands import PPOLMCommand, RMCommand, SFTCommand, run_ppo_lm, run_rm, run_sft
 from prefrl.lm.pipeline import PipelineConfig
-from prefrl.runs import read_run
 from prefrl.validation import config_from_dict, deferred_validation, require
 
 COMMANDS: dict[str, tuple[str, type, str]] = {
@@ -97,7 +97,7 @@ def main(argv: list[str], console: Console) -> int:
     torch.set_num_threads(options.torch_threads)
     zero.name_cpu_accelerator()
     if name == "pipeline":
-        from prefrl.lm.pipeline_run import run_pipeline
+        from prefrl.cli.lm_pipeline import run_pipeline
 
         return run_pipeline(command, options.run_dir, console, options.resume)
     runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm}[name]

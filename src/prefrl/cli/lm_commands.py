@@ -18,7 +18,10 @@ import torch
 import tyro
 from rich.console import Console
 
-from prefrl.checkpoint import load_checkpoint, save_checkpoint
+from prefrl.checkpoint import load_checkpoint
+from prefrl.cli.logger import Logger, NullLogger
+from prefrl.cli.loop import Bar, Checkpoints, run_loop
+from prefrl.cli.run_dir import CHECKPOINT_FILE, create_run_dir, open_run_logger
 from prefrl.lm import distributed
 from prefrl.lm.data import load_records
 from prefrl.lm.loading import load_causal_lm, load_function, load_tokenizer, model_path, save_model
@@ -32,9 +35,6 @@ from prefrl.lm.reward_model import (
     shift_to_first_answers,
 )
 from prefrl.lm.sft import SFTConfig, SFTTrainer
-from prefrl.logger import Logger, NullLogger
-from prefrl.progress import train_quietly, train_with_progress
-from prefrl.runs import CHECKPOINT_FILE, create_run_dir, open_run_logger
 from prefrl.validation import require
 
 MODEL_DIR = "model"
@@ -103,49 +103,23 @@ class PPOLMCommand:
     """Save a resumable checkpoint every this many iterations."""
 
 
-class CheckpointedRun:
-    """Adapts an LM trainer to the CLI's progress loop: logs metrics, checkpoints every N steps (on
-    the main process only under data parallelism)."""
+LMTrainer = SFTTrainer | RMTrainer | LMPPOTrainer
 
-    def __init__(
-        self,
-        trainer: Any,
-        run_dir: Path,
-        logger: Logger,
-        every: int,
-        config: dict[str, Any],
-        main: bool = True,
-    ) -> None:
-        self.trainer, self.run_dir, self.logger = trainer, run_dir, logger
-        self.every, self.config, self.main = every, config, main
 
-    @property
-    def global_step(self) -> int:
-        return int(self.trainer.global_step)
-
-    @property
-    def done(self) -> bool:
-        return bool(self.trainer.done)
-
-    def train_iteration(self) -> dict[str, float]:
-        metrics = self.trainer.train_iteration()
-        self.logger.log(metrics, self.global_step)
-        if self.trainer.done or self._iterations() % self.every == 0:
-            self.save()
-        return metrics
-
-    def _iterations(self) -> int:
-        return int(getattr(self.trainer, "iteration", getattr(self.trainer, "step", 0)))
-
-    def save(self) -> None:
-        """Only the main process writes; a sharded model's (or ZeRO's) state is gathered by every
-        process."""
-        model, optimizer = getattr(self.trainer, "model", None), getattr(self.trainer, "optimizer", None)
-        if not (self.main or distributed.state_is_collective(model, optimizer)):
-            return
-        state = {"trainer": self.trainer.state_dict(), "global_step": self.global_step, "config": self.config}
-        if self.main:
-            save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
+def lm_checkpoints(
+    trainer: LMTrainer, path: Path, every: int, config: dict[str, Any], main: bool
+) -> Checkpoints:
+    """An LM run's checkpoints: every ``every`` steps (PPO: iterations), {"trainer", "global_step",
+    "config"}; only the main process writes, and a sharded model's (or ZeRO's) state is gathered by
+    every process."""
+    every_steps = every * (trainer.config.batch_size if isinstance(trainer, LMPPOTrainer) else 1)
+    return Checkpoints(
+        path / CHECKPOINT_FILE,
+        every_steps,
+        state=lambda: {"trainer": trainer.state_dict(), "global_step": trainer.global_step, "config": config},
+        write=main,
+        collective=distributed.state_is_collective(trainer.model, trainer.optimizer),
+    )
 
 
 def make_accelerator() -> Any | None:
@@ -173,18 +147,17 @@ def open_run(
 
 
 def run_training(
-    run: CheckpointedRun, total: int, console: Console, label: str, metric: tuple[str, str], unit: str
+    trainer: LMTrainer, run_dir: Path, logger: Logger, checkpoints: Checkpoints, bar: Bar, main: bool
 ) -> dict[str, float] | None:
+    """The loop over an LM trainer; only the main process shows the bar (data parallelism)."""
     try:
-        if run.done:
-            console.print(f"{run.run_dir} already finished")
+        if trainer.done:
+            bar.console.print(f"{run_dir} already finished")
             return {}
-        agree = distributed.stop_agreement(getattr(run.trainer, "accelerator", None))
-        if not run.main:  # data parallelism: the main process shows the bar
-            return train_quietly(run, agree)
-        return train_with_progress(run, total, console, label, metric[0], metric[1], unit, 2, agree)
+        agree = distributed.stop_agreement(trainer.accelerator)
+        return run_loop(trainer, logger, checkpoints, bar if main else None, agree=agree)
     finally:
-        run.logger.close()
+        logger.close()
 
 
 def as_dict(command: Any) -> dict[str, Any]:
@@ -192,7 +165,7 @@ def as_dict(command: Any) -> dict[str, Any]:
 
 
 def default_dir(kind: str, seed: int) -> Path:
-    from prefrl.runs import default_run_dir
+    from prefrl.cli.run_dir import default_run_dir
 
     return default_run_dir(kind, "lm", seed)
 
@@ -200,7 +173,7 @@ def default_dir(kind: str, seed: int) -> Path:
 def train_stage(
     name: str,
     cmd: Any,
-    trainer: Any,
+    trainer: LMTrainer,
     run_dir: Path | None,
     resume: Path | None,
     console: Console,
@@ -216,12 +189,13 @@ def train_stage(
     if state is not None:
         trainer.load_state_dict(state["trainer"])
     if main:
-        _, world = distributed.rank_and_world(getattr(trainer, "accelerator", None))
+        _, world = distributed.rank_and_world(trainer.accelerator)
         shared = f" ({cmd.devices.parallel} over {world} processes)" if world > 1 else ""
         console.print(f"run directory: {run_dir}{shared}")
-    run = CheckpointedRun(trainer, run_dir, logger, cmd.checkpoint_every, as_dict(cmd), main)
+    checkpoints = lm_checkpoints(trainer, run_dir, cmd.checkpoint_every, as_dict(cmd), main)
     total, label, metric, unit = progress
-    if run_training(run, total, console, label, metric, unit) is None:
+    bar = Bar(console, total, label, metric[0], metric[1], unit, digits=2)
+    if run_training(trainer, run_dir, logger, checkpoints, bar, main) is None:
         console.print(f"stopped; continue with [bold]prefrl lm {name} --resume {run_dir}[/bold]")
         return run_dir, 130
     return run_dir, None if main else 0
@@ -323,7 +297,7 @@ def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer
 
 def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
     """``prefrl lm ppo``."""
-    from prefrl.plotting import plot_run
+    from prefrl.cli.plots import plot_run
 
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process

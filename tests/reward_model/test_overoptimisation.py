@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from prefrl.lm.gao import GaoFit, fit_gao
+from prefrl.reward_model.overoptimisation import GaoFit, fit_gao
 
 
 def curve(alpha, beta, gold_0, ds):
@@ -50,7 +50,7 @@ def test_the_sqrt_kl_panel_draws_the_fit():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from prefrl.plotting import _draw_gao_fit
+    from prefrl.cli.plots import _draw_gao_fit
 
     ds = [0.0] + [0.25 * i for i in range(1, 20)]
     rows = [{"lm/sqrt_kl": d, "lm/gold_score": g} for d, g in zip(ds, curve(1.5, 0.8, 0.3, ds), strict=True)]

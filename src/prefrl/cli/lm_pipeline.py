@@ -19,21 +19,22 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from prefrl.cli.lm_commands import MODEL_DIR, LMTrainer, lm_checkpoints, open_run, run_training
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.loop import Bar
+from prefrl.cli.run_dir import CHECKPOINT_FILE, METRICS_FILE, create_run_dir, default_run_dir
 from prefrl.lm import pipeline, tiny_task
-from prefrl.lm.commands import MODEL_DIR, CheckpointedRun, open_run, run_training
 from prefrl.lm.loading import save_model
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.lm.reward_model import RMTrainer, ScalarRewardModel, evaluate_rm
 from prefrl.lm.sft import SFTTrainer
-from prefrl.logger import read_metrics
-from prefrl.runs import CHECKPOINT_FILE, METRICS_FILE, create_run_dir, default_run_dir
 
 CHECKPOINT_EVERY = {"sft": 50, "rm": 50, "ppo": 10}
 """Steps (iterations for PPO) between a stage's checkpoints; a stop (Ctrl-C) also saves one."""
 
 
 def _train_stage(
-    run_dir: Path, name: str, config: Any, trainer: Any, console: Console, progress: tuple[Any, ...]
+    run_dir: Path, name: str, config: Any, trainer: LMTrainer, console: Console, progress: tuple[Any, ...]
 ) -> bool:
     """Train one stage in RUN_DIR/NAME, from its checkpoint if it has one (a finished stage is then not
     trained again); progress: (total, label, (metric, short name), unit). False if stopped (saved)."""
@@ -45,8 +46,9 @@ def _train_stage(
     if state is not None:
         trainer.load_state_dict(state["trainer"])
     total, label, metric, unit = progress
-    run = CheckpointedRun(trainer, path, logger, CHECKPOINT_EVERY[name], {})
-    return run_training(run, total, console, label, metric, unit) is not None
+    checkpoints = lm_checkpoints(trainer, path, CHECKPOINT_EVERY[name], {}, main=True)
+    bar = Bar(console, total, label, metric[0], metric[1], unit, digits=2)
+    return run_training(trainer, path, logger, checkpoints, bar, main=True) is not None
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -1,4 +1,6 @@
-"""What the CLI's training commands do once their input is parsed and checked."""
+"""``prefrl ppo``, ``prefrl rlhp`` and ``prefrl label``: what they do once their input is parsed and
+checked. Each builds a library trainer and hands it to the one loop (``cli.loop.run_loop``), which
+logs, checkpoints, shows progress and evaluates."""
 
 from __future__ import annotations
 
@@ -12,14 +14,9 @@ import torch
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint
-from prefrl.envs.backflip import HOPPER_OBS_DIM
-from prefrl.envs.make import make_env, make_vec_env
-from prefrl.ppo.config import PPOConfig
-from prefrl.ppo.trainer import PPOTrainer
-from prefrl.preferences.store import PreferenceStore
-from prefrl.progress import train_with_progress
-from prefrl.rlhp import RLHPConfig, RLHPTrainer
-from prefrl.runs import (
+from prefrl.cli.logger import Logger
+from prefrl.cli.loop import Bar, Checkpoints, run_loop
+from prefrl.cli.run_dir import (
     CHECKPOINT_FILE,
     PREFERENCES_FILE,
     create_run_dir,
@@ -27,6 +24,12 @@ from prefrl.runs import (
     discard_failed_start,
     open_run_logger,
 )
+from prefrl.envs.backflip import HOPPER_OBS_DIM
+from prefrl.envs.make import make_env, make_vec_env
+from prefrl.ppo.config import PPOConfig
+from prefrl.ppo.trainer import PPOTrainer
+from prefrl.preferences.store import PreferenceStore
+from prefrl.rlhp import RLHPConfig, RLHPTrainer
 from prefrl.validation import config_from_dict
 
 if TYPE_CHECKING:
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 def start_ppo(
     config: PPOConfig, run_dir: Path | None, resume: Path | None, defaults: str | None = None
-) -> tuple[PPOTrainer, Path]:
+) -> tuple[PPOTrainer, Path, Logger]:
     """Check everything, then create (or reopen) the run directory and build the trainer;
     ``defaults`` (where the flags' starting values came from) goes into config.json."""
     check_device(config.device)
@@ -62,10 +65,10 @@ def start_ppo(
     except BaseException:
         envs.close()
         raise
-    trainer = PPOTrainer(config, envs, logger, checkpoint_path=run_dir / CHECKPOINT_FILE)
+    trainer = PPOTrainer(config, envs)
     if state is not None:
         trainer.load_state_dict(state)
-    return trainer, run_dir
+    return trainer, run_dir, logger
 
 
 def defaults_source(env_id: str, resume: Path | None) -> str | None:
@@ -128,17 +131,33 @@ def check_device(device: str, flag: str = "--device") -> None:
         raise ValueError(f"{flag} {device}: CUDA is not available on this machine; use {flag} cpu")
 
 
-def train_run(trainer: PPOTrainer, run_dir: Path, console: Console) -> dict[str, float] | None:
-    """Train with a progress bar; on a stop signal, say how to resume. Closes the trainer's logger."""
-    config = trainer.config
+def train_gym(
+    trainer: PPOTrainer | RLHPTrainer, run_dir: Path, logger: Logger, console: Console, description: str
+) -> dict[str, float] | None:
+    """The loop over a gym trainer (PPO, or the preference loop): log, checkpoint every
+    ``checkpoint_every`` iterations, evaluate the deterministic policy at the end, a progress bar.
+    The last metrics; None if stopped (checkpoint saved)."""
+    ppo = trainer if isinstance(trainer, PPOTrainer) else trainer.ppo
+    config = ppo.config
+    checkpoints = Checkpoints(run_dir / CHECKPOINT_FILE, config.checkpoint_every * config.batch_size)
+    bar = Bar(console, config.num_iterations * config.batch_size, description)
+    evaluate = None
+    if config.num_eval_episodes > 0:
+        evaluate = lambda: ppo.evaluate(config.num_eval_episodes)  # noqa: E731
+    return run_loop(trainer, logger, checkpoints, bar, evaluate)
+
+
+def train_run(
+    trainer: PPOTrainer, run_dir: Path, logger: Logger, console: Console
+) -> dict[str, float] | None:
+    """Train with a progress bar; on a stop signal, say how to resume. Closes the logger and envs."""
     try:
         if trainer.done:
             console.print(f"{run_dir} already finished ({trainer.global_step} steps)")
             return {}
-        total = config.num_iterations * config.batch_size
-        metrics = train_with_progress(trainer, total, console, config.env_id)
+        metrics = train_gym(trainer, run_dir, logger, console, trainer.config.env_id)
     finally:
-        trainer.logger.close()
+        logger.close()
         trainer.envs.close()
     if metrics is None:
         console.print(
@@ -151,16 +170,16 @@ def train_run(trainer: PPOTrainer, run_dir: Path, console: Console) -> dict[str,
 def run_ppo(
     config: PPOConfig, run_dir: Path | None, resume: Path | None, threads: int, console: Console
 ) -> int:
-    from prefrl.plotting import plot_run
+    from prefrl.cli.plots import plot_run
 
     torch.set_num_threads(threads)
     defaults = defaults_source(config.env_id, resume)
-    trainer, run_dir = start_ppo(config, run_dir, resume, defaults)
+    trainer, run_dir, logger = start_ppo(config, run_dir, resume, defaults)
     if defaults is not None:
         console.print(f"defaults: {defaults} (flags override them)")
     console.print(f"run directory: {run_dir}")
     start = time.perf_counter()
-    metrics = train_run(trainer, run_dir, console)
+    metrics = train_run(trainer, run_dir, logger, console)
     if metrics is None:
         return 130
     plot = plot_run(run_dir)
@@ -192,7 +211,7 @@ def start_rlhp(
     resume: Path | None,
     labeller_kind: str = "synthetic",
     defaults: str | None = None,
-) -> tuple[RLHPTrainer, Path, PreferenceStore]:
+) -> tuple[RLHPTrainer, Path, PreferenceStore, Logger]:
     """Check everything, then create (or reopen) the run directory and build the loop."""
     check_device(config.ppo.device)
     check_device(config.ppo.acting_device, "--rollout-device")
@@ -232,10 +251,10 @@ def start_rlhp(
     store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
     store.set_meta("labeller_kind", labeller_kind)
     labeller = make_labeller(labeller_kind, config)
-    trainer = RLHPTrainer(config, labeller, store, envs, logger, run_dir / CHECKPOINT_FILE)
+    trainer = RLHPTrainer(config, labeller, store, envs)
     if state is not None:
         trainer.load_state_dict(state)
-    return trainer, run_dir, store
+    return trainer, run_dir, store, logger
 
 
 def make_labeller(kind: str, config: RLHPConfig) -> Labeller:
@@ -280,11 +299,11 @@ def run_rlhp(
     labeller_kind: str = "synthetic",
 ) -> int:
     """``prefrl rlhp``: the preference loop; with people, the labelling app is served beside it."""
-    from prefrl.plotting import plot_run
+    from prefrl.cli.plots import plot_run
 
     torch.set_num_threads(threads)
     defaults = defaults_source(config.ppo.env_id, resume)
-    trainer, run_dir, store = start_rlhp(config, run_dir, resume, labeller_kind, defaults)
+    trainer, run_dir, store, logger = start_rlhp(config, run_dir, resume, labeller_kind, defaults)
     if defaults is not None:
         console.print(f"defaults: {defaults} (flags override them)")
     console.print(f"run directory: {run_dir} (answers in {run_dir / PREFERENCES_FILE})")
@@ -296,15 +315,14 @@ def run_rlhp(
             return 0
         if labeller_kind == "human":
             server = start_labelling(trainer, run_dir, console)
-        total = config.ppo.num_iterations * config.ppo.batch_size
-        metrics = train_with_progress(trainer, total, console, "rlhp")
+        metrics = train_gym(trainer, run_dir, logger, console, "rlhp")
     except ValueError:  # e.g. no segments fit the first rollouts' episodes
         failed_start = resume is None and trainer.global_step == 0
         raise
     finally:
         if server is not None:
             server.stop()
-        trainer.logger.close()
+        logger.close()
         trainer.ppo.envs.close()
         store.close()
         if failed_start:  # nothing learned: leave nothing behind, the same --run-dir works again
@@ -351,7 +369,7 @@ def start_labelling(trainer: RLHPTrainer, run_dir: Path, console: Console) -> Ba
 
 def labelling_store(run_dir: Path) -> Path:
     """The store of a run directory, with clear errors for anything else."""
-    from prefrl.runs import read_run
+    from prefrl.cli.run_dir import read_run
 
     read_run(run_dir)
     path = Path(run_dir) / PREFERENCES_FILE

@@ -143,8 +143,8 @@ def _pre_parse(argv: list[str]) -> argparse.Namespace:
 def parse_training(argv: list[str], command: type[C], kind: str, prog: str) -> C:
     """Parse ``prefrl ppo`` / ``prefrl rlhp``: the env id's preset (or, with --resume, the run's
     saved config) gives the defaults, flags override them; a resumed run's config may not change."""
+    from prefrl.cli.run_dir import read_run_config
     from prefrl.ppo.presets import preset_config
-    from prefrl.runs import read_run_config
     from prefrl.validation import config_from_dict
 
     config_cls: type[PPOConfig] | type[RLHPConfig] = PPOConfig if kind == "ppo" else RLHPConfig
@@ -194,21 +194,21 @@ def config_diffs(saved: dict[str, Any], given: dict[str, Any], prefix: str = "")
 
 
 def cmd_ppo(argv: list[str]) -> int:
-    from prefrl.commands import run_ppo
+    from prefrl.cli.gym import run_ppo
 
     cmd = parse_training(argv, PPOCommand, "ppo", "prefrl ppo")
     return run_ppo(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console)
 
 
 def cmd_rlhp(argv: list[str]) -> int:
-    from prefrl.commands import run_rlhp
+    from prefrl.cli.gym import run_rlhp
 
     cmd = parse_training(argv, RLHPCommand, "rlhp", "prefrl rlhp")
     return run_rlhp(cmd.config, cmd.run_dir, cmd.resume, cmd.torch_threads, console, cmd.labeller)
 
 
 def cmd_label(argv: list[str]) -> int:
-    from prefrl.commands import add_labeller, run_label
+    from prefrl.cli.gym import add_labeller, run_label
 
     if argv and argv[0] == "add-labeller":
         add = tyro.cli(AddLabellerCommand, args=argv[1:], prog="prefrl label add-labeller")
@@ -221,14 +221,14 @@ def cmd_label(argv: list[str]) -> int:
 
 
 def cmd_demo(argv: list[str]) -> int:
-    from prefrl.demo import run_demo
+    from prefrl.cli.demo import run_demo
 
     cmd = tyro.cli(DemoCommand, args=argv, prog="prefrl demo")
     return run_demo(cmd.run_dir, cmd.seed, console)
 
 
 def cmd_plot(argv: list[str]) -> int:
-    from prefrl.plotting import plot_run
+    from prefrl.cli.plots import plot_run
 
     cmd = tyro.cli(PlotCommand, args=argv, prog="prefrl plot")
     path = plot_run(cmd.run_dir, cmd.output)
@@ -237,7 +237,7 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def cmd_video(argv: list[str]) -> int:
-    from prefrl.video import record_video
+    from prefrl.cli.video import record_video
 
     cmd = tyro.cli(VideoCommand, args=argv, prog="prefrl video")
     if cmd.num_episodes < 1 or cmd.max_frames < 1:
@@ -248,7 +248,7 @@ def cmd_video(argv: list[str]) -> int:
 
 
 def cmd_lm(argv: list[str]) -> int:
-    from prefrl.lm.cli import main as lm_main
+    from prefrl.cli.lm import main as lm_main
 
     return lm_main(argv, console)
 

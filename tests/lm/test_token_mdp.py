@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from prefrl.envs.token_mdp import (
+from prefrl.lm.token_mdp import (
     advantages_and_returns,
     eos_penalty,
     per_token_kl,

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from prefrl.logger import read_metrics
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.run_dir import METRICS_FILE, default_run_dir
 from prefrl.ppo.evaluate import normalised_return, random_policy_returns
 from prefrl.ppo.presets import preset_config
 from prefrl.rlhp import RLHPConfig
-from prefrl.runs import METRICS_FILE, default_run_dir
 
 DEMO_ENV = "Pendulum-v1"
 DEMO_STEPS = 204_800
@@ -30,8 +30,8 @@ LATE_FRACTION = 0.1
 
 
 def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
-    from prefrl.commands import run_rlhp, start_ppo, train_run
-    from prefrl.video import record_video
+    from prefrl.cli.gym import run_rlhp, start_ppo, train_run
+    from prefrl.cli.video import record_video
 
     torch.set_num_threads(1)
     run_dir = Path(run_dir or default_run_dir("demo", DEMO_ENV, seed))
@@ -49,8 +49,8 @@ def run_demo(run_dir: Path | None, seed: int, console: Console) -> int:
     rlhp_seconds = time.perf_counter() - start
     console.print(f"2/2 the yardstick: PPO on {DEMO_ENV}'s true reward, same hyperparameters")
     start = time.perf_counter()
-    trainer, _ = start_ppo(ppo_config, run_dir / "ppo", None)
-    if train_run(trainer, run_dir / "ppo", console) is None:
+    trainer, _, logger = start_ppo(ppo_config, run_dir / "ppo", None)
+    if train_run(trainer, run_dir / "ppo", logger, console) is None:
         return 130
     ppo_seconds = time.perf_counter() - start
     video, _, _ = record_video(run_dir / "rlhp", run_dir / "rlhp_agent.mp4", max_frames=400)

@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from prefrl.logger import read_metrics
-from prefrl.runs import METRICS_FILE, read_run
+from prefrl.cli.logger import read_metrics
+from prefrl.cli.run_dir import METRICS_FILE, read_run
 
 STEP = "step"
 LABELS = "preferences/num_labels"
@@ -59,8 +59,9 @@ def _series(rows: list[dict[str, Any]], key: str, x_key: str) -> tuple[list[floa
 
 
 def _draw_gao_fit(ax: Any, rows: list[dict[str, Any]]) -> None:
-    """The gold score's fit d (alpha - beta log d) over the sqrt(KL) points (:mod:`prefrl.lm.gao`)."""
-    from prefrl.lm.gao import fit_gao
+    """The gold score's fit d (alpha - beta log d) over the sqrt(KL) points
+    (:mod:`prefrl.reward_model.overoptimisation`)."""
+    from prefrl.reward_model.overoptimisation import fit_gao
 
     rows = [r for r in rows if r.get(SQRT_KL) is not None and r.get("lm/gold_score") is not None]
     fit = fit_gao([r[SQRT_KL] for r in rows], [r["lm/gold_score"] for r in rows])
