@@ -11,7 +11,7 @@ from prefrl.cli.logger import read_metrics
 from prefrl.cli.main import main
 from prefrl.lm import tiny_task
 
-PPO_TINY = ["--num-iterations", "2", "--batch-size", "8", "--minibatch-size", "4", "--num-ppo-epochs", "1"]
+PPO_TINY = ["--num-iterations", "2", "--batch-size", "8", "--minibatch-size", "4", "--update-epochs", "1"]
 
 
 def write_jsonl(path, rows):
@@ -246,7 +246,7 @@ def test_ppo_resumed_from_a_checkpoint_continues_exactly(files, tmp_path):
     from prefrl.cli.lm_commands import PPOLMCommand, build_ppo
     from prefrl.lm.ppo import LMPPOConfig
 
-    config = LMPPOConfig(num_iterations=2, batch_size=8, minibatch_size=4, num_ppo_epochs=1)
+    config = LMPPOConfig(num_iterations=2, batch_size=8, minibatch_size=4, update_epochs=1)
     cmd = PPOLMCommand(
         policy=files["base"], prompts=files["prompts"], reward_fn="prefrl.lm.pipeline:gold_fn", config=config
     )
@@ -398,3 +398,18 @@ def test_sft_with_bf16_autocast_from_the_command_line(files, tmp_path, monkeypat
     assert seen == {torch.bfloat16}
     saved = json.loads((run / "config.json").read_text())["config"]["devices"]
     assert saved == {"parallel": "ddp", "mixed_precision": "bf16"}
+
+
+def test_a_saved_ppo_command_with_the_old_lm_names_resumes_under_the_shared_names():
+    from prefrl.cli.lm import upgrade_saved
+    from prefrl.lm.ppo import LMPPOConfig
+    from prefrl.validation import config_from_dict
+
+    old = {"policy": "p", "config": {"num_ppo_epochs": 2, "whiten_advantages": False, "value_clip_coef": 0.2}}
+    new = upgrade_saved(old)
+    assert new == {"policy": "p", "config": {"update_epochs": 2, "norm_adv": False, "clip_vloss": True}}
+    config = config_from_dict(LMPPOConfig, new["config"])
+    assert (config.update_epochs, config.norm_adv, config.clip_vloss) == (2, False, True)
+    assert upgrade_saved({"config": {"value_clip_coef": None}})["config"] == {"clip_vloss": False}
+    with pytest.raises(ValueError, match="clipped the value loss by 0.5"):
+        upgrade_saved({"config": {"value_clip_coef": 0.5}})

@@ -62,7 +62,7 @@ def test_ppo_rollout_and_first_training_forward_agree(tokenizer, precision):
     policy = tiny_task.build_tiny_model(tokenizer, seed=0)
     seen = product_dtypes(policy)
     prompts = tiny_task.sample_prompts(random.Random(1), 16)
-    config = LMPPOConfig(batch_size=8, minibatch_size=8, num_ppo_epochs=1, max_new_tokens=8)
+    config = LMPPOConfig(batch_size=8, minibatch_size=8, update_epochs=1, max_new_tokens=8)
 
     def gold(ps, rs):
         return [tiny_task.gold_score(p, r) for p, r in zip(ps, rs, strict=True)]

@@ -45,7 +45,7 @@ def test_reward_function_output_is_checked():
 
 
 def test_first_rollout_has_zero_kl_and_logs_proxy_gold_kl(sft_model, tokenizer):
-    config = LMPPOConfig(num_iterations=1, batch_size=8, minibatch_size=4, num_ppo_epochs=1)
+    config = LMPPOConfig(num_iterations=1, batch_size=8, minibatch_size=4, update_epochs=1)
     trainer = LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_fn=gold, gold_fn=gold)
     rollout = trainer.rollout()
     assert rollout.metrics["lm/kl"] == 0.0  # policy == reference
@@ -93,7 +93,7 @@ def test_ptx_and_adaptive_kl_run(sft_model, tokenizer):
         num_iterations=1,
         batch_size=4,
         minibatch_size=2,
-        num_ppo_epochs=1,
+        update_epochs=1,
         ptx_coef=1.0,
         adaptive_kl=True,
         whiten_rewards=True,
@@ -109,7 +109,7 @@ def test_critic_from_a_frozen_reward_model_still_learns_and_the_rm_does_not(sft_
     from prefrl.lm.reward_model import ScalarRewardModel
 
     rm = ScalarRewardModel.from_causal_lm(sft_model).requires_grad_(False)  # e.g. used by a trainer before
-    config = LMPPOConfig(num_iterations=1, batch_size=4, minibatch_size=4, num_ppo_epochs=1)
+    config = LMPPOConfig(num_iterations=1, batch_size=4, minibatch_size=4, update_epochs=1)
     trainer = LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_model=rm)
     critic_before = trainer.critic.head.weight.clone()
     rm_before = rm.head.weight.clone()

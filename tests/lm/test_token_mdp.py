@@ -108,7 +108,7 @@ def test_equals_slow_reference_loop_and_feeds_the_ppo_losses():
     rewards = token_rewards(scores, per_token_kl(logp, ref, mask), mask, kl_coef=0.05)
     expected = reference_rewards(scores, logp, ref, mask, 0.05)
     assert torch.allclose(rewards, expected, atol=1e-6)
-    adv, ret = advantages_and_returns(rewards, values, mask, 0.99, 0.9, whiten_advantages=False)
+    adv, ret = advantages_and_returns(rewards, values, mask, 0.99, 0.9, norm_adv=False)
     slow = slow_gae(rewards, values, mask, 0.99, 0.9)
     assert torch.allclose(adv, slow, atol=1e-5)
     assert torch.allclose(ret[mask], (slow + values)[mask], atol=1e-5)
@@ -123,7 +123,7 @@ def test_equals_slow_reference_loop_and_feeds_the_ppo_losses():
 def test_gamma_one_lambda_one_gives_return_to_go():
     mask = torch.tensor([[True, True, True, False]])
     rewards = torch.tensor([[1.0, 2.0, 3.0, 0.0]])
-    adv, _ret = advantages_and_returns(rewards, torch.zeros(1, 4), mask, 1.0, 1.0, whiten_advantages=False)
+    adv, _ret = advantages_and_returns(rewards, torch.zeros(1, 4), mask, 1.0, 1.0, norm_adv=False)
     assert adv.tolist() == [[6.0, 5.0, 3.0, 0.0]]
 
 

@@ -59,12 +59,27 @@ def split_options(argv: list[str]) -> tuple[RunOptions, list[str]]:
     return options, rest
 
 
+RENAMED = {"num_ppo_epochs": "update_epochs", "whiten_advantages": "norm_adv"}
+"""LM PPO settings renamed to the gymnasium PPO's names (one vocabulary for both)."""
+
+
 def upgrade_saved(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved command in today's form: ``fsdp: bool`` (before DeepSpeed) became ``devices.parallel``."""
+    """A saved command in today's form: ``fsdp: bool`` (before DeepSpeed) became ``devices.parallel``;
+    LM PPO's ``num_ppo_epochs``, ``whiten_advantages`` and ``value_clip_coef`` became ``update_epochs``,
+    ``norm_adv`` and ``clip_vloss`` (clipping by ``clip_coef``), in the command or its nested configs."""
     if "fsdp" in saved:
         saved = {k: v for k, v in saved.items() if k != "fsdp"} | {
             "devices": {"parallel": "fsdp" if saved["fsdp"] else "ddp"}
         }
+    saved = {RENAMED.get(k, k): upgrade_saved(v) if isinstance(v, dict) else v for k, v in saved.items()}
+    if "value_clip_coef" in saved:
+        clip = saved.pop("value_clip_coef")
+        require(
+            clip is None or clip == saved.get("clip_coef", 0.2),
+            f"this run clipped the value loss by {clip}, not by clip_coef; this prefrl clips it by "
+            "clip_coef only: resume it with the prefrl version that started it",
+        )
+        saved["clip_vloss"] = clip is not None
     return saved
 
 

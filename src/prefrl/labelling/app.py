@@ -29,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from prefrl.labelling.render import ClipRenderer, task_description
-from prefrl.preferences.queue import Labeller, LabelQueue, QueueError
+from prefrl.preferences.queue import LabellerAccount, LabelQueue, QueueError
 from prefrl.preferences.store import PreferenceStore
 
 HERE = Path(__file__).parent
@@ -122,9 +122,10 @@ def token_of(request: Request) -> str | None:
 
 
 def add_routes(app: FastAPI, context: LabellingContext) -> None:
+    """Every endpoint, each group behind the token check its users need."""
     Queue = Annotated[LabelQueue, Depends(context.queue)]
 
-    def labeller(request: Request, queue: Queue) -> Labeller:
+    def labeller(request: Request, queue: Queue) -> LabellerAccount:
         found = queue.labeller_for_token(token_of(request))
         if found is None:
             raise HTTPException(
@@ -132,14 +133,20 @@ def add_routes(app: FastAPI, context: LabellingContext) -> None:
             )
         return found
 
-    Who = Annotated[Labeller, Depends(labeller)]
+    Who = Annotated[LabellerAccount, Depends(labeller)]
 
-    def admin(who: Who) -> Labeller:
+    def admin(who: Who) -> LabellerAccount:
         if not who.is_admin:
             raise HTTPException(403, f"{who.name} is not an admin: add one with `add-labeller NAME --admin`")
         return who
 
-    Admin = Annotated[Labeller, Depends(admin)]
+    add_labeller_routes(app, context, Queue, Who)
+    add_clip_route(app, context, Queue, Who)
+    add_admin_routes(app, Queue, Annotated[LabellerAccount, Depends(admin)])
+
+
+def add_labeller_routes(app: FastAPI, context: LabellingContext, Queue: Any, Who: Any) -> None:
+    """The page and the labeller's API: next query, answer, undo, progress."""
 
     @app.get("/", response_class=HTMLResponse)
     def page(who: Who) -> str:
@@ -173,6 +180,10 @@ def add_routes(app: FastAPI, context: LabellingContext) -> None:
     def progress(who: Who, queue: Queue) -> dict:
         return queue.progress(who)
 
+
+def add_clip_route(app: FastAPI, context: LabellingContext, Queue: Any, Who: Any) -> None:
+    """A segment's clip, rendered once from its saved simulator state and cached."""
+
     @app.get("/clips/{segment_id}.mp4")
     def clip(segment_id: int, who: Who, queue: Queue) -> FileResponse:
         if context.renderer is None:
@@ -188,6 +199,10 @@ def add_routes(app: FastAPI, context: LabellingContext) -> None:
         except Exception as exc:  # the page shows the message; the next request tries again
             raise HTTPException(500, f"rendering the clip of segment {segment_id} failed: {exc!r}") from exc
         return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "max-age=86400"})
+
+
+def add_admin_routes(app: FastAPI, Queue: Any, Admin: Any) -> None:
+    """Agreement statistics, for admin labellers only."""
 
     @app.get("/api/stats")
     def stats(who: Admin, queue: Queue) -> dict:

@@ -321,3 +321,12 @@ def batch_order(
         batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
     rng.shuffle(batches)
     return [i for batch in batches for i in batch]
+
+
+def response_batch(tokenizer: Any, prompts: list[str], responses: list[str]) -> Any:
+    """A scoring batch of prompts and responses (each with its EOS)."""
+    enc = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    res = [
+        [*ids, tokenizer.eos_token_id] for ids in tokenizer(responses, add_special_tokens=False)["input_ids"]
+    ]
+    return make_batch(enc, res, tokenizer.pad_token_id)

@@ -10,7 +10,7 @@ from typing import Any
 
 from prefrl.lm.data import check_tokenizer
 from prefrl.lm.reward_model import ScalarRewardModel
-from prefrl.lm.scores import RewardFn
+from prefrl.lm.scores import ScoreFn
 from prefrl.validation import require
 
 
@@ -51,7 +51,7 @@ def load_tokenizer(path: str) -> Any:
     return tokenizer
 
 
-def load_function(spec: str, what: str) -> RewardFn:
+def load_function(spec: str, what: str) -> ScoreFn:
     """'module:function' -> the function (ValueError with the fix)."""
     module_name, _, name = spec.partition(":")
     require(bool(module_name and name), f"--{what} {spec!r}: use the form module:function")

@@ -2,7 +2,7 @@
 demonstrations -> sample pairs from the SFT policy -> a synthetic labeller answers from the gold score
 -> fit a reward model (shifted so SFT samples score 0) -> PPO against it, logging proxy, gold and KL.
 
-Each step is a function; ``prefrl lm pipeline`` runs them with progress bars (``lm/commands.py``).
+Each step is a function; ``prefrl lm pipeline`` runs them with progress bars (``cli/lm_pipeline.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from prefrl.lm import tiny_task
-from prefrl.lm.data import left_pad, make_batch
+from prefrl.lm.data import left_pad
 from prefrl.lm.generation import sample
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 from prefrl.lm.reward_model import RMConfig, ScalarRewardModel, encode_rankings
@@ -115,7 +115,7 @@ def label(
     pairs: list[dict[str, str]], config: PipelineConfig
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Synthetic labels from the gold score -> (train, held-out) {"prompt", "chosen", "rejected"}."""
-    labeller = tiny_task.SyntheticLabeller(noise=config.labeller_noise)
+    labeller = tiny_task.GoldLabeller(noise=config.labeller_noise)
     records = tiny_task.label_pairs(random.Random(config.seed + 4), pairs, labeller)
     split = max(1, len(records) // 5)
     return records[split:], records[:split]
@@ -152,12 +152,3 @@ def evaluate_policy(model: Any, tokenizer: Any, config: PipelineConfig, num: int
             for p, r, g in zip(prompts[:shown], texts[:shown], gold[:shown], strict=True)
         ],
     }
-
-
-def response_batch(tokenizer: Any, prompts: list[str], responses: list[str]) -> Any:
-    """A scoring batch of prompts and responses (each with its EOS)."""
-    enc = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    res = [
-        [*ids, tokenizer.eos_token_id] for ids in tokenizer(responses, add_special_tokens=False)["input_ids"]
-    ]
-    return make_batch(enc, res, tokenizer.pad_token_id)

@@ -32,7 +32,7 @@ from prefrl.lm.generation import response_logprobs, sample, token_entropy, token
 from prefrl.lm.policy_critic import PARTS, PolicyAndCritic, rl_roles
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
-from prefrl.lm.scores import RewardFn, adaptive_kl_coef, check_scores
+from prefrl.lm.scores import ScoreFn, adaptive_kl_coef, check_scores
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
 from prefrl.optim import adam
@@ -41,7 +41,7 @@ from prefrl.validation import require
 
 
 @dataclass(frozen=True)
-class Rollout:
+class TokenRollout:
     """One batch of sampled responses and everything PPO needs, (B, R) unless noted."""
 
     batch: Batch
@@ -80,10 +80,10 @@ class LMPPOTrainer:
         prompts: list[str],
         config: LMPPOConfig,
         reward_model: ScalarRewardModel | None = None,
-        reward_fn: RewardFn | None = None,
+        reward_fn: ScoreFn | None = None,
         critic: ScalarRewardModel | None = None,
         reference: Any | None = None,
-        gold_fn: RewardFn | None = None,
+        gold_fn: ScoreFn | None = None,
         ptx_records: list[dict[str, Any]] | None = None,
         accelerator: Any | None = None,
         parallel: distributed.Parallel = "ddp",
@@ -226,13 +226,24 @@ class LMPPOTrainer:
         return check_scores(self.reward_fn(prompts, texts), len(texts)).to(self.device)
 
     @torch.no_grad()
-    def rollout(self) -> Rollout:
+    def rollout(self) -> TokenRollout:
         """Sample, score and turn into (B, R) rewards, advantages and returns (token_mdp)."""
+        start = time.perf_counter()
+        prompts, batch = self.sample_responses()
+        generate_s = time.perf_counter() - start
+        start = time.perf_counter()
+        batch, parts = self.evaluate_responses(prompts, batch)
+        rollout = self.token_mdp_rollout(batch, parts)
+        rollout.metrics["time/generate_s"] = generate_s
+        rollout.metrics["time/score_s"] = time.perf_counter() - start
+        return rollout
+
+    def sample_responses(self) -> tuple[list[str], Batch]:
+        """This rank's share of ``batch_size`` prompts drawn at random, and the policy's sampled
+        responses to them (a (B, P + R) batch)."""
         cfg, tok = self.config, self.tokenizer
         indices = [self.rng.randrange(len(self.prompts)) for _ in range(cfg.batch_size)]
         indices = indices[distributed.chunk(cfg.batch_size, self.accelerator)]  # this rank's share
-        prompts = [self.prompts[i] for i in indices]
-        start = time.perf_counter()
         p_ids, p_mask = left_pad([self.prompt_ids[i] for i in indices], tok.pad_token_id)
         p_ids, p_mask = p_ids.to(self.device), p_mask.to(self.device)
         responses, mask = sample(
@@ -246,10 +257,14 @@ class LMPPOTrainer:
             self.generator,
             synced=self.sharded,
         )
-        batch = batch_from_tensors(p_ids, p_mask, responses, mask)
-        generate_s = time.perf_counter() - start
-        start = time.perf_counter()
-        texts = self.decode(responses, mask)
+        return [self.prompts[i] for i in indices], batch_from_tensors(p_ids, p_mask, responses, mask)
+
+    def evaluate_responses(self, prompts: list[str], batch: Batch) -> tuple[Batch, dict[str, torch.Tensor]]:
+        """The responses' (B, R) log-probs under policy and reference, values, (B,) scores (and gold
+        scores), gathered from every rank: (the whole batch, its parts)."""
+        cfg = self.config
+        responses = batch.input_ids[:, batch.prompt_length :]
+        texts = self.decode(responses, batch.response_mask)
         parts = {
             "logprobs": response_logprobs(self.policy, batch, cfg.temperature),
             "ref_logprobs": response_logprobs(self.reference, batch, cfg.temperature),
@@ -259,17 +274,31 @@ class LMPPOTrainer:
         if self.gold_fn is not None:
             gold = check_scores(self.gold_fn(prompts, texts), len(texts), "gold function")
             parts["gold"] = gold.to(self.device)
-        pad = self.tokenizer.pad_token_id
-        batch, parts = distributed.gather_rollout(
-            self.accelerator, pad, p_ids, p_mask, responses, mask, parts
+        p_ids, p_mask = (
+            batch.input_ids[:, : batch.prompt_length],
+            batch.attention_mask[:, : batch.prompt_length],
         )
+        return distributed.gather_rollout(
+            self.accelerator,
+            self.tokenizer.pad_token_id,
+            p_ids,
+            p_mask,
+            responses,
+            batch.response_mask,
+            parts,
+        )
+
+    def token_mdp_rollout(self, batch: Batch, parts: dict[str, torch.Tensor]) -> TokenRollout:
+        """The token-level MDP: per-token rewards (score at the last real token, minus kl_coef x KL to
+        the reference), then GAE advantages and returns; the rollout's metrics."""
+        cfg = self.config
         responses, mask, scores = (
             batch.input_ids[:, batch.prompt_length :],
             batch.response_mask,
             parts["scores"],
         )
         logprobs, ref_logprobs, values = parts["logprobs"], parts["ref_logprobs"], parts["values"]
-        _, ended = token_mdp.response_mask(responses, tok.eos_token_id)
+        _, ended = token_mdp.response_mask(responses, self.tokenizer.eos_token_id)
         kl = token_mdp.per_token_kl(logprobs, ref_logprobs, mask)
         rewards = token_mdp.token_rewards(
             token_mdp.eos_penalty(scores, ended, cfg.eos_penalty), kl, mask, self.kl_coef
@@ -277,7 +306,7 @@ class LMPPOTrainer:
         if cfg.whiten_rewards:
             rewards = token_mdp.whiten_rewards(rewards, mask)
         advantages, returns = token_mdp.advantages_and_returns(
-            rewards, values, mask, cfg.gamma, cfg.gae_lambda, cfg.whiten_advantages
+            rewards, values, mask, cfg.gamma, cfg.gae_lambda, cfg.norm_adv
         )
         sequence_kl = kl.sum(1)
         metrics = {
@@ -288,35 +317,42 @@ class LMPPOTrainer:
             "lm/non_score_reward": float(-self.kl_coef * sequence_kl.mean()),
             "lm/response_length": float(mask.sum(1).float().mean()),
             "lm/eos_rate": float(ended.float().mean()),
-            "time/generate_s": generate_s,
         }
         if "gold" in parts:
             metrics["lm/gold_score"] = float(parts["gold"].mean())
-        metrics["time/score_s"] = time.perf_counter() - start
-        return Rollout(batch, logprobs, values, advantages, returns, metrics)
+        return TokenRollout(batch, logprobs, values, advantages, returns, metrics)
 
-    def update(self, rollout: Rollout) -> dict[str, float]:
-        """``num_ppo_epochs`` passes of clipped PPO over shuffled minibatches (statistics averaged
-        over minibatches and ranks)."""
+    def update(self, rollout: TokenRollout) -> dict[str, float]:
+        """``update_epochs`` passes of clipped PPO over shuffled minibatches (statistics averaged
+        over minibatches and ranks); ends early past ``target_kl``."""
         cfg = self.config
         sums: dict[str, float] = {}
         count = 0
-        for _ in range(cfg.num_ppo_epochs):
+        stopped = False
+        for _ in range(cfg.update_epochs):
             order = torch.randperm(cfg.batch_size, generator=self.shuffle_generator)
             for start in range(0, cfg.batch_size, cfg.minibatch_size):
                 stats = self._minibatch_step(rollout, order[start : start + cfg.minibatch_size])
+                if stats is None:
+                    stopped = True
+                    break
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
-            if cfg.target_kl is not None:  # every rank must take the same decision
-                approx_kl = distributed.mean_over_ranks(self.accelerator, torch.tensor(stats["lm/approx_kl"]))
-                if float(approx_kl) > cfg.target_kl:
-                    break
+            if stopped:
+                break
         keys = list(sums)
-        means = distributed.mean_over_ranks(self.accelerator, torch.tensor([sums[k] / count for k in keys]))
-        return dict(zip(keys, means.tolist(), strict=True))
+        metrics = {"lm/num_updates": float(count), "lm/early_stopped": float(stopped)}
+        if count:
+            means = distributed.mean_over_ranks(
+                self.accelerator, torch.tensor([sums[k] / count for k in keys])
+            )
+            metrics.update(zip(keys, means.tolist(), strict=True))
+        return metrics
 
-    def _minibatch_step(self, rollout: Rollout, global_idx: torch.Tensor) -> dict[str, float]:
+    def _minibatch_step(self, rollout: TokenRollout, global_idx: torch.Tensor) -> dict[str, float] | None:
+        """One gradient step on a minibatch (this rank's share of it); None, without a step, when its
+        approx-KL is past ``target_kl``."""
         cfg, b, acc = self.config, rollout.batch, self.accelerator
         idx = global_idx[distributed.chunk(len(global_idx), acc)]  # this rank's share
         share = distributed.token_share(b.response_mask[idx], b.response_mask[global_idx], acc)
@@ -335,7 +371,12 @@ class LMPPOTrainer:
         pg_loss, stats = policy_loss(
             logprobs, rollout.logprobs[idx], rollout.advantages[idx], cfg.clip_coef, mask
         )
-        v_loss = value_loss(values, rollout.values[idx], rollout.returns[idx], cfg.value_clip_coef, mask)
+        if cfg.target_kl is not None:  # every rank must take the same decision
+            approx_kl = distributed.mean_over_ranks(acc, torch.tensor(float(stats["approx_kl"])))
+            if float(approx_kl) > cfg.target_kl:
+                return None
+        clip = cfg.clip_coef if cfg.clip_vloss else None
+        v_loss = value_loss(values, rollout.values[idx], rollout.returns[idx], clip, mask)
         loss = (pg_loss + cfg.vf_coef * v_loss) * share
         metrics = {"lm/policy_loss": float(pg_loss.detach()), "lm/value_loss": float(v_loss.detach())}
         if ptx_batch is not None:

@@ -15,8 +15,9 @@ class LMPPOConfig:
     """Prompts (responses) per iteration."""
     minibatch_size: int = 16
     """Responses per gradient step."""
-    num_ppo_epochs: int = 4
-    """Passes over each batch (Ziegler, N+: 4; InstructGPT: 1)."""
+    update_epochs: int = 4
+    """Passes over each batch (Ziegler, N+: 4; InstructGPT: 1). The names of the settings the two PPOs
+    share are the gymnasium PPO's (:class:`prefrl.ppo.config.PPOConfig`)."""
     learning_rate: float = 3e-4
     """Adam learning rate of policy and critic (tiny model; ~3e-6 for a pretrained one)."""
     adam_eps: float = 1e-5
@@ -39,18 +40,20 @@ class LMPPOConfig:
     """GAE lambda."""
     clip_coef: float = 0.2
     """PPO ratio clip."""
-    value_clip_coef: float | None = 0.2
-    """Value-loss clip around the rollout's values (None: unclipped)."""
+    clip_vloss: bool = True
+    """Clip the value loss around the rollout's values by ``clip_coef`` (as the N+ implementation
+    and TRL do; the gymnasium PPO's default is off, as SB3's)."""
     vf_coef: float = 0.1
     """Weight of the critic's loss."""
     whiten_rewards: bool = False
     """Scale the per-token rewards to unit variance over each batch (no mean shift)."""
-    whiten_advantages: bool = True
+    norm_adv: bool = True
     """Whiten advantages over the real tokens of each batch."""
     eos_penalty: float | None = -1.0
     """Score given to responses that never emit EOS (None: keep their score)."""
     target_kl: float | None = None
-    """Stop an iteration's epochs early once the minibatch approx-KL exceeds this (None: never)."""
+    """End an iteration's update at the first minibatch whose approx-KL (before its step, averaged over
+    processes) exceeds this; that minibatch is not stepped (None: never). The gymnasium PPO's rule."""
     ptx_coef: float = 0.0
     """PPO-ptx: weight of the demonstrations' log-likelihood (InstructGPT: 27.8); needs ptx records."""
     seed: int = 1
@@ -61,7 +64,7 @@ class LMPPOConfig:
             self.validate()
 
     def validate(self) -> None:
-        for name in ("num_iterations", "batch_size", "minibatch_size", "num_ppo_epochs", "max_new_tokens"):
+        for name in ("num_iterations", "batch_size", "minibatch_size", "update_epochs", "max_new_tokens"):
             require_positive(name, getattr(self, name))
         require(
             self.batch_size % self.minibatch_size == 0,

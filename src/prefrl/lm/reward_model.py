@@ -31,6 +31,7 @@ from prefrl.lm.data import (
     length_chunks,
     make_batch,
     position_ids,
+    response_batch,
     shared_prompt_batch,
 )
 from prefrl.lm.steps import SupervisedSteps
@@ -367,7 +368,6 @@ def is_ranking(source: str) -> bool:
 @torch.no_grad()
 def shift_to_first_answers(model: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]]) -> None:
     """Shift the RM so the preferred (reference) answers of ``records`` score 0 on average."""
-    from prefrl.lm.pipeline import response_batch
 
     model.eval()
     firsts = [r["completions"][0] if "completions" in r else r["chosen"] for r in records]

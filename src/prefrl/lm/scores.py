@@ -10,7 +10,7 @@ import torch
 
 from prefrl.validation import require
 
-RewardFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
+ScoreFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
 """(prompts, responses) -> one finite score per response (the response text has no EOS)."""
 
 

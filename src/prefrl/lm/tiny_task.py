@@ -102,7 +102,7 @@ def corpus() -> list[str]:
 
 
 @dataclass(frozen=True)
-class SyntheticLabeller:
+class GoldLabeller:
     """Answers "which response is better?" from the gold score: label 1 if response 1 is better, 0 if
     response 2 is, 0.5 for a tie. ``noise`` is the share of answers given uniformly at random."""
 
@@ -116,7 +116,7 @@ class SyntheticLabeller:
 
 
 def label_pairs(
-    rng: random.Random, pairs: list[dict[str, str]], labeller: SyntheticLabeller
+    rng: random.Random, pairs: list[dict[str, str]], labeller: GoldLabeller
 ) -> list[dict[str, Any]]:
     """Plain (prompt, response_1, response_2) records -> TRL-style {"prompt", "chosen", "rejected"}
     records (ties are no label and are dropped)."""

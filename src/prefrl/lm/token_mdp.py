@@ -87,7 +87,7 @@ def advantages_and_returns(
     mask: torch.Tensor,
     gamma: float = 1.0,
     gae_lambda: float = 0.95,
-    whiten_advantages: bool = True,
+    norm_adv: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over response tokens with :func:`prefrl.ppo.gae.gae`: V(s_{t+1}) is the next token's
     value, the last real token terminates (no bootstrap), padding gets advantage 0.
@@ -104,7 +104,7 @@ def advantages_and_returns(
     terminated = terminal_flags(mask)
     truncated = torch.zeros_like(terminated)
     advantages, returns = gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, mask)
-    if whiten_advantages:
+    if norm_adv:
         advantages = masked_whiten(advantages, mask)
     return advantages, returns
 

@@ -37,7 +37,7 @@ class QueueError(ValueError):
 
 
 @dataclass(frozen=True)
-class Labeller:
+class LabellerAccount:
     id: int
     name: str
     is_admin: bool
@@ -84,20 +84,20 @@ class LabelQueue:
             )
         return token
 
-    def labeller_for_token(self, token: str | None) -> Labeller | None:
+    def labeller_for_token(self, token: str | None) -> LabellerAccount | None:
         if not token:
             return None
         row = self.db.execute(
             "SELECT id, name, is_admin FROM labellers WHERE token_hash = ?", (hash_token(token),)
         ).fetchone()
-        return None if row is None else Labeller(int(row[0]), row[1], bool(row[2]))
+        return None if row is None else LabellerAccount(int(row[0]), row[1], bool(row[2]))
 
-    def labellers(self) -> list[Labeller]:
+    def labellers(self) -> list[LabellerAccount]:
         rows = self.db.execute("SELECT id, name, is_admin FROM labellers ORDER BY id")
-        return [Labeller(int(i), name, bool(admin)) for i, name, admin in rows]
+        return [LabellerAccount(int(i), name, bool(admin)) for i, name, admin in rows]
 
     # leases and answers
-    def lease(self, labeller: Labeller) -> Lease | None:
+    def lease(self, labeller: LabellerAccount) -> Lease | None:
         """The query this labeller should answer now: the one they hold (lease renewed), else the
         oldest pending query that is free (never leased, or its lease expired) and that they have not
         answered. None when there is none."""
@@ -125,7 +125,7 @@ class LabelQueue:
             )
         return Lease(int(row[0]), int(row[1]), int(row[2]), expires)
 
-    def answer(self, query_id: int, labeller: Labeller, choice: str) -> int:
+    def answer(self, query_id: int, labeller: LabellerAccount, choice: str) -> int:
         """Record the labeller's ``choice`` (a key of CHOICES) for a query leased to them; committed
         before it returns. QueueError (nothing written) for an unknown choice or query, a query
         leased to someone else or not leased, or a second answer."""
@@ -149,7 +149,7 @@ class LabelQueue:
                 raise QueueError(409, f"query {query_id} is {whose}: ask /api/next for yours")
             return self.store.record_answer(query_id, CHOICES[choice], labeller.name)
 
-    def undo(self, labeller: Labeller) -> int:
+    def undo(self, labeller: LabellerAccount) -> int:
         """Delete the labeller's latest answer and lease its query back to them; returns the query
         id. QueueError 409 when they have no answer left to undo."""
         with self.db:
@@ -182,7 +182,7 @@ class LabelQueue:
                 (str(int(num_labels)),),
             )
 
-    def progress(self, labeller: Labeller | None = None) -> dict[str, Any]:
+    def progress(self, labeller: LabellerAccount | None = None) -> dict[str, Any]:
         """{"answered": all answers, "budget": the run's label budget or None, "pending": queries
         waiting for answers, "yours": this labeller's answers}."""
         budget = self.db.execute("SELECT value FROM meta WHERE key = 'label_budget'").fetchone()
