@@ -100,7 +100,7 @@ def test_the_monitor_stays_quiet_while_the_true_return_rises_with_the_predicted(
 
 
 def test_resuming_with_another_labeller_says_which_one_to_pass(tmp_path):
-    from prefrl.cli.gym import check_same_labeller
+    from prefrl.cli.checks import check_same_labeller
     from prefrl.datatypes import Segment
 
     store = PreferenceStore(tmp_path / "p.sqlite")

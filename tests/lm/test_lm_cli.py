@@ -411,5 +411,5 @@ def test_a_saved_ppo_command_with_the_old_lm_names_resumes_under_the_shared_name
     config = config_from_dict(LMPPOConfig, new["config"])
     assert (config.update_epochs, config.norm_adv, config.clip_vloss) == (2, False, True)
     assert upgrade_saved({"config": {"value_clip_coef": None}})["config"] == {"clip_vloss": False}
-    with pytest.raises(ValueError, match="clipped the value loss by 0.5"):
+    with pytest.raises(ValueError, match=r"clipped the value loss by 0\.5"):
         upgrade_saved({"config": {"value_clip_coef": 0.5}})

@@ -4,7 +4,6 @@ logs, checkpoints, shows progress and evaluates."""
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,14 @@ import torch
 from rich.console import Console
 
 from prefrl.checkpoint import load_checkpoint
+from prefrl.cli.checks import (
+    check_device,
+    check_labelling_installed,
+    check_same_labeller,
+    check_segment_length,
+    probe_env,
+)
+from prefrl.cli.label import start_labelling
 from prefrl.cli.logger import Logger
 from prefrl.cli.loop import Bar, Checkpoints, run_loop
 from prefrl.cli.run_dir import (
@@ -25,7 +32,7 @@ from prefrl.cli.run_dir import (
     open_run_logger,
 )
 from prefrl.envs.backflip import HOPPER_OBS_DIM
-from prefrl.envs.make import make_env, make_vec_env
+from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.store import PreferenceStore
@@ -77,58 +84,6 @@ def defaults_source(env_id: str, resume: Path | None) -> str | None:
     from prefrl.ppo.presets import preset_and_source
 
     return None if resume is not None else preset_and_source(env_id)[1]
-
-
-PROBE_STEPS = 50
-"""Random-action steps taken to check an env before a run directory is written."""
-
-
-def probe_env(config: PPOConfig, check_reward: bool = True) -> None:
-    """A ValueError with the fix when the env's observations are not finite arrays of its observation
-    space's shape, or (``check_reward``: the reward is what PPO or the synthetic labeller learns from)
-    its reward is not a finite number: a random policy, a few steps, before anything is written."""
-    kwargs = {k: v for k, v in config.env_kwargs.items() if k != "proxy_reward"}  # a wrapper
-    env = make_env(config.env_id, **kwargs)
-    shape = env.observation_space.shape
-    try:
-        obs, _ = env.reset(seed=config.seed)
-        env.action_space.seed(config.seed)
-        for step in range(PROBE_STEPS + 1):
-            obs = np.asarray(obs)
-            if obs.shape != shape or not np.all(np.isfinite(obs)):
-                what = f"shape {obs.shape}, its space says {shape}" if obs.shape != shape else "NaN or inf"
-                raise ValueError(
-                    f"{config.env_id} returned an observation with {what} at step {step}: fix the env "
-                    "(or wrap it, e.g. gymnasium.wrappers.FlattenObservation) so that observations match "
-                    "its observation_space"
-                )
-            if step == PROBE_STEPS:
-                break
-            obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            if check_reward and (
-                isinstance(reward, bool)
-                or not isinstance(reward, int | float | np.number)
-                or not math.isfinite(float(reward))
-            ):
-                raise ValueError(
-                    f"{config.env_id} returned reward {reward!r} at step {step}, but PPO and the "
-                    "synthetic labeller learn from the env's reward: use an env that reports a finite "
-                    "numeric reward (or have people label: prefrl rlhp --labeller human)"
-                )
-            if terminated or truncated:
-                obs, _ = env.reset()
-    finally:
-        env.close()
-
-
-def check_device(device: str, flag: str = "--device") -> None:
-    """A ValueError with the fix for a device string torch cannot parse or this machine lacks."""
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"{flag}: unknown device {device!r}: use cpu, cuda or cuda:N") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{flag} {device}: CUDA is not available on this machine; use {flag} cpu")
 
 
 def train_gym(
@@ -191,18 +146,6 @@ def run_ppo(
     console.print(f"{trainer.global_step} steps in {time.perf_counter() - start:.1f} s; plot: {plot}")
     console.print(f"video: prefrl video {run_dir}   TensorBoard: tensorboard --logdir {run_dir}")
     return 0
-
-
-def check_segment_length(config: RLHPConfig) -> None:
-    """A ValueError with the fix when segments cannot fit in the env's longest episode."""
-    from prefrl.envs.make import resolve_spec
-
-    max_steps = resolve_spec(config.ppo.env_id).max_episode_steps
-    if config.segment_length is not None and max_steps and config.segment_length > max_steps:
-        raise ValueError(
-            f"--segment-length {config.segment_length} is longer than {config.ppo.env_id}'s episodes "
-            f"({max_steps} steps at most): pass at most {max_steps}"
-        )
 
 
 def start_rlhp(
@@ -269,22 +212,6 @@ def make_labeller(kind: str, config: RLHPConfig) -> Labeller:
     return SyntheticLabeller(config.teacher, np.random.default_rng(config.ppo.seed + 2))
 
 
-def check_same_labeller(path: Path, kind: str) -> None:
-    """A ValueError with the fix when a resumed run (its store at ``path``) was labelled by another
-    kind of labeller (recorded in the store; older stores: the last answer's labeller)."""
-    if not path.exists():
-        return
-    with PreferenceStore(path) as store:
-        recorded = store.meta("labeller_kind")
-        if recorded is None:
-            comparisons = store.comparisons()
-            recorded = comparisons[-1].labeller if comparisons else None
-    if recorded is not None and recorded != kind:
-        raise ValueError(
-            f"this run's labels came from {recorded!r}, not {kind!r}: resume with --labeller {recorded}"
-        )
-
-
 def resume_flags(labeller: str) -> str:
     """Flags that a resumed run needs besides --resume (the labeller is no part of the config)."""
     return "" if labeller == "synthetic" else f" --labeller {labeller}"
@@ -339,61 +266,3 @@ def run_rlhp(
         f"{metrics.get('preferences/num_labels', 0):.0f} labels; plot: {plot}"
     )
     return 0
-
-
-def check_labelling_installed() -> None:
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise ValueError(
-            "the labelling app needs its extra: pip install 'prefrl[app]' (FastAPI and uvicorn)"
-        ) from None
-
-
-def start_labelling(trainer: RLHPTrainer, run_dir: Path, console: Console) -> BackgroundServer:
-    """Serve the labelling app over the run's store in a background thread; print the owner's URL."""
-    from prefrl.labelling.server import start_background
-    from prefrl.preferences.queue import LabelQueue
-
-    human = trainer.config.human
-    LabelQueue(trainer.store).set_budget(trainer.config.num_labels)
-    server, url = start_background(run_dir / PREFERENCES_FILE, human.host, human.port, human.lease_seconds)
-    console.print(f"label at {url}", soft_wrap=True)
-    console.print(
-        f"more labellers: prefrl label add-labeller NAME --run-dir {run_dir} --url {server.url}",
-        soft_wrap=True,
-    )
-    return server
-
-
-def labelling_store(run_dir: Path) -> Path:
-    """The store of a run directory, with clear errors for anything else."""
-    from prefrl.cli.run_dir import read_run
-
-    read_run(run_dir)
-    path = Path(run_dir) / PREFERENCES_FILE
-    if not path.is_file():
-        raise ValueError(f"{run_dir} has no {PREFERENCES_FILE}: pass the run directory of `prefrl rlhp`")
-    return path
-
-
-def run_label(run_dir: Path, host: str, port: int, lease_seconds: float, console: Console) -> int:
-    """``prefrl label RUN_DIR``: serve the app in the foreground until Ctrl-C."""
-    from prefrl.labelling.server import serve_forever
-
-    check_labelling_installed()
-    store = labelling_store(run_dir)
-    serve_forever(
-        store, host, port, lease_seconds, lambda url: console.print(f"label at {url}", soft_wrap=True)
-    )
-    return 0
-
-
-def add_labeller(run_dir: Path, name: str, admin: bool, url: str) -> str:
-    """Register ``name`` in the run's store; returns their personal URL."""
-    from prefrl.preferences.queue import LabelQueue
-
-    with PreferenceStore(labelling_store(run_dir)) as store:
-        token = LabelQueue(store).add_labeller(name, admin)
-    return f"{url.rstrip('/')}/?token={token}"

@@ -208,7 +208,7 @@ def cmd_rlhp(argv: list[str]) -> int:
 
 
 def cmd_label(argv: list[str]) -> int:
-    from prefrl.cli.gym import add_labeller, run_label
+    from prefrl.cli.label import add_labeller, run_label
 
     if argv and argv[0] == "add-labeller":
         add = tyro.cli(AddLabellerCommand, args=argv[1:], prog="prefrl label add-labeller")

@@ -1,0 +1,65 @@
+"""``prefrl label``: the labelling app over a run's preference store, in the foreground, or beside a
+``prefrl rlhp --labeller human`` run; and registering labellers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from prefrl.cli.checks import check_labelling_installed
+from prefrl.cli.run_dir import PREFERENCES_FILE
+from prefrl.preferences.store import PreferenceStore
+
+if TYPE_CHECKING:
+    from prefrl.labelling.server import BackgroundServer
+    from prefrl.rlhp import RLHPTrainer
+
+
+def start_labelling(trainer: RLHPTrainer, run_dir: Path, console: Console) -> BackgroundServer:
+    """Serve the labelling app over the run's store in a background thread; print the owner's URL."""
+    from prefrl.labelling.server import start_background
+    from prefrl.preferences.queue import LabelQueue
+
+    human = trainer.config.human
+    LabelQueue(trainer.store).set_budget(trainer.config.num_labels)
+    server, url = start_background(run_dir / PREFERENCES_FILE, human.host, human.port, human.lease_seconds)
+    console.print(f"label at {url}", soft_wrap=True)
+    console.print(
+        f"more labellers: prefrl label add-labeller NAME --run-dir {run_dir} --url {server.url}",
+        soft_wrap=True,
+    )
+    return server
+
+
+def labelling_store(run_dir: Path) -> Path:
+    """The store of a run directory, with clear errors for anything else."""
+    from prefrl.cli.run_dir import read_run
+
+    read_run(run_dir)
+    path = Path(run_dir) / PREFERENCES_FILE
+    if not path.is_file():
+        raise ValueError(f"{run_dir} has no {PREFERENCES_FILE}: pass the run directory of `prefrl rlhp`")
+    return path
+
+
+def run_label(run_dir: Path, host: str, port: int, lease_seconds: float, console: Console) -> int:
+    """``prefrl label RUN_DIR``: serve the app in the foreground until Ctrl-C."""
+    from prefrl.labelling.server import serve_forever
+
+    check_labelling_installed()
+    store = labelling_store(run_dir)
+    serve_forever(
+        store, host, port, lease_seconds, lambda url: console.print(f"label at {url}", soft_wrap=True)
+    )
+    return 0
+
+
+def add_labeller(run_dir: Path, name: str, admin: bool, url: str) -> str:
+    """Register ``name`` in the run's store; returns their personal URL."""
+    from prefrl.preferences.queue import LabelQueue
+
+    with PreferenceStore(labelling_store(run_dir)) as store:
+        token = LabelQueue(store).add_labeller(name, admin)
+    return f"{url.rstrip('/')}/?token={token}"
