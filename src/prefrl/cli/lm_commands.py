@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
 import tyro
@@ -36,6 +36,9 @@ from prefrl.lm.reward_model import (
 )
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 from prefrl.validation import require
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 MODEL_DIR = "model"
 
@@ -266,7 +269,7 @@ def whole_model(model: Any, run_dir: Path, fresh: Callable[[], Any], key: str = 
     return whole
 
 
-def build_ppo(cmd: PPOLMCommand, accelerator: Any | None = None) -> LMPPOTrainer:
+def build_ppo(cmd: PPOLMCommand, accelerator: Accelerator | None = None) -> LMPPOTrainer:
     """Load and check everything ``prefrl lm ppo`` needs (nothing is written)."""
     require(
         (cmd.reward_model is None) != (cmd.reward_fn is None),

@@ -20,9 +20,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 Kind = Literal["sft", "preference", "ranking", "prompts"]
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -97,7 +100,7 @@ def check_record(row: Any, kind: Kind, index: int) -> None:
             raise ValueError(f"record {index} has an empty response: drop that record or fill in its text")
 
 
-def check_tokenizer(tokenizer: Any) -> None:
+def check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
     """EOS present, a dedicated pad token (never pad = EOS), left padding."""
     if tokenizer.eos_token_id is None:
         raise ValueError(
@@ -113,7 +116,7 @@ def check_tokenizer(tokenizer: Any) -> None:
     tokenizer.padding_side = "left"
 
 
-def encode(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
     return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
 
@@ -323,7 +326,7 @@ def batch_order(
     return [i for batch in batches for i in batch]
 
 
-def response_batch(tokenizer: Any, prompts: list[str], responses: list[str]) -> Any:
+def response_batch(tokenizer: PreTrainedTokenizerBase, prompts: list[str], responses: list[str]) -> Any:
     """A scoring batch of prompts and responses (each with its EOS)."""
     enc = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     res = [

@@ -21,7 +21,7 @@ import contextlib
 import gc
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import torch
 
@@ -29,10 +29,13 @@ from prefrl.lm import zero
 from prefrl.lm.data import Batch, batch_from_tensors
 from prefrl.validation import require_one_of
 
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
 T = TypeVar("T")
 
 
-def rank_and_world(accelerator: Any | None) -> tuple[int, int]:
+def rank_and_world(accelerator: Accelerator | None) -> tuple[int, int]:
     if accelerator is None:
         return 0, 1
     return int(accelerator.process_index), int(accelerator.num_processes)
@@ -46,14 +49,14 @@ def _check_split(size: int, world: int) -> None:
         )
 
 
-def shard(items: Sequence[T], accelerator: Any | None) -> list[T]:
+def shard(items: Sequence[T], accelerator: Accelerator | None) -> list[T]:
     """This rank's share of a global batch (rank r takes items r, r + N, ...)."""
     rank, world = rank_and_world(accelerator)
     _check_split(len(items), world)
     return list(items[rank::world])
 
 
-def chunk(size: int, accelerator: Any | None) -> slice:
+def chunk(size: int, accelerator: Accelerator | None) -> slice:
     """This rank's contiguous slice of a global batch of ``size`` (rank r takes the r-th of N equal
     slices), so that gathering the ranks' results in rank order gives back the global order."""
     rank, world = rank_and_world(accelerator)
@@ -63,7 +66,7 @@ def chunk(size: int, accelerator: Any | None) -> slice:
 
 
 def gather_padded(
-    accelerator: Any | None, tensor: torch.Tensor, pad_value: float, pad_first: bool = False
+    accelerator: Accelerator | None, tensor: torch.Tensor, pad_value: float, pad_first: bool = False
 ) -> torch.Tensor:
     """Every rank's (B_r, L_r, ...) tensor, padded along dim 1 to the longest L (on the left with
     ``pad_first``, for left-padded prompts) and concatenated along dim 0 in rank order. 1-D tensors
@@ -76,7 +79,7 @@ def gather_padded(
 
 
 def gather_rollout(
-    accelerator: Any | None,
+    accelerator: Accelerator | None,
     pad: int,
     p_ids: torch.Tensor,
     p_mask: torch.Tensor,
@@ -95,21 +98,23 @@ def gather_rollout(
     return batch_from_tensors(p_ids, p_mask, responses, mask), parts
 
 
-def token_share(local_mask: torch.Tensor, global_mask: torch.Tensor, accelerator: Any | None) -> float:
+def token_share(
+    local_mask: torch.Tensor, global_mask: torch.Tensor, accelerator: Accelerator | None
+) -> float:
     """Factor that turns this rank's token mean into its part of the global token mean under DDP's
     gradient averaging: n_rank * world / n_global (1.0 for one process)."""
     _, world = rank_and_world(accelerator)
     return float(local_mask.sum()) * world / max(float(global_mask.sum()), 1.0)
 
 
-def mean_over_ranks(accelerator: Any | None, values: torch.Tensor) -> torch.Tensor:
+def mean_over_ranks(accelerator: Accelerator | None, values: torch.Tensor) -> torch.Tensor:
     """The mean of a tensor over the ranks (identity for one process)."""
     if accelerator is None:
         return values
     return accelerator.reduce(values.to(accelerator.device), reduction="mean").cpu()
 
 
-def rank_seed(seed: int, accelerator: Any | None) -> int:
+def rank_seed(seed: int, accelerator: Accelerator | None) -> int:
     """The run's seed offset by the process rank (for sampling and dropout, never for data order)."""
     rank, _ = rank_and_world(accelerator)
     torch.manual_seed(seed + rank)
@@ -141,7 +146,7 @@ def autocast(
 
 
 def prepare(
-    accelerator: Any | None,
+    accelerator: Accelerator | None,
     model: Any,
     make_optimizer: Callable[[Any], Any],
     parallel: Parallel = "ddp",
@@ -201,7 +206,7 @@ def register_forward_method(unit: Any, name: str) -> None:
     register_fsdp_forward_method(unit, name)
 
 
-def device_of(accelerator: Any | None, model: Any) -> torch.device:
+def device_of(accelerator: Accelerator | None, model: Any) -> torch.device:
     """Where a trainer's batches go: the accelerator's device, else the model's."""
     if accelerator is not None:
         return torch.device(accelerator.device)
@@ -220,7 +225,7 @@ def all_ranks(flag: bool, device: torch.device | str = "cpu") -> bool:
     return bool(value.item())
 
 
-def stop_agreement(accelerator: Any | None) -> Callable[[bool], bool] | None:
+def stop_agreement(accelerator: Accelerator | None) -> Callable[[bool], bool] | None:
     """For several processes: this process's stop request -> whether any process was asked to stop
     (collective, every iteration), so that all of them stop, and save, after the same iteration."""
     if accelerator is None or accelerator.num_processes == 1:
@@ -277,7 +282,7 @@ def load_full_state(
     )
 
 
-def backward(accelerator: Any | None, loss: torch.Tensor) -> None:
+def backward(accelerator: Accelerator | None, loss: torch.Tensor) -> None:
     if accelerator is None:
         loss.backward()
     else:
@@ -288,7 +293,7 @@ MAX_GRAD_NORM = 1.0
 """Gradient-norm clip of every language-model optimizer step."""
 
 
-def optimizer_step(accelerator: Any | None, params: Any, optimizer: Any, loss: torch.Tensor) -> None:
+def optimizer_step(accelerator: Accelerator | None, params: Any, optimizer: Any, loss: torch.Tensor) -> None:
     """One step: zero the gradients, backward (synchronised under accelerate), clip, step. Under ZeRO
     ``optimizer`` is the DeepSpeed engine, which does the same (:func:`zero.step`)."""
     if zero.is_engine(optimizer):

@@ -6,12 +6,15 @@ from __future__ import annotations
 import importlib
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefrl.lm.data import check_tokenizer
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.scores import ScoreFn
 from prefrl.validation import require
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def model_path(path: str) -> str:
@@ -65,7 +68,7 @@ def load_function(spec: str, what: str) -> ScoreFn:
     return function
 
 
-def save_model(model: Any, tokenizer: Any, path: Path) -> None:
+def save_model(model: Any, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +20,9 @@ from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 from prefrl.lm.reward_model import RMConfig, ScalarRewardModel, encode_rankings
 from prefrl.lm.sft import SFTConfig
 from prefrl.validation import require, require_positive, validation_enabled
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,12 @@ def build(config: PipelineConfig) -> tuple[Any, Any]:
 
 @torch.no_grad()
 def sample_texts(
-    model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int, temperature: float, seed: int
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
 ) -> list[str]:
     """One sampled response text per prompt (no EOS, no padding)."""
     model.eval()
@@ -98,7 +106,9 @@ def sample_texts(
     return texts
 
 
-def collect_pairs(model: Any, tokenizer: Any, config: PipelineConfig) -> list[dict[str, str]]:
+def collect_pairs(
+    model: Any, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig
+) -> list[dict[str, str]]:
     """Plain (prompt, response_1, response_2) records of two SFT samples per prompt; non-empty only."""
     rng = random.Random(config.seed + 1)
     prompts = tiny_task.sample_prompts(rng, config.num_labels)
@@ -122,7 +132,9 @@ def label(
 
 
 @torch.no_grad()
-def shift_reward_model(rm: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]]) -> float:
+def shift_reward_model(
+    rm: ScalarRewardModel, tokenizer: PreTrainedTokenizerBase, records: list[dict[str, Any]]
+) -> float:
     """Shift the RM so that the reference (SFT) answers of ``records`` score 0 on average."""
     rm.eval()
     scores = rm(encode_rankings(tokenizer, records, list(range(len(records)))))
@@ -131,13 +143,19 @@ def shift_reward_model(rm: ScalarRewardModel, tokenizer: Any, records: list[dict
 
 
 def make_ppo_trainer(
-    policy: Any, tokenizer: Any, rm: ScalarRewardModel, config: PipelineConfig, ppo: LMPPOConfig | None = None
+    policy: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    rm: ScalarRewardModel,
+    config: PipelineConfig,
+    ppo: LMPPOConfig | None = None,
 ) -> LMPPOTrainer:
     prompts = tiny_task.sample_prompts(random.Random(config.seed + 5), 512)
     return LMPPOTrainer(policy, tokenizer, prompts, ppo or config.ppo, reward_model=rm, gold_fn=gold_fn)
 
 
-def evaluate_policy(model: Any, tokenizer: Any, config: PipelineConfig, num: int = 256) -> dict[str, Any]:
+def evaluate_policy(
+    model: Any, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig, num: int = 256
+) -> dict[str, Any]:
     """Mean gold score of ``num`` samples on fixed prompts, and the first few samples."""
     prompts = tiny_task.sample_prompts(random.Random(config.seed + 6), num)
     texts = sample_texts(

@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -38,6 +38,10 @@ from prefrl.masked import masked_mean
 from prefrl.optim import adam
 from prefrl.ppo.losses import policy_loss, value_loss
 from prefrl.validation import require
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class LMPPOTrainer:
     def __init__(
         self,
         policy: Any,
-        tokenizer: Any,
+        tokenizer: PreTrainedTokenizerBase,
         prompts: list[str],
         config: LMPPOConfig,
         reward_model: ScalarRewardModel | None = None,
@@ -85,7 +89,7 @@ class LMPPOTrainer:
         reference: Any | None = None,
         gold_fn: ScoreFn | None = None,
         ptx_records: list[dict[str, Any]] | None = None,
-        accelerator: Any | None = None,
+        accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:
@@ -121,7 +125,7 @@ class LMPPOTrainer:
 
     def _distribute(
         self,
-        accelerator: Any | None,
+        accelerator: Accelerator | None,
         parallel: distributed.Parallel,
         mixed_precision: distributed.MixedPrecision,
     ) -> None:

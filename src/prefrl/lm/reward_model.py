@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -38,6 +38,10 @@ from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import last_valid_index
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
 from prefrl.validation import require, require_positive, validation_enabled
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from transformers import PreTrainedTokenizerBase
 
 HEAD_FILE = "reward_head.pt"
 META_FILE = "reward_model.json"
@@ -224,7 +228,7 @@ def ranked_answers(records: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def tokenize_rankings(
-    tokenizer: Any, records: list[dict[str, Any]]
+    tokenizer: PreTrainedTokenizerBase, records: list[dict[str, Any]]
 ) -> tuple[list[list[int]], list[list[list[int]]]]:
     """(prompt ids per record, K answers' ids + EOS per record), tokenized in one call each."""
     answers = ranked_answers(records)
@@ -245,7 +249,9 @@ def ranking_batch(
     return make_batch(prompt_ids, response_ids, pad_id)
 
 
-def encode_rankings(tokenizer: Any, records: list[dict[str, Any]], indices: list[int]) -> Batch:
+def encode_rankings(
+    tokenizer: PreTrainedTokenizerBase, records: list[dict[str, Any]], indices: list[int]
+) -> Batch:
     """The batch of records ``indices`` straight from text."""
     prompts, responses = tokenize_rankings(tokenizer, [records[i] for i in indices])
     return ranking_batch(prompts, responses, list(range(len(indices))), tokenizer.pad_token_id)
@@ -258,10 +264,10 @@ class RMTrainer(SupervisedSteps):
     def __init__(
         self,
         model: ScalarRewardModel,
-        tokenizer: Any,
+        tokenizer: PreTrainedTokenizerBase,
         records: list[dict[str, Any]],
         config: RMConfig,
-        accelerator: Any | None = None,
+        accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:
@@ -336,7 +342,10 @@ class RMTrainer(SupervisedSteps):
 
 @torch.no_grad()
 def evaluate_rm(
-    model: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]], batch_size: int = 64
+    model: ScalarRewardModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: list[dict[str, Any]],
+    batch_size: int = 64,
 ) -> float:
     """Share of held-out pairs (all C(K, 2) pairs of rankings) ordered as labelled."""
     model.eval()
@@ -366,7 +375,9 @@ def is_ranking(source: str) -> bool:
 
 
 @torch.no_grad()
-def shift_to_first_answers(model: ScalarRewardModel, tokenizer: Any, records: list[dict[str, Any]]) -> None:
+def shift_to_first_answers(
+    model: ScalarRewardModel, tokenizer: PreTrainedTokenizerBase, records: list[dict[str, Any]]
+) -> None:
     """Shift the RM so the preferred (reference) answers of ``records`` score 0 on average."""
 
     model.eval()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +13,10 @@ from prefrl.lm.data import Batch, check_lengths, check_tokenizer, context_length
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import masked_mean
 from prefrl.validation import require, require_positive, validation_enabled
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,9 @@ def sft_loss(
     return torch.where(mask, nll, torch.zeros_like(nll)).sum() / num_tokens
 
 
-def encode_sft(tokenizer: Any, records: list[dict[str, Any]]) -> tuple[list[list[int]], list[list[int]]]:
+def encode_sft(
+    tokenizer: PreTrainedTokenizerBase, records: list[dict[str, Any]]
+) -> tuple[list[list[int]], list[list[int]]]:
     """(prompt ids, response ids + EOS) per record."""
     prompts = encode(tokenizer, [r["prompt"] for r in records])
     responses = [
@@ -70,10 +76,10 @@ class SFTTrainer(SupervisedSteps):
     def __init__(
         self,
         model: Any,
-        tokenizer: Any,
+        tokenizer: PreTrainedTokenizerBase,
         records: list[dict[str, Any]],
         config: SFTConfig,
-        accelerator: Any | None = None,
+        accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:

@@ -5,10 +5,13 @@ and their checkpoint state."""
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefrl.lm import distributed
 from prefrl.optim import adam
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 class SupervisedSteps:
@@ -22,7 +25,7 @@ class SupervisedSteps:
         batch_size: int,
         num_steps: int,
         seed: int,
-        accelerator: Any | None,
+        accelerator: Accelerator | None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
     ) -> None:

@@ -17,7 +17,10 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 DISHES = ("pizza", "pasta", "soup", "salad", "burger", "coffee", "cake", "curry", "steak", "bread")
 ASPECTS = ("staff", "service", "room", "music", "price", "table", "wine", "view")
@@ -151,7 +154,9 @@ def build_tokenizer(path: Path | None = None) -> Any:
     return fast
 
 
-def build_tiny_model(tokenizer: Any, seed: int, arch: str = "gpt2", max_positions: int = 64) -> Any:
+def build_tiny_model(
+    tokenizer: PreTrainedTokenizerBase, seed: int, arch: str = "gpt2", max_positions: int = 64
+) -> Any:
     """A tiny causal LM built from a transformers config (trained from scratch): 2 layers, d = 64."""
     import torch
     from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
