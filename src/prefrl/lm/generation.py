@@ -9,8 +9,6 @@ was actually sampled from.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -21,7 +19,7 @@ from prefrl.lm.token_mdp import response_mask
 
 @torch.no_grad()
 def sample(
-    model: Any,
+    model: torch.nn.Module,
     prompt_ids: torch.Tensor,
     prompt_mask: torch.Tensor,
     max_new_tokens: int,
@@ -72,7 +70,7 @@ def sample(
     return torch.where(mask, responses, torch.full_like(responses, pad_token_id)), mask
 
 
-def response_logits(model: Any, batch: Batch) -> torch.Tensor:
+def response_logits(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     """(B, R, V) logits that predict the response tokens (positions P-1 .. P+R-2), in fp32."""
     out = model(
         input_ids=batch.input_ids,
@@ -95,7 +93,7 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
     return -(logp.exp() * logp).sum(-1)
 
 
-def response_logprobs(model: Any, batch: Batch, temperature: float = 1.0) -> torch.Tensor:
+def response_logprobs(model: torch.nn.Module, batch: Batch, temperature: float = 1.0) -> torch.Tensor:
     """(B, R) log-probs of the batch's response tokens under ``model`` at ``temperature``."""
     responses = batch.input_ids[:, batch.prompt_length :]
     return token_logprobs(response_logits(model, batch), responses, temperature)

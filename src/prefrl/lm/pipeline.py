@@ -22,7 +22,7 @@ from prefrl.lm.sft import SFTConfig
 from prefrl.validation import require, require_positive, validation_enabled
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def build(config: PipelineConfig) -> tuple[Any, Any]:
 
 @torch.no_grad()
 def sample_texts(
-    model: Any,
+    model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompts: list[str],
     max_new_tokens: int,
@@ -107,7 +107,7 @@ def sample_texts(
 
 
 def collect_pairs(
-    model: Any, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig
 ) -> list[dict[str, str]]:
     """Plain (prompt, response_1, response_2) records of two SFT samples per prompt; non-empty only."""
     rng = random.Random(config.seed + 1)
@@ -143,7 +143,7 @@ def shift_reward_model(
 
 
 def make_ppo_trainer(
-    policy: Any,
+    policy: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     rm: ScalarRewardModel,
     config: PipelineConfig,
@@ -154,7 +154,7 @@ def make_ppo_trainer(
 
 
 def evaluate_policy(
-    model: Any, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig, num: int = 256
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig, num: int = 256
 ) -> dict[str, Any]:
     """Mean gold score of ``num`` samples on fixed prompts, and the first few samples."""
     prompts = tiny_task.sample_prompts(random.Random(config.seed + 6), num)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -11,11 +11,14 @@ from prefrl.lm.data import Batch, stack_batches
 from prefrl.lm.generation import response_logits
 from prefrl.lm.reward_model import ScalarRewardModel
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 PARTS = ("policy", "critic")
 """The submodules of :class:`PolicyAndCritic` (prefixes of its state dict)."""
 
 
-def zero_critic(policy: Any) -> ScalarRewardModel:
+def zero_critic(policy: PreTrainedModel) -> ScalarRewardModel:
     """A value head on a copy of the policy's trunk, initialised to zero."""
     critic = ScalarRewardModel.from_causal_lm(policy)
     torch.nn.init.zeros_(critic.head.weight)
@@ -23,7 +26,10 @@ def zero_critic(policy: Any) -> ScalarRewardModel:
 
 
 def rl_roles(
-    policy: Any, reward_model: ScalarRewardModel | None, critic: Any | None, reference: Any | None
+    policy: PreTrainedModel,
+    reward_model: ScalarRewardModel | None,
+    critic: Any | None,
+    reference: PreTrainedModel | None,
 ) -> tuple[Any, ScalarRewardModel]:
     """(reference, critic) for PPO: a copy of the policy as given, and a copy of the reward model or
     a zero value head on the policy's trunk, unless given; the critic trains, the reference and the
@@ -46,7 +52,7 @@ class PolicyAndCritic(torch.nn.Module):
     forward: response logits of the policy, per-token values of the critic, and optionally the
     policy's logits on a batch of demonstrations (PPO-ptx)."""
 
-    def __init__(self, policy: Any, critic: ScalarRewardModel) -> None:
+    def __init__(self, policy: PreTrainedModel, critic: ScalarRewardModel) -> None:
         super().__init__()
         self.policy, self.critic = policy, critic
 

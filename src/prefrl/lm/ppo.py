@@ -41,7 +41,7 @@ from prefrl.validation import require
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,14 @@ class LMPPOTrainer:
 
     def __init__(
         self,
-        policy: Any,
+        policy: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         prompts: list[str],
         config: LMPPOConfig,
         reward_model: ScalarRewardModel | None = None,
         reward_fn: ScoreFn | None = None,
         critic: ScalarRewardModel | None = None,
-        reference: Any | None = None,
+        reference: PreTrainedModel | None = None,
         gold_fn: ScoreFn | None = None,
         ptx_records: list[dict[str, Any]] | None = None,
         accelerator: Accelerator | None = None,

@@ -41,7 +41,7 @@ from prefrl.validation import require, require_positive, validation_enabled
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 HEAD_FILE = "reward_head.pt"
 META_FILE = "reward_model.json"
@@ -61,7 +61,7 @@ class ScalarRewardModel(nn.Module):
         self.register_buffer("shift", torch.tensor(float(shift)))
 
     @classmethod
-    def from_causal_lm(cls, model: Any) -> ScalarRewardModel:
+    def from_causal_lm(cls, model: PreTrainedModel) -> ScalarRewardModel:
         """A reward model whose backbone is (a copy of) a causal LM's trunk."""
         import copy
 

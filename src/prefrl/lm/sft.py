@@ -16,7 +16,7 @@ from prefrl.validation import require, require_positive, validation_enabled
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class SFTTrainer(SupervisedSteps):
 
     def __init__(
         self,
-        model: Any,
+        model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         records: list[dict[str, Any]],
         config: SFTConfig,

@@ -11,6 +11,7 @@ from prefrl.lm import distributed
 from prefrl.optim import adam
 
 if TYPE_CHECKING:
+    import torch
     from accelerate import Accelerator
 
 
@@ -20,7 +21,7 @@ class SupervisedSteps:
 
     def __init__(
         self,
-        model: Any,
+        model: torch.nn.Module,
         learning_rate: float,
         batch_size: int,
         num_steps: int,
