@@ -413,3 +413,43 @@ def test_a_saved_ppo_command_with_the_old_lm_names_resumes_under_the_shared_name
     assert upgrade_saved({"config": {"value_clip_coef": None}})["config"] == {"clip_vloss": False}
     with pytest.raises(ValueError, match=r"clipped the value loss by 0\.5"):
         upgrade_saved({"config": {"value_clip_coef": 0.5}})
+
+
+def test_dpo_from_the_command_line_trains_saves_and_reports_held_out_accuracy(files, tmp_path, capsys):
+    run = tmp_path / "dpo"
+    argv = ["lm", "dpo", "--model", files["base"], "--data", files["prefs"], "--eval-data", files["prefs"]]
+    assert main([*argv, "--batch-size", "16", "--num-epochs", "2", "--run-dir", str(run)]) == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert len(rows) == 8 and rows[0]["lm/dpo_loss"] > rows[-1]["lm/dpo_loss"]
+    assert (run / "model" / "config.json").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert "held-out accuracy (implied reward): " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--beta", "0"], "beta must be > 0"),
+        (["--loss", "ipo", "--label-smoothing", "0.1"], "drop --label-smoothing"),
+    ],
+)
+def test_dpo_bad_input_is_one_line_and_writes_nothing(files, tmp_path, capsys, extra, message):
+    run = tmp_path / "dpo"
+    argv = ["lm", "dpo", "--model", files["base"], "--data", files["prefs"], "--run-dir", str(run), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err and not run.exists()
+
+
+def test_dpo_refuses_data_without_comparisons(files, tmp_path, capsys):
+    run = tmp_path / "dpo"
+    assert main(["lm", "dpo", "--model", files["base"], "--data", files["sft"], "--run-dir", str(run)]) == 2
+    assert "chosen" in capsys.readouterr().err and not run.exists()
+
+
+@pytest.mark.parametrize("estimator", ["rloo", "grpo", "reinforce++"])
+def test_critic_free_estimators_from_the_command_line(files, tmp_path, estimator):
+    run = tmp_path / estimator
+    argv = ["lm", "ppo", "--policy", files["base"], "--prompts", files["prompts"]]
+    argv += ["--reward-fn", "prefrl.lm.pipeline:gold_fn", *PPO_TINY, "--estimator", estimator]
+    assert main([*argv, "--group-size", "4", "--run-dir", str(run)]) == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert len(rows) == 2 and "lm/value_loss" not in rows[-1]

@@ -125,3 +125,27 @@ def test_batches_that_do_not_split_over_the_processes_are_refused(sft_model, tok
     config = LMPPOConfig(num_iterations=1, batch_size=6, minibatch_size=3)
     with pytest.raises(ValueError, match="must split over 2 processes: make both multiples of 2"):
         LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_fn=gold, accelerator=TwoProcesses())
+
+
+@pytest.mark.parametrize("estimator", ["rloo", "grpo", "reinforce++"])
+def test_critic_free_estimators_train_without_a_critic_and_resume(sft_model, tokenizer, estimator):
+    config = LMPPOConfig(
+        estimator=estimator, num_iterations=2, batch_size=8, minibatch_size=4, update_epochs=1, group_size=4
+    )
+    trainer = LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_fn=gold, gold_fn=gold)
+    assert trainer.critic is None
+    rollout = trainer.rollout()
+    prompts = trainer.decode(
+        rollout.batch.input_ids[:, : rollout.batch.prompt_length],
+        rollout.batch.attention_mask[:, : rollout.batch.prompt_length],
+    )
+    if estimator != "reinforce++":  # each prompt sampled group_size times in a row
+        assert all(len(set(prompts[i : i + 4])) == 1 for i in range(0, 8, 4))
+    metrics = trainer.train_iteration()
+    assert "lm/value_loss" not in metrics and math.isfinite(metrics["lm/policy_loss"])
+    assert ("lm/kl_loss" in metrics) == (estimator == "grpo")
+    state = trainer.state_dict()
+    assert "critic" not in state
+    again = LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_fn=gold)
+    again.load_state_dict(state)
+    assert again.iteration == 1

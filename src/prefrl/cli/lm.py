@@ -1,4 +1,4 @@
-"""``prefrl lm sft|rm|ppo|pipeline``: parse, check, dispatch. ``--resume RUN_DIR`` alone continues a
+"""``prefrl lm sft|rm|ppo|dpo|pipeline``: parse, check, dispatch. ``--resume RUN_DIR`` alone continues a
 run with its saved command."""
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ import torch
 import tyro
 from rich.console import Console
 
-from prefrl.cli.lm_commands import PPOLMCommand, RMCommand, SFTCommand, run_ppo_lm, run_rm, run_sft
+from prefrl.cli.lm_commands import (
+    DPOCommand,
+    PPOLMCommand,
+    RMCommand,
+    SFTCommand,
+    run_dpo,
+    run_ppo_lm,
+    run_rm,
+    run_sft,
+)
 from prefrl.cli.run_dir import read_run
 from prefrl.lm import distributed, zero
 from prefrl.lm.pipeline import PipelineConfig
@@ -21,7 +30,12 @@ from prefrl.validation import config_from_dict, deferred_validation, require
 COMMANDS: dict[str, tuple[str, type, str]] = {
     "sft": ("lm-sft", SFTCommand, "supervised fine-tuning on prompt/completion records"),
     "rm": ("lm-rm", RMCommand, "reward model from prompt/chosen/rejected (or K-way rankings)"),
-    "ppo": ("lm-ppo", PPOLMCommand, "PPO-RLHF against a reward model or a Python reward function"),
+    "ppo": (
+        "lm-ppo",
+        PPOLMCommand,
+        "PPO-RLHF, RLOO, GRPO, REINFORCE++ against a reward model or function",
+    ),
+    "dpo": ("lm-dpo", DPOCommand, "direct preference optimisation on prompt/chosen/rejected records"),
     "pipeline": ("lm-pipeline", PipelineConfig, "offline default: SFT -> labels -> RM -> PPO on a tiny task"),
 }
 
@@ -115,7 +129,7 @@ def main(argv: list[str], console: Console) -> int:
         from prefrl.cli.lm_pipeline import run_pipeline
 
         return run_pipeline(command, options.run_dir, console, options.resume)
-    runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm}[name]
+    runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm, "dpo": run_dpo}[name]
     try:
         return runner(command, options.run_dir, options.resume, console)
     finally:

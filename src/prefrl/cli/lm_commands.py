@@ -1,4 +1,4 @@
-"""``prefrl lm sft|rm|ppo``: what the commands do once their input is parsed and checked.
+"""``prefrl lm sft|rm|ppo|dpo``: what the commands do once their input is parsed and checked.
 
 Every check (paths, datasets, tokenizer, lengths, reward function) runs before the run directory is
 created, so bad input writes nothing. A run directory holds config.json, metrics.jsonl, tb/,
@@ -24,6 +24,7 @@ from prefrl.cli.loop import Bar, Checkpoints, run_loop
 from prefrl.cli.run_dir import CHECKPOINT_FILE, create_run_dir, open_run_logger
 from prefrl.lm import distributed
 from prefrl.lm.data import load_records
+from prefrl.lm.dpo import DPOConfig, DPOTrainer
 from prefrl.lm.loading import load_causal_lm, load_function, load_tokenizer, model_path, save_model
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 from prefrl.lm.reward_model import (
@@ -86,6 +87,23 @@ class RMCommand:
 
 
 @dataclass(frozen=True)
+class DPOCommand:
+    """Direct preference optimisation on {"prompt", "chosen", "rejected"} records: the policy learns
+    the preferences itself, no reward model, no sampling (beta: the KL strength to the reference)."""
+
+    model: str
+    """Causal LM to train (path or hub id); its initial weights are the frozen reference."""
+    data: str
+    """Comparisons (.jsonl, save_to_disk directory or dataset id)."""
+    eval_data: str | None = None
+    """Held-out comparisons for the implied-reward accuracy printed at the end."""
+    config: Annotated[DPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=DPOConfig)
+    checkpoint_every: int = 50
+    """Save a resumable checkpoint every this many steps."""
+    devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
+
+
+@dataclass(frozen=True)
 class PPOLMCommand:
     """PPO-RLHF: the policy against a reward model (or a Python reward function), with a per-token
     KL penalty to the frozen initial policy."""
@@ -106,7 +124,7 @@ class PPOLMCommand:
     """Save a resumable checkpoint every this many iterations."""
 
 
-LMTrainer = SFTTrainer | RMTrainer | LMPPOTrainer
+LMTrainer = SFTTrainer | RMTrainer | DPOTrainer | LMPPOTrainer
 
 
 def lm_checkpoints(
@@ -183,7 +201,7 @@ def train_stage(
     main: bool,
     progress: tuple[int, str, tuple[str, str], str],
 ) -> tuple[Path, int | None]:
-    """What ``prefrl lm sft|rm|ppo`` share: open (or reopen) the run directory, restore the checkpoint,
+    """What ``prefrl lm sft|rm|ppo|dpo`` share: open (or reopen) the run directory, restore the checkpoint,
     train with a progress bar of (total, label, (metric, short name), unit). Returns the run directory
     and the exit code to return now (stopped: 130; not the main process: 0), or None when the main
     process should save the model."""
@@ -256,6 +274,28 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
         console.print(f"held-out accuracy: {evaluate_rm(model, tokenizer, eval_records):.3f}")
     save_model(model, tokenizer, run_dir / MODEL_DIR)
     console.print(f"reward model: {run_dir / MODEL_DIR}")
+    return 0
+
+
+def run_dpo(cmd: DPOCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
+    """``prefrl lm dpo``: every check first, then the run directory, then training."""
+    records = load_records(cmd.data, "preference")
+    eval_records = load_records(cmd.eval_data, "preference") if cmd.eval_data is not None else None
+    tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
+    accelerator = make_accelerator()
+    main = accelerator is None or accelerator.is_main_process
+    trainer = DPOTrainer(
+        model, tokenizer, records, cmd.config, load_causal_lm(cmd.model), accelerator, **as_dict(cmd.devices)
+    )
+    progress = (trainer.num_steps, "dpo", ("lm/dpo_accuracy", "acc"), "steps")
+    run_dir, code = train_stage("dpo", cmd, trainer, run_dir, resume, console, main, progress)
+    if code is not None:
+        return code
+    model = whole_model(model, run_dir, lambda: load_causal_lm(cmd.model))
+    if eval_records is not None:
+        console.print(f"held-out accuracy (implied reward): {trainer.accuracy(eval_records):.3f}")
+    save_model(model, tokenizer, run_dir / MODEL_DIR)
+    console.print(f"DPO policy: {run_dir / MODEL_DIR}")
     return 0
 
 

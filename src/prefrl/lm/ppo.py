@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from prefrl.lm import distributed, token_mdp
+from prefrl.lm import distributed
 from prefrl.lm.data import (
     Batch,
     batch_from_tensors,
@@ -28,10 +27,12 @@ from prefrl.lm.data import (
     left_pad,
     make_batch,
 )
+from prefrl.lm.estimators import GROUPED, k3_kl
 from prefrl.lm.generation import response_logprobs, sample, token_entropy, token_logprobs
-from prefrl.lm.policy_critic import PARTS, PolicyAndCritic, rl_roles
+from prefrl.lm.policy_critic import PolicyAndCritic, rl_roles
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rollout import TokenRollout, draw_prompts, token_rollout
 from prefrl.lm.scores import ScoreFn, adaptive_kl_coef, check_scores
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
@@ -42,18 +43,6 @@ from prefrl.validation import require
 if TYPE_CHECKING:
     from accelerate import Accelerator
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-
-@dataclass(frozen=True)
-class TokenRollout:
-    """One batch of sampled responses and everything PPO needs, (B, R) unless noted."""
-
-    batch: Batch
-    logprobs: torch.Tensor
-    values: torch.Tensor
-    advantages: torch.Tensor
-    returns: torch.Tensor
-    metrics: dict[str, float]
 
 
 class LMPPOTrainer:
@@ -109,7 +98,7 @@ class LMPPOTrainer:
             reward_fn,
             gold_fn,
         )
-        self.reference, self.critic = rl_roles(policy, reward_model, critic, reference)
+        self.reference, self.critic = rl_roles(policy, reward_model, critic, reference, config.has_critic)
         self.model = PolicyAndCritic(self.policy, self.critic)
         self._distribute(accelerator, parallel, mixed_precision)
         self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
@@ -145,12 +134,12 @@ class LMPPOTrainer:
             self.model,
             make_optimizer,
             parallel,
-            units=(self.policy, self.critic),
+            units=tuple(u for u in (self.policy, self.critic) if u is not None),
             mixed_precision=mixed_precision,
         )
         self.sharded = distributed.is_sharded(self.model)
         """Parameters split over the ranks (FSDP, ZeRO-3): every forward is collective."""
-        if self.sharded and parallel == "fsdp":  # values are read through this method, not forward
+        if self.sharded and parallel == "fsdp" and self.critic is not None:  # read by this, not forward
             distributed.register_forward_method(self.critic, "response_values")
         self.device = distributed.device_of(accelerator, self.policy)
         """Where batches go; the frozen models follow the policy there."""
@@ -237,16 +226,17 @@ class LMPPOTrainer:
         generate_s = time.perf_counter() - start
         start = time.perf_counter()
         batch, parts = self.evaluate_responses(prompts, batch)
-        rollout = self.token_mdp_rollout(batch, parts)
+        rollout = token_rollout(self.config, self.kl_coef, self.tokenizer.eos_token_id, batch, parts)
         rollout.metrics["time/generate_s"] = generate_s
         rollout.metrics["time/score_s"] = time.perf_counter() - start
         return rollout
 
     def sample_responses(self) -> tuple[list[str], Batch]:
-        """This rank's share of ``batch_size`` prompts drawn at random, and the policy's sampled
-        responses to them (a (B, P + R) batch)."""
+        """This rank's share of ``batch_size`` prompts drawn at random (each ``group_size`` times in a
+        row for rloo and grpo), and the policy's sampled responses to them (a (B, P + R) batch)."""
         cfg, tok = self.config, self.tokenizer
-        indices = [self.rng.randrange(len(self.prompts)) for _ in range(cfg.batch_size)]
+        k = cfg.group_size if cfg.estimator in GROUPED else 1
+        indices = draw_prompts(self.rng, len(self.prompts), cfg.batch_size, k)
         indices = indices[distributed.chunk(cfg.batch_size, self.accelerator)]  # this rank's share
         p_ids, p_mask = left_pad([self.prompt_ids[i] for i in indices], tok.pad_token_id)
         p_ids, p_mask = p_ids.to(self.device), p_mask.to(self.device)
@@ -272,7 +262,11 @@ class LMPPOTrainer:
         parts = {
             "logprobs": response_logprobs(self.policy, batch, cfg.temperature),
             "ref_logprobs": response_logprobs(self.reference, batch, cfg.temperature),
-            "values": self.critic.response_values(batch),
+            "values": (
+                self.critic.response_values(batch)
+                if self.critic is not None
+                else torch.zeros(batch.response_mask.shape, device=self.device)
+            ),
             "scores": self.score(prompts, texts, batch),
         }
         if self.gold_fn is not None:
@@ -291,40 +285,6 @@ class LMPPOTrainer:
             batch.response_mask,
             parts,
         )
-
-    def token_mdp_rollout(self, batch: Batch, parts: dict[str, torch.Tensor]) -> TokenRollout:
-        """The token-level MDP: per-token rewards (score at the last real token, minus kl_coef x KL to
-        the reference), then GAE advantages and returns; the rollout's metrics."""
-        cfg = self.config
-        responses, mask, scores = (
-            batch.input_ids[:, batch.prompt_length :],
-            batch.response_mask,
-            parts["scores"],
-        )
-        logprobs, ref_logprobs, values = parts["logprobs"], parts["ref_logprobs"], parts["values"]
-        _, ended = token_mdp.response_mask(responses, self.tokenizer.eos_token_id)
-        kl = token_mdp.per_token_kl(logprobs, ref_logprobs, mask)
-        rewards = token_mdp.token_rewards(
-            token_mdp.eos_penalty(scores, ended, cfg.eos_penalty), kl, mask, self.kl_coef
-        )
-        if cfg.whiten_rewards:
-            rewards = token_mdp.whiten_rewards(rewards, mask)
-        advantages, returns = token_mdp.advantages_and_returns(
-            rewards, values, mask, cfg.gamma, cfg.gae_lambda, cfg.norm_adv
-        )
-        sequence_kl = kl.sum(1)
-        metrics = {
-            "lm/score": float(scores.mean()),
-            "lm/kl": float(sequence_kl.mean()),
-            "lm/sqrt_kl": float(sequence_kl.mean().clamp_min(0).sqrt()),
-            "lm/kl_coef": self.kl_coef,
-            "lm/non_score_reward": float(-self.kl_coef * sequence_kl.mean()),
-            "lm/response_length": float(mask.sum(1).float().mean()),
-            "lm/eos_rate": float(ended.float().mean()),
-        }
-        if "gold" in parts:
-            metrics["lm/gold_score"] = float(parts["gold"].mean())
-        return TokenRollout(batch, logprobs, values, advantages, returns, metrics)
 
     def update(self, rollout: TokenRollout) -> dict[str, float]:
         """``update_epochs`` passes of clipped PPO over shuffled minibatches (statistics averaged
@@ -379,10 +339,18 @@ class LMPPOTrainer:
             approx_kl = distributed.mean_over_ranks(acc, torch.tensor(float(stats["approx_kl"])))
             if float(approx_kl) > cfg.target_kl:
                 return None
-        clip = cfg.clip_coef if cfg.clip_vloss else None
-        v_loss = value_loss(values, rollout.values[idx], rollout.returns[idx], clip, mask)
-        loss = (pg_loss + cfg.vf_coef * v_loss) * share
-        metrics = {"lm/policy_loss": float(pg_loss.detach()), "lm/value_loss": float(v_loss.detach())}
+        loss = pg_loss
+        metrics = {"lm/policy_loss": float(pg_loss.detach())}
+        if cfg.has_critic:
+            clip = cfg.clip_coef if cfg.clip_vloss else None
+            v_loss = value_loss(values, rollout.values[idx], rollout.returns[idx], clip, mask)
+            loss = loss + cfg.vf_coef * v_loss
+            metrics["lm/value_loss"] = float(v_loss.detach())
+        if cfg.kl_in_loss:
+            kl_loss = masked_mean(k3_kl(logprobs, rollout.ref_logprobs[idx]), mask)
+            loss = loss + self.kl_coef * kl_loss
+            metrics["lm/kl_loss"] = float(kl_loss.detach())
+        loss = loss * share
         if ptx_batch is not None:
             ptx = sft_loss(
                 ptx_logits, ptx_batch.input_ids[:, ptx_batch.prompt_length :], ptx_batch.response_mask
@@ -412,7 +380,10 @@ class LMPPOTrainer:
     def state_dict(self) -> dict[str, Any]:
         """Whole tensors; collective for a sharded model or under ZeRO (rank 0 gets them)."""
         model, optimizer = distributed.full_state(self.model, self.optimizer)
-        parts = {p: {k[len(p) + 1 :]: v for k, v in model.items() if k.startswith(p + ".")} for p in PARTS}
+        parts = {
+            p: {k[len(p) + 1 :]: v for k, v in model.items() if k.startswith(p + ".")}
+            for p in self.model.parts
+        }
         return {
             **parts,
             "optimizer": optimizer,
@@ -424,7 +395,7 @@ class LMPPOTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        model = {f"{p}.{k}": v for p in PARTS for k, v in state[p].items()}
+        model = {f"{p}.{k}": v for p in self.model.parts for k, v in state[p].items()}
         distributed.load_full_state(self.model, self.optimizer, model, state["optimizer"])
         self.kl_coef = float(state["kl_coef"])
         self.iteration = int(state["iteration"])

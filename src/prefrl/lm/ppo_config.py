@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from prefrl.lm.estimators import GROUPED, Estimator
 from prefrl.validation import require, require_positive, require_unit_interval, validation_enabled
 
 
 @dataclass(frozen=True)
 class LMPPOConfig:
+    """PPO-RLHF and the critic-free estimators that share its sampling, KL and clipped update."""
+
+    estimator: Estimator = "ppo"
+    """ppo: GAE with a critic over the token MDP (InstructGPT). The critic-free ones treat a response as
+    one action: rloo (leave-one-out baseline over group_size responses per prompt), grpo (advantages
+    normalised within each group; KL in the loss by default), reinforce++ (returns-to-go of the
+    token rewards, normalised over the batch). lm/estimators.py has the math."""
+    group_size: int = 8
+    """Responses sampled per prompt by rloo and grpo (batch_size must be a multiple; >= 2). 8 as TRL's
+    GRPO; on the tiny task (20 iterations of 32) grpo with groups of 4 raised the gold score by
+    0.13, with 8 by 0.53 (a group's std over few answers is noisy, and GRPO divides by it)."""
+    kl_penalty: Literal["reward", "loss"] | None = None
+    """Where the KL to the reference goes: the reward (kl_coef x per-token KL, ppo's), or the loss
+    (kl_coef x the k3 estimate per token, grpo's); None: the estimator's own (loss for grpo)."""
     num_iterations: int = 60
     """PPO iterations (each samples ``batch_size`` responses, then updates)."""
     batch_size: int = 64
@@ -71,9 +87,24 @@ class LMPPOConfig:
             f"batch_size {self.batch_size} is not a multiple of minibatch_size {self.minibatch_size}: "
             "fix --batch-size or --minibatch-size",
         )
+        if self.estimator in GROUPED:
+            require(
+                self.group_size >= 2 and self.batch_size % self.group_size == 0,
+                f"{self.estimator} needs group_size >= 2 dividing batch_size {self.batch_size}, got "
+                f"{self.group_size}: fix --group-size (or --batch-size)",
+            )
         require_positive("learning_rate", self.learning_rate)
         require_positive("temperature", self.temperature)
         require(self.kl_coef >= 0, f"kl_coef must be >= 0, got {self.kl_coef}: fix --kl-coef")
         require_unit_interval("gamma", self.gamma)
         require_unit_interval("gae_lambda", self.gae_lambda)
         require(self.ptx_coef >= 0, f"ptx_coef must be >= 0, got {self.ptx_coef}: fix --ptx-coef")
+
+    @property
+    def kl_in_loss(self) -> bool:
+        """The KL penalty is a loss term (else it is in the reward)."""
+        return (self.kl_penalty or ("loss" if self.estimator == "grpo" else "reward")) == "loss"
+
+    @property
+    def has_critic(self) -> bool:
+        return self.estimator == "ppo"
