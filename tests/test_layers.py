@@ -12,7 +12,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "prefrl"
 
 LAYERS = [
-    ["datatypes", "masked", "optim", "validation", "checkpoint", "__init__"],  # the floor
+    ["datatypes", "masked", "optim", "validation", "checkpoint", "user_code", "__init__"],  # the floor
     ["reward_model"],
     ["envs"],
     ["ppo", "preferences"],

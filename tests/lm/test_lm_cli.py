@@ -453,3 +453,14 @@ def test_critic_free_estimators_from_the_command_line(files, tmp_path, estimator
     assert main([*argv, "--group-size", "4", "--run-dir", str(run)]) == 0
     rows = read_metrics(run / "metrics.jsonl")
     assert len(rows) == 2 and "lm/value_loss" not in rows[-1]
+
+
+def test_a_reward_function_in_the_current_directory_is_found(files, tmp_path, monkeypatch):
+    (tmp_path / "myreward_here.py").write_text(
+        "def score(prompts, responses):\n    return [1.0] * len(responses)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    argv = ["lm", "ppo", "--policy", files["base"], "--prompts", files["prompts"], *PPO_TINY]
+    assert main([*argv, "--reward-fn", "myreward_here:score", "--run-dir", str(tmp_path / "run")]) == 0
+    assert read_metrics(tmp_path / "run" / "metrics.jsonl")[-1]["lm/score"] == 1.0

@@ -279,6 +279,8 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
 
 def run_dpo(cmd: DPOCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
     """``prefrl lm dpo``: every check first, then the run directory, then training."""
+    from prefrl.cli.plots import plot_run
+
     records = load_records(cmd.data, "preference")
     eval_records = load_records(cmd.eval_data, "preference") if cmd.eval_data is not None else None
     tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
@@ -295,7 +297,7 @@ def run_dpo(cmd: DPOCommand, run_dir: Path | None, resume: Path | None, console:
     if eval_records is not None:
         console.print(f"held-out accuracy (implied reward): {trainer.accuracy(eval_records):.3f}")
     save_model(model, tokenizer, run_dir / MODEL_DIR)
-    console.print(f"DPO policy: {run_dir / MODEL_DIR}")
+    console.print(f"DPO policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
     return 0
 
 

@@ -115,9 +115,12 @@ def _write_report(
     (run_dir / "samples.json").write_text(
         json.dumps({"summary": summary, "before": before, "after": after}, indent=2)
     )
+    from prefrl.cli.plots import plot_run
+
     report = render_report(summary, before, after)
     (run_dir / "report.md").write_text(report)
     console.print(report, soft_wrap=True, markup=False)
+    console.print(f"report: {run_dir / 'report.md'}; plot: {plot_run(run_dir)}", soft_wrap=True)
 
 
 def _stopped(run_dir: Path, console: Console) -> int:

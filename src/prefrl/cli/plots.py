@@ -13,6 +13,8 @@ STEP = "step"
 LABELS = "preferences/num_labels"
 SQRT_KL = "lm/sqrt_kl"
 X_LABELS = {STEP: "env steps", LABELS: "labels used", SQRT_KL: "sqrt(KL(pi || pi_ref))"}
+LM_STEPS = {"lm-ppo": "responses", "lm-pipeline": "responses"}
+"""What an LM run's step counts (optimizer steps otherwise)."""
 Panel = tuple[str, list[str], str]
 """(title, metric keys, x-axis key)"""
 
@@ -45,6 +47,13 @@ PANELS: dict[str, list[Panel]] = {
         ("policy and value loss", ["lm/policy_loss", "lm/value_loss"], STEP),
         ("approx KL / clip fraction / entropy", ["lm/approx_kl", "lm/clip_frac", "lm/entropy"], STEP),
     ],
+    "lm-dpo": [
+        ("DPO loss", ["lm/dpo_loss"], STEP),
+        ("implied-reward accuracy on the batch", ["lm/dpo_accuracy"], STEP),
+        ("implied reward of chosen and rejected", ["lm/chosen_reward", "lm/rejected_reward"], STEP),
+    ],
+    "lm-sft": [("SFT loss", ["lm/sft_loss"], STEP)],
+    "lm-rm": [("reward model loss / accuracy", ["lm/rm_loss", "lm/rm_accuracy"], STEP)],
 }
 
 
@@ -81,19 +90,26 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
+    name = run_dir.name
     kind, config = read_run(run_dir)
     if kind == "lm-pipeline":  # the pipeline's PPO stage is a run directory of its own
         run_dir = run_dir / "ppo"
         kind, config = read_run(run_dir)
-    config = config.get("ppo", config)
+    config = config.get("ppo") or config.get("config") or config  # rlhp; an LM command; a config
     metrics_file = run_dir / METRICS_FILE
     rows = read_metrics(metrics_file) if metrics_file.exists() else []
     if not rows:
         raise ValueError(f"{metrics_file} has no metrics yet: plot after the first iteration")
     output = output or run_dir / "plots" / "learning_curves.png"
     output.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
-    for ax, (title, keys, x_key) in zip(axes.flat, PANELS.get(kind, PANELS["ppo"]), strict=True):
+    panels = PANELS.get(kind, PANELS["ppo"])
+    num_rows = math.ceil(len(panels) / 3)
+    fig, axes = plt.subplots(
+        num_rows, 3, figsize=(13, 3.5 * num_rows + 0.5), constrained_layout=True, squeeze=False
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, keys, x_key) in zip(axes.flat, panels, strict=False):
         for key in keys:
             xs, ys = _series(rows, key, x_key)
             if xs:
@@ -102,11 +118,13 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
         if x_key == SQRT_KL:
             _draw_gao_fit(ax, rows)
         ax.set_title(title)
-        ax.set_xlabel("responses" if kind.startswith("lm") and x_key == STEP else X_LABELS[x_key])
+        ax.set_xlabel(
+            LM_STEPS.get(kind, "steps") if kind.startswith("lm") and x_key == STEP else X_LABELS[x_key]
+        )
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
-    fig.suptitle(f"{config.get('env_id', '')} (seed {config.get('seed', '?')}): {run_dir.name}")
+    fig.suptitle(f"{config.get('env_id', kind)} (seed {config.get('seed', '?')}): {name}")
     fig.savefig(output, dpi=110)
     plt.close(fig)
     return output

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import importlib
-import os
-import sys
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -14,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 from prefrl.envs.proxy import ProxyReward, proxy_wrapper
+from prefrl.user_code import import_user_module
 
 Vectorization = Literal["auto", "vector_entry_point", "sync", "async"]
 
@@ -30,10 +28,8 @@ def import_env_module(module: str) -> None:
     """Import the module that registers a user's env (as ``gymnasium.make("module:EnvId")`` does),
     with the current directory importable as under ``python -m``; a ValueError naming the module
     and its exception when it fails."""
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
     try:
-        importlib.import_module(module)
+        import_user_module(module)
     except Exception as exc:
         raise ValueError(
             f"env module {module!r} failed to import ({type(exc).__name__}: {exc}): make it importable "

@@ -9,6 +9,8 @@ was actually sampled from.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -18,6 +20,24 @@ from prefrl.lm.token_mdp import response_mask
 
 
 @torch.no_grad()
+def _cache_keyword() -> str:
+    """The forward keyword of a KV cache: ``cache`` in transformers 5.x (``past_key_values``, the
+    older name, warns there and goes in 5.40), ``past_key_values`` before."""
+    import inspect
+
+    from transformers import GPT2Model
+
+    return "cache" if "cache" in inspect.signature(GPT2Model.forward).parameters else "past_key_values"
+
+
+CACHE_KEYWORD = _cache_keyword()
+
+
+def cache_of(output: Any) -> Any:
+    """The KV cache a forward returned (``cache`` or, before transformers 5.x, ``past_key_values``)."""
+    return output["cache"] if "cache" in output else output["past_key_values"]
+
+
 def sample(
     model: torch.nn.Module,
     prompt_ids: torch.Tensor,
@@ -43,7 +63,7 @@ def sample(
     out = model(
         input_ids=prompt_ids, attention_mask=attention, position_ids=position_ids(prompt_mask), use_cache=True
     )
-    past, logits = out.past_key_values, out.logits[:, -1]
+    past, logits = cache_of(out), out.logits[:, -1]
     next_pos = prompt_mask.long().sum(-1)
     finished = torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
     tokens = []
@@ -61,10 +81,10 @@ def sample(
             input_ids=token[:, None],
             attention_mask=attention,
             position_ids=next_pos[:, None],
-            past_key_values=past,
             use_cache=True,
+            **{CACHE_KEYWORD: past},
         )
-        past, logits, next_pos = out.past_key_values, out.logits[:, -1], next_pos + 1
+        past, logits, next_pos = cache_of(out), out.logits[:, -1], next_pos + 1
     responses = torch.stack(tokens, dim=1)
     mask, _ = response_mask(responses, eos_token_id)
     return torch.where(mask, responses, torch.full_like(responses, pad_token_id)), mask

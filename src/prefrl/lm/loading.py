@@ -3,7 +3,6 @@ local directory or a hub id, ``save_pretrained`` for outputs, each failure one l
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from prefrl.lm.data import check_tokenizer
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.scores import ScoreFn
+from prefrl.user_code import import_user_module
 from prefrl.validation import require
 
 if TYPE_CHECKING:
@@ -59,10 +59,11 @@ def load_function(spec: str, what: str) -> ScoreFn:
     module_name, _, name = spec.partition(":")
     require(bool(module_name and name), f"--{what} {spec!r}: use the form module:function")
     try:
-        function = getattr(importlib.import_module(module_name), name)
+        function = getattr(import_user_module(module_name), name)
     except (ImportError, AttributeError) as exc:
         raise ValueError(
-            f"--{what} {spec!r} cannot be imported ({exc}): check the module is importable"
+            f"--{what} {spec!r} cannot be imported ({exc}): put {module_name}.py in the current "
+            "directory or install its package"
         ) from None
     require(callable(function), f"--{what} {spec!r} is not callable: name a function f(prompts, responses)")
     return function

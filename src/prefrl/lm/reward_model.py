@@ -34,6 +34,7 @@ from prefrl.lm.data import (
     response_batch,
     shared_prompt_batch,
 )
+from prefrl.lm.generation import CACHE_KEYWORD, cache_of
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import last_valid_index
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
@@ -98,7 +99,7 @@ class ScalarRewardModel(nn.Module):
             position_ids=position_ids(batch.prompt_mask),
             use_cache=True,
         )
-        keys_values = [(layer[0], layer[1]) for layer in prompt.past_key_values]
+        keys_values = [(layer[0], layer[1]) for layer in cache_of(prompt)]
         return torch.cat([self._answer_scores(batch, chunk, keys_values) for chunk in batch.chunks])
 
     def _answer_scores(
@@ -119,8 +120,8 @@ class ScalarRewardModel(nn.Module):
             attention_mask=torch.cat([batch.prompt_mask[rows], mask], dim=1).long(),
             position_ids=batch.prompt_mask[rows].sum(1, keepdim=True)
             + torch.arange(mask.shape[1], device=mask.device),
-            past_key_values=cache,
             use_cache=True,
+            **{CACHE_KEYWORD: cache},
         )
         last = last_valid_index(mask)[:, None, None].expand(-1, 1, out.last_hidden_state.shape[-1])
         return self.head(out.last_hidden_state.gather(1, last)).view(-1).float() - self.shift
