@@ -464,3 +464,19 @@ def test_a_reward_function_in_the_current_directory_is_found(files, tmp_path, mo
     argv = ["lm", "ppo", "--policy", files["base"], "--prompts", files["prompts"], *PPO_TINY]
     assert main([*argv, "--reward-fn", "myreward_here:score", "--run-dir", str(tmp_path / "run")]) == 0
     assert read_metrics(tmp_path / "run" / "metrics.jsonl")[-1]["lm/score"] == 1.0
+
+
+def test_rm_holds_out_a_share_by_default_and_ppo_warns_near_chance(files, tmp_path, capsys):
+    rm_dir = tmp_path / "rm"
+    assert (
+        main(["lm", "rm", "--model", files["base"], "--data", files["prefs"], "--run-dir", str(rm_dir)]) == 0
+    )
+    err = " ".join(capsys.readouterr().err.split())
+    assert "held-out accuracy: " in err and "on 6 comparisons" in err  # 10% of 64
+    meta_file = rm_dir / "model" / "reward_model.json"
+    meta = json.loads(meta_file.read_text())
+    assert 0 <= meta["held_out_accuracy"] <= 1
+    meta_file.write_text(json.dumps(meta | {"held_out_accuracy": 0.52}))  # as a reward model near chance
+    argv = ["lm", "ppo", "--policy", files["base"], "--reward-model", str(rm_dir / "model")]
+    assert main([*argv, "--prompts", files["prompts"], *PPO_TINY, "--run-dir", str(tmp_path / "ppo")]) == 0
+    assert "held-out accuracy is 0.52, near chance" in " ".join(capsys.readouterr().err.split())

@@ -107,6 +107,8 @@ def parse(argv: list[str]) -> tuple[str, Any, RunOptions]:
             "--resume RUN_DIR continues a run with its saved config: pass no other flag",
         )
         _, saved = read_run(options.resume, kind=kind)
+        if kind == "lm-rm":  # runs from before the held-out split trained on all of --data
+            saved = {"eval_fraction": 0.0, **saved}
         return name, config_from_dict(cls, upgrade_saved(saved)), options
     with deferred_validation():
         command: Any = tyro.cli(

@@ -28,12 +28,14 @@ from prefrl.lm.dpo import DPOConfig, DPOTrainer
 from prefrl.lm.loading import load_causal_lm, load_function, load_tokenizer, model_path, save_model
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 from prefrl.lm.reward_model import (
+    NEAR_CHANCE,
     RMConfig,
     RMTrainer,
     ScalarRewardModel,
     evaluate_rm,
     is_ranking,
     shift_to_first_answers,
+    split_held_out,
 )
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 from prefrl.validation import require
@@ -79,7 +81,10 @@ class RMCommand:
     data: str
     """Comparisons or rankings (.jsonl, save_to_disk directory or dataset id)."""
     eval_data: str | None = None
-    """Held-out comparisons for the accuracy printed at the end."""
+    """Held-out comparisons for the accuracy printed at the end (and saved with the model)."""
+    eval_fraction: float = 0.1
+    """Without --eval-data: the share of --data held out for that accuracy (0: none; none below 20
+    records). PPO warns when it is near chance."""
     config: Annotated[RMConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=RMConfig)
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
@@ -248,10 +253,12 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
 
 def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
     """``prefrl lm rm``: fit, shift so the chosen answers of the data score 0 on average, save."""
+    require(0 <= cmd.eval_fraction <= 0.5, "eval_fraction must be in [0, 0.5]: fix --eval-fraction")
     records = load_records(cmd.data, "ranking" if is_ranking(cmd.data) else "preference")
-    eval_records = None
     if cmd.eval_data is not None:
         eval_records = load_records(cmd.eval_data, "ranking" if is_ranking(cmd.eval_data) else "preference")
+    else:
+        records, eval_records = split_held_out(records, cmd.eval_fraction, cmd.config.seed)
     tokenizer, lm = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
     model = ScalarRewardModel.from_causal_lm(lm)
     accelerator = make_accelerator()
@@ -270,11 +277,21 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
         return code
     model = whole_model(model, run_dir, lambda: ScalarRewardModel.from_causal_lm(load_causal_lm(cmd.model)))
     shift_to_first_answers(model, tokenizer, records)
-    if eval_records is not None:
-        console.print(f"held-out accuracy: {evaluate_rm(model, tokenizer, eval_records):.3f}")
+    if eval_records:
+        model.held_out_accuracy = evaluate_rm(model, tokenizer, eval_records)
+        console.print(f"held-out accuracy: {model.held_out_accuracy:.3f} on {len(eval_records)} comparisons")
+        if model.held_out_accuracy < NEAR_CHANCE:
+            console.print(f"[bold red]warning:[/bold red] {near_chance(model.held_out_accuracy)}")
     save_model(model, tokenizer, run_dir / MODEL_DIR)
     console.print(f"reward model: {run_dir / MODEL_DIR}")
     return 0
+
+
+def near_chance(accuracy: float) -> str:
+    return (
+        f"the reward model's held-out accuracy is {accuracy:.2f}, near chance: PPO against it would "
+        "optimise noise; fit it on more (or cleaner) comparisons, or check the data's chosen/rejected order"
+    )
 
 
 def run_dpo(cmd: DPOCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
@@ -347,6 +364,9 @@ def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, con
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = build_ppo(cmd, accelerator)
+    accuracy = trainer.reward_model.held_out_accuracy if trainer.reward_model is not None else None
+    if main and accuracy is not None and accuracy < NEAR_CHANCE:
+        console.print(f"[bold red]warning:[/bold red] {near_chance(accuracy)}")
     total = cmd.config.num_iterations * cmd.config.batch_size
     metric = ("lm/gold_score", "gold") if cmd.gold_fn else ("lm/score", "score")
     run_dir, code = train_stage(

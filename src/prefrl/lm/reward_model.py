@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,8 @@ class ScalarRewardModel(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.shift: torch.Tensor
         self.register_buffer("shift", torch.tensor(float(shift)))
+        self.held_out_accuracy: float | None = None
+        """Accuracy on comparisons it was not trained on, when measured (saved with it)."""
 
     @classmethod
     def from_causal_lm(cls, model: PreTrainedModel) -> ScalarRewardModel:
@@ -140,7 +143,8 @@ class ScalarRewardModel(nn.Module):
         path = Path(path)
         self.backbone.save_pretrained(str(path))
         torch.save(self.head.state_dict(), path / HEAD_FILE)
-        (path / META_FILE).write_text(json.dumps({"shift": float(self.shift)}) + "\n")
+        meta = {"shift": float(self.shift), "held_out_accuracy": self.held_out_accuracy}
+        (path / META_FILE).write_text(json.dumps(meta) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> ScalarRewardModel:
@@ -153,8 +157,26 @@ class ScalarRewardModel(nn.Module):
             )
         model = cls(AutoModel.from_pretrained(str(path)))
         model.head.load_state_dict(torch.load(path / HEAD_FILE, map_location="cpu", weights_only=True))
-        model.shift.fill_(json.loads((path / META_FILE).read_text())["shift"])
+        meta = json.loads((path / META_FILE).read_text())
+        model.shift.fill_(meta["shift"])
+        model.held_out_accuracy = meta.get("held_out_accuracy")
         return model
+
+
+NEAR_CHANCE = 0.6
+"""Held-out accuracy below which a reward model is warned about before PPO optimises it."""
+
+
+def split_held_out(
+    records: list[dict[str, Any]], fraction: float, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, held out): a seeded ``fraction`` of the records held out (none below 20 records)."""
+    if fraction <= 0 or len(records) < 20:
+        return records, []
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    num = max(1, round(fraction * len(records)))
+    return [records[i] for i in order[num:]], [records[i] for i in order[:num]]
 
 
 def disable_dropout(model: nn.Module) -> None:
