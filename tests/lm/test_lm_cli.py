@@ -480,3 +480,46 @@ def test_rm_holds_out_a_share_by_default_and_ppo_warns_near_chance(files, tmp_pa
     argv = ["lm", "ppo", "--policy", files["base"], "--reward-model", str(rm_dir / "model")]
     assert main([*argv, "--prompts", files["prompts"], *PPO_TINY, "--run-dir", str(tmp_path / "ppo")]) == 0
     assert "held-out accuracy is 0.52, near chance" in " ".join(capsys.readouterr().err.split())
+
+
+def test_chat_data_needs_a_chat_template_and_trains_with_one(files, tmp_path, capsys):
+    from prefrl.lm.loading import load_tokenizer
+
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": r["prompt"]},
+                {"role": "assistant", "content": r["completion"]},
+            ]
+        }
+        for r in tiny_task.sft_records(random.Random(0), 32)
+    ]
+    data = write_jsonl(tmp_path / "chat.jsonl", rows)
+    run = tmp_path / "sft"
+    assert main(["lm", "sft", "--model", files["base"], "--data", data, "--run-dir", str(run)]) == 2
+    assert "no chat template" in capsys.readouterr().err and not run.exists()
+    tokenizer = load_tokenizer(files["base"])
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    chat_model = tmp_path / "chat-model"
+    import shutil
+
+    shutil.copytree(files["base"], chat_model)
+    tokenizer.save_pretrained(str(chat_model))
+    assert (
+        main(
+            [
+                "lm",
+                "sft",
+                "--model",
+                str(chat_model),
+                "--data",
+                data,
+                "--num-epochs",
+                "1",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    assert (run / "model" / "config.json").is_file()

@@ -229,8 +229,9 @@ def train_stage(
 
 def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
     """``prefrl lm sft``: every check first, then the run directory, then training."""
-    records = load_records(cmd.data, "sft")
-    tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
+    tokenizer = load_tokenizer(cmd.model)
+    records = load_records(cmd.data, "sft", tokenizer)
+    model = load_causal_lm(cmd.model)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = SFTTrainer(
@@ -254,12 +255,14 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
 def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
     """``prefrl lm rm``: fit, shift so the chosen answers of the data score 0 on average, save."""
     require(0 <= cmd.eval_fraction <= 0.5, "eval_fraction must be in [0, 0.5]: fix --eval-fraction")
-    records = load_records(cmd.data, "ranking" if is_ranking(cmd.data) else "preference")
+    tokenizer = load_tokenizer(cmd.model)
+    records = load_records(cmd.data, "ranking" if is_ranking(cmd.data) else "preference", tokenizer)
     if cmd.eval_data is not None:
-        eval_records = load_records(cmd.eval_data, "ranking" if is_ranking(cmd.eval_data) else "preference")
+        ranking = is_ranking(cmd.eval_data)
+        eval_records = load_records(cmd.eval_data, "ranking" if ranking else "preference", tokenizer)
     else:
         records, eval_records = split_held_out(records, cmd.eval_fraction, cmd.config.seed)
-    tokenizer, lm = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
+    lm = load_causal_lm(cmd.model)
     model = ScalarRewardModel.from_causal_lm(lm)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
@@ -298,9 +301,10 @@ def run_dpo(cmd: DPOCommand, run_dir: Path | None, resume: Path | None, console:
     """``prefrl lm dpo``: every check first, then the run directory, then training."""
     from prefrl.cli.plots import plot_run
 
-    records = load_records(cmd.data, "preference")
-    eval_records = load_records(cmd.eval_data, "preference") if cmd.eval_data is not None else None
-    tokenizer, model = load_tokenizer(cmd.model), load_causal_lm(cmd.model)
+    tokenizer = load_tokenizer(cmd.model)
+    records = load_records(cmd.data, "preference", tokenizer)
+    eval_records = load_records(cmd.eval_data, "preference", tokenizer) if cmd.eval_data else None
+    model = load_causal_lm(cmd.model)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = DPOTrainer(
@@ -334,8 +338,9 @@ def build_ppo(cmd: PPOLMCommand, accelerator: Accelerator | None = None) -> LMPP
         (cmd.reward_model is None) != (cmd.reward_fn is None),
         "give exactly one of --reward-model DIR and --reward-fn module:function",
     )
-    prompts = [r["prompt"] for r in load_records(cmd.prompts, "prompts")]
-    tokenizer, policy = load_tokenizer(cmd.policy), load_causal_lm(cmd.policy)
+    tokenizer = load_tokenizer(cmd.policy)
+    prompts = [r["prompt"] for r in load_records(cmd.prompts, "prompts", tokenizer)]
+    policy = load_causal_lm(cmd.policy)
     reward_model = None
     if cmd.reward_model is not None:
         reward_model = ScalarRewardModel.load(Path(model_path(cmd.reward_model)))

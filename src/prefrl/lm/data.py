@@ -1,7 +1,8 @@
 """Datasets, tokenizers and batches for the language-model side.
 
 Records use TRL's column names: ``prompt``/``completion`` for SFT, ``prompt``/``chosen``/``rejected``
-for preferences, and ``prompt``/``completions`` (a list, best first) for K-way rankings. A source is a
+for preferences, and ``prompt``/``completions`` (a list, best first) for K-way rankings; TRL's
+conversational form (messages) too, rendered with the tokenizer's chat template (lm/chat.py). A source is a
 JSONL file, a Hugging Face ``datasets.Dataset``, a list of dicts, or a dataset name or directory for
 ``datasets.load_dataset`` / ``load_from_disk``.
 
@@ -36,14 +37,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def load_records(source: Any, kind: Kind) -> list[dict[str, Any]]:
-    """Read and check a dataset of ``kind``; a ValueError that says the fix for anything missing."""
+def load_records(
+    source: Any, kind: Kind, tokenizer: PreTrainedTokenizerBase | None = None
+) -> list[dict[str, Any]]:
+    """Read and check a dataset of ``kind``; a ValueError that says the fix for anything missing.
+    Conversational records (messages) become plain strings with ``tokenizer``'s chat template
+    (:mod:`prefrl.lm.chat`)."""
+    from prefrl.lm.chat import to_plain
+
     if isinstance(source, (str, Path)):
         rows = _read_path(Path(source)) if Path(source).suffix == ".jsonl" else _load_hf(str(source))
     else:
         rows = [dict(row) for row in source]
     if not rows:
         raise ValueError(f"the {kind} dataset is empty: give at least one record")
+    rows = to_plain(rows, kind, tokenizer)
     for i, row in enumerate(rows):
         check_record(row, kind, i)
     return rows
