@@ -1,6 +1,7 @@
 """Every endpoint of the labelling app, and every bad request: a 4xx with a clear message, nothing
 written."""
 
+import json
 import time
 
 import pytest
@@ -82,7 +83,7 @@ def test_bad_requests_get_a_4xx_with_a_message_and_write_nothing(run, client):
     other = client.get("/api/next", headers=auth(run, "bob")).json()["query"]["id"]
     before = comparisons(run["store"])
     body = {"query_id": q, "choice": "left"}
-    for method, url in [("GET", "/"), ("GET", "/api/next"), ("POST", "/api/answer"), ("POST", "/api/undo"),
+    for method, url in [("GET", "/api/next"), ("POST", "/api/answer"), ("POST", "/api/undo"),
                         ("GET", "/api/progress"), ("GET", "/clips/1.mp4"), ("GET", "/admin"),
                         ("GET", "/api/stats")]:  # fmt: skip
         bad(client, method, url, 401, "no valid token", json=body)
@@ -173,3 +174,78 @@ def test_text_pairs_show_a_prompt_and_two_responses(tmp_path):
     assert (answer.prompt, answer.response_1, answer.label, answer.labeller) == (
         "Name a colour.", "Blue.", 1.0, "alice",
     )  # fmt: skip
+
+
+def test_the_outsiders_probe_ids_sizes_and_the_token_before_the_body(run, client):
+    h = auth(run)
+    q = client.get("/api/next", headers=h).json()["query"]["id"]
+    for query_id in (2**64, -1, 0, "405", 405.0, True, None):  # out of SQLite's range, or not an int
+        bad(
+            client,
+            "POST",
+            "/api/answer",
+            422,
+            "query_id",
+            json={"query_id": query_id, "choice": "left"},
+            headers=h,
+        )
+    bad(client, "GET", f"/clips/{2**64}.mp4", 422, "segment_id", headers=h)
+    padded = json.dumps({"query_id": q, "choice": "left", "pad": "x" * 1_000_000})
+    bad(client, "POST", "/api/answer", 413, "request body over", content=padded, headers=h)
+    long_choice = client.post("/api/answer", json={"query_id": q, "choice": "x" * 100_0}, headers=h)
+    assert long_choice.status_code == 422 and len(long_choice.text) < 600  # not echoed back
+    bad(client, "POST", "/api/answer", 401, "no valid token", content=b"not json")  # who before what
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404
+    page = client.get("/?token=nope")
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert "This link does not work" in page.text
+    assert comparisons(run["store"]) == []
+
+
+def test_undo_takes_back_only_the_answer_the_page_saved(run, client):
+    h = auth(run)
+    q1 = client.get("/api/next", headers=h).json()["query"]["id"]
+    client.post("/api/answer", json={"query_id": q1, "choice": "left"}, headers=h)
+    q2 = client.get("/api/next", headers=h).json()["query"]["id"]
+    bad(
+        client,
+        "POST",
+        "/api/undo",
+        409,
+        f"your last answer is to query {q1}",
+        json={"query_id": q2},
+        headers=h,
+    )
+    assert client.post("/api/undo", json={"query_id": q1}, headers=h).json()["undone"] == q1
+    assert comparisons(run["store"]) == []
+
+
+def test_labellers_removed_demoted_and_expiring(run, client):
+    from prefrl.preferences.queue import LabelQueue
+
+    q = client.get("/api/next", headers=auth(run, "bob")).json()["query"]["id"]
+    with PreferenceStore(run["store"]) as store:
+        queue = LabelQueue(store)
+        queue.remove_labeller("bob")
+        queue.set_admin("admin", False)
+        short = queue.add_labeller("erin", expires_days=1e-9)
+        with pytest.raises(ValueError, match="no labeller 'zed'"):
+            queue.remove_labeller("zed")
+    bad(client, "GET", "/api/next", 401, "no valid token", headers=auth(run, "bob"))
+    assert client.get("/api/next", headers=auth(run, "carol")).json()["query"]["id"] == q  # back in the pool
+    bad(client, "GET", "/api/stats", 403, "not an admin", headers=auth(run, "admin"))
+    bad(client, "GET", "/api/next", 401, "no valid token", headers={"Authorization": f"Bearer {short}"})
+
+
+def test_labeller_commands(run, capsys):
+    from prefrl.cli.main import main
+
+    run_dir = str(run["store"].parent)
+    assert main(["label", "add-labeller", "frank", "--run-dir", run_dir, "--expires-days", "7"]) == 0
+    assert "?token=" in capsys.readouterr().out
+    assert main(["label", "set-admin", "frank", "--run-dir", run_dir]) == 0
+    assert main(["label", "set-admin", "frank", "--run-dir", run_dir, "--no-admin"]) == 0
+    assert main(["label", "remove-labeller", "frank", "--run-dir", run_dir]) == 0
+    assert main(["label", "remove-labeller", "frank", "--run-dir", run_dir]) == 2
+    assert "no labeller 'frank'" in capsys.readouterr().err

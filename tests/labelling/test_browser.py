@@ -82,3 +82,28 @@ def test_label_with_the_keyboard_undo_and_answer_again(page, tmp_path):
         (run["queries"][2], None, "alice"),
     ]
     assert "answered 3 of budget 100 · pending 0 · yours 3" in page.inner_text("#progress")
+    assert not page.is_visible("#buttons") and not page.is_visible("#clips")  # waiting shows only that
+
+
+def test_a_lost_lease_moves_on_and_undo_never_takes_an_earlier_answer(page):
+    from prefrl.preferences.queue import LabelQueue
+    from prefrl.preferences.store import PreferenceStore
+
+    page, run = page
+    q1, q2, q3 = run["queries"]
+    wait_for_query(page, q1)
+    page.keyboard.press("ArrowLeft")  # a valid answer to q1
+    wait_for_query(page, q2)
+    with PreferenceStore(run["store"]) as store:  # q2's lease runs out and bob takes and answers it
+        store.db.execute("UPDATE queries SET lease_expires = 0 WHERE id = ?", (q2,))
+        queue = LabelQueue(store)
+        bob = queue.labeller_for_token(run["tokens"]["bob"])
+        assert queue.lease(bob).query_id == q2
+        queue.answer(q2, bob, "right")
+    page.keyboard.press("ArrowLeft")  # alice's answer to q2 comes too late
+    wait_for_query(page, q3)
+    assert "not saved" in page.inner_text("#status")
+    page.keyboard.press("u")
+    page.wait_for_function("document.body.dataset.busy === '0'")
+    assert "nothing to undo" in page.inner_text("#status")
+    assert comparisons(run["store"]) == [(q1, 1.0, "alice"), (q2, 0.0, "bob")]  # q1 kept

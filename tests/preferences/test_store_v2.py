@@ -53,14 +53,14 @@ def test_a_v1_store_is_migrated_with_its_answers(tmp_path):
     v1.execute("UPDATE queries SET status = 'answered' WHERE id = 1")
     v1.close()
     store = PreferenceStore(path, env_id="Pendulum-v1")
-    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
     assert [(c.label, c.labeller) for c in store.comparisons()] == [(1.0, "alice")]
     assert store.segments([1])[0].num_real is None  # all real
     assert store.segments([1])[0].render_state is None and store.segments([2])[0].true_return == 8.0
     assert store.pending_queries() == [(2, 2, 1)]
     store.answer(2, 0.5, "bob")
     store.close()
-    assert len(PreferenceStore(path).comparisons()) == 2  # reopening a v3 store does not migrate again
+    assert len(PreferenceStore(path).comparisons()) == 2  # reopening a v4 store does not migrate again
 
 
 def test_a_v2_store_gains_the_absorbing_steps_and_keeps_its_rows(tmp_path):
@@ -69,15 +69,30 @@ def test_a_v2_store_gains_the_absorbing_steps_and_keeps_its_rows(tmp_path):
     a, b = store.add_segments([seg(1), seg(2)])
     store.answer(store.add_queries([(a, b)])[0], 1.0, "alice")
     store.db.execute("ALTER TABLE segments DROP COLUMN num_real")  # as prefrl wrote schema 2
+    store.db.execute("ALTER TABLE labellers DROP COLUMN token_expires")
     store.db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     store.close()
     store = PreferenceStore(path)
-    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
     assert [s.num_real for s in store.segments([a, b])] == [None, None]
     assert [c.label for c in store.comparisons()] == [1.0]
     padded = dataclasses.replace(seg(3), num_real=2)
     (c,) = store.add_segments([padded])
     assert store.segments([c])[0].num_real == 2 and store.segments([c])[0].mask.tolist() == [1, 1, 0, 0]
+
+
+def test_a_v3_store_gains_token_expiry_and_its_labellers_keep_their_tokens(tmp_path):
+    from prefrl.preferences.queue import LabelQueue
+
+    path = tmp_path / "p.sqlite"
+    store = PreferenceStore(path)
+    token = LabelQueue(store).add_labeller("alice")
+    store.db.execute("ALTER TABLE labellers DROP COLUMN token_expires")  # as prefrl wrote schema 3
+    store.db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    store.close()
+    store = PreferenceStore(path)
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+    assert LabelQueue(store).labeller_for_token(token).name == "alice"
 
 
 def test_render_states_round_trip_and_k_answers_per_query(tmp_path):

@@ -56,10 +56,25 @@ def run_label(run_dir: Path, host: str, port: int, lease_seconds: float, console
     return 0
 
 
-def add_labeller(run_dir: Path, name: str, admin: bool, url: str) -> str:
+def add_labeller(run_dir: Path, name: str, admin: bool, url: str, expires_days: float | None = None) -> str:
     """Register ``name`` in the run's store; returns their personal URL."""
     from prefrl.preferences.queue import LabelQueue
 
     with PreferenceStore(labelling_store(run_dir)) as store:
-        token = LabelQueue(store).add_labeller(name, admin)
+        token = LabelQueue(store).add_labeller(name, admin, expires_days)
     return f"{url.rstrip('/')}/?token={token}"
+
+
+def remove_labeller(run_dir: Path, name: str) -> None:
+    """``name``'s token stops working; the queries they hold return to the pool; answers stay."""
+    from prefrl.preferences.queue import LabelQueue
+
+    with PreferenceStore(labelling_store(run_dir)) as store:
+        LabelQueue(store).remove_labeller(name)
+
+
+def set_admin(run_dir: Path, name: str, admin: bool) -> None:
+    from prefrl.preferences.queue import LabelQueue
+
+    with PreferenceStore(labelling_store(run_dir)) as store:
+        LabelQueue(store).set_admin(name, admin)

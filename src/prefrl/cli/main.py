@@ -95,6 +95,21 @@ class AddLabellerCommand:
     """May see the admin page (agreement statistics)."""
     url: str = "http://127.0.0.1:8000"
     """Where the app is served, for the printed URL."""
+    expires_days: float | None = None
+    """The token stops working after this many days (default: never; a new add-labeller replaces it)."""
+
+
+@dataclass(frozen=True)
+class LabellerCommand:
+    """Remove a labeller (their token stops working, the queries they hold go back to the pool, their
+    answers stay), or give or take admin rights (set-admin NAME [--no-admin])."""
+
+    name: tyro.conf.Positional[str]
+    """The labeller's name."""
+    run_dir: Path
+    """The run directory whose store they label."""
+    admin: bool = True
+    """set-admin: give admin rights (--no-admin: take them away)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +227,18 @@ def cmd_label(argv: list[str]) -> int:
 
     if argv and argv[0] == "add-labeller":
         add = tyro.cli(AddLabellerCommand, args=argv[1:], prog="prefrl label add-labeller")
-        print(add_labeller(add.run_dir, add.name, add.admin, add.url))
+        print(add_labeller(add.run_dir, add.name, add.admin, add.url, add.expires_days))
+        return 0
+    if argv and argv[0] in ("remove-labeller", "set-admin"):
+        from prefrl.cli.label import remove_labeller, set_admin
+
+        who = tyro.cli(LabellerCommand, args=argv[1:], prog=f"prefrl label {argv[0]}")
+        if argv[0] == "remove-labeller":
+            remove_labeller(who.run_dir, who.name)
+            console.print(f"removed {who.name}: their link no longer works")
+        else:
+            set_admin(who.run_dir, who.name, who.admin)
+            console.print(f"{who.name} is {'now' if who.admin else 'no longer'} an admin")
         return 0
     cmd = tyro.cli(LabelCommand, args=argv, prog="prefrl label")
     if not 0 <= cmd.port < 65536 or cmd.lease_seconds <= 0:
@@ -259,7 +285,10 @@ COMMANDS = {
         cmd_rlhp,
         "train from preferences (synthetic or human labellers), never seeing the env's reward",
     ),
-    "label": (cmd_label, "serve the labelling app: prefrl label RUN_DIR; prefrl label add-labeller NAME"),
+    "label": (
+        cmd_label,
+        "serve the labelling app: prefrl label RUN_DIR; add-labeller | remove-labeller | set-admin NAME",
+    ),
     "demo": (cmd_demo, "learn Pendulum from preferences alone, next to PPO; writes a report"),
     "plot": (cmd_plot, "draw a run's learning curves: prefrl plot RUN_DIR"),
     "video": (cmd_video, "render a run's agent to mp4: prefrl video RUN_DIR"),

@@ -16,6 +16,7 @@ An answer is committed (SQLite WAL, synchronous=FULL) before its response is sen
 """
 
 import html
+import json
 import string
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from prefrl.labelling.render import ClipRenderer, task_description
 from prefrl.preferences.queue import LabellerAccount, LabelQueue, QueueError
@@ -36,13 +38,70 @@ HERE = Path(__file__).parent
 CLIP_TIMEOUT_S = 120.0
 """Longest a clip request waits for its rendering."""
 WAITING_MESSAGE = "waiting for new clips"
+NO_TOKEN = "no valid token: open your personal URL (`prefrl label add-labeller NAME` prints one)"
 RENDER_AHEAD = 2
 """Pending queries after the one shown whose clips are rendered in advance."""
 
 
+MAX_ID = 2**63 - 1
+"""Largest id SQLite stores: a larger one is a 422, not an overflow."""
+MAX_BODY_BYTES = 4096
+"""Largest request body accepted (413 above): an answer is a few dozen bytes."""
+
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+"""A query id: a JSON integer (not "405", 405.0 or true) in SQLite's range."""
+
+
 class AnswerBody(BaseModel):
-    query_id: int
-    choice: str
+    query_id: Id
+    choice: Annotated[str, Field(max_length=32)]
+
+
+class UndoBody(BaseModel):
+    query_id: Id | None = None
+    """Undo only if the labeller's last answer is to this query (what the page saved)."""
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body exceeds ``MAX_BODY_BYTES`` gets 413 before the app reads
+    it (by its Content-Length, or as the chunks arrive)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            await too_large(send)
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except BodyTooLarge:
+            await too_large(send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def too_large(send: Any) -> None:
+    body = json.dumps({"detail": f"request body over {MAX_BODY_BYTES} bytes: send only the answer"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 class LabellingContext:
@@ -60,6 +119,10 @@ class LabellingContext:
             row = store.db.execute("SELECT value FROM meta WHERE key = 'env_id'").fetchone()
         self.env_id: str | None = None if row is None else row[0]
         self.renderer = None if self.env_id is None else ClipRenderer(self.env_id, clip_dir)
+
+    def known_token(self, token: str | None) -> bool:
+        with PreferenceStore(self.store_path, any_thread=True) as store:
+            return LabelQueue(store).labeller_for_token(token) is not None
 
     def queue(self) -> Iterator[LabelQueue]:
         """A request's own connection (FastAPI may open and close it in different threads)."""
@@ -96,8 +159,11 @@ def create_app(
         if context.renderer is not None:
             context.renderer.close()
 
-    app = FastAPI(title="prefrl labelling", lifespan=lifespan)
+    app = FastAPI(
+        title="prefrl labelling", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.context = context
+    app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(QueueError)
@@ -106,12 +172,31 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        if not context.known_token(token_of(request)):  # who asks comes before what they sent
+            return JSONResponse({"detail": NO_TOKEN}, status_code=401)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:300]
         message = f'bad request ({problems}): send JSON {{"query_id": int, "choice": str}}'
         return JSONResponse({"detail": message}, status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 401 and request.url.path == "/":  # a person opened a bad link
+            return HTMLResponse(bad_link_page(), status_code=401)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
     add_routes(app, context)
     return app
+
+
+def bad_link_page() -> str:
+    """What a person sees on opening a link without a valid token (expired, removed, mistyped)."""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>prefrl labelling</title>"
+        "<link rel='stylesheet' href='/static/style.css'></head><body><main><h1>This link does not "
+        "work</h1><p>It has no valid labeller token: it may be mistyped, expired or revoked. Ask the "
+        "person running the training for your personal link (they make one with "
+        "<code>prefrl label add-labeller YOUR_NAME --run-dir RUN_DIR</code>).</p></main></body></html>"
+    )
 
 
 def token_of(request: Request) -> str | None:
@@ -128,9 +213,7 @@ def add_routes(app: FastAPI, context: LabellingContext) -> None:
     def labeller(request: Request, queue: Queue) -> LabellerAccount:
         found = queue.labeller_for_token(token_of(request))
         if found is None:
-            raise HTTPException(
-                401, "no valid token: open your personal URL (`prefrl label add-labeller NAME` prints one)"
-            )
+            raise HTTPException(401, NO_TOKEN)
         return found
 
     Who = Annotated[LabellerAccount, Depends(labeller)]
@@ -172,8 +255,8 @@ def add_labeller_routes(app: FastAPI, context: LabellingContext, Queue: Any, Who
         return {"saved": True, "comparison_id": comparison, "progress": queue.progress(who)}
 
     @app.post("/api/undo")
-    def undo(who: Who, queue: Queue) -> dict:
-        query = queue.undo(who)
+    def undo(who: Who, queue: Queue, body: UndoBody | None = None) -> dict:
+        query = queue.undo(who, None if body is None else body.query_id)
         return {"undone": query, "progress": queue.progress(who)}
 
     @app.get("/api/progress")
@@ -185,7 +268,7 @@ def add_clip_route(app: FastAPI, context: LabellingContext, Queue: Any, Who: Any
     """A segment's clip, rendered once from its saved simulator state and cached."""
 
     @app.get("/clips/{segment_id}.mp4")
-    def clip(segment_id: int, who: Who, queue: Queue) -> FileResponse:
+    def clip(segment_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], who: Who, queue: Queue) -> FileResponse:
         if context.renderer is None:
             raise HTTPException(404, "this store holds text pairs, not clips")
         try:

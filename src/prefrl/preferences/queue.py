@@ -68,27 +68,56 @@ class LabelQueue:
         self.lease_seconds = lease_seconds
 
     # labellers
-    def add_labeller(self, name: str, admin: bool = False) -> str:
-        """Register ``name`` and return its new secret token (only its hash is stored). A known
-        name gets a new token (the old one stops working)."""
+    def add_labeller(self, name: str, admin: bool = False, expires_days: float | None = None) -> str:
+        """Register ``name`` and return its new secret token (only its hash is stored), valid for
+        ``expires_days`` (None: until replaced). A known name gets a new token (the old one stops
+        working); admin rights are kept (revoke them with :meth:`set_admin`)."""
         if not NAME_PATTERN.match(name):
             raise ValueError(f"labeller name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
-        token = secrets.token_urlsafe(18)
+        if expires_days is not None and expires_days <= 0:
+            raise ValueError(f"expires_days must be > 0, got {expires_days}: fix --expires-days")
+        token, now = secrets.token_urlsafe(18), time.time()
+        expires = None if expires_days is None else now + expires_days * 86400
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
-                "INSERT INTO labellers (name, token_hash, is_admin, created) VALUES (?,?,?,?) "
-                "ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, "
-                "is_admin = MAX(is_admin, excluded.is_admin)",
-                (name, hash_token(token), int(admin), time.time()),
+                "INSERT INTO labellers (name, token_hash, is_admin, created, token_expires) VALUES "
+                "(?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, "
+                "is_admin = MAX(is_admin, excluded.is_admin), token_expires = excluded.token_expires",
+                (name, hash_token(token), int(admin), now, expires),
             )
         return token
 
+    def remove_labeller(self, name: str) -> None:
+        """Remove ``name``: their token stops working and the queries they hold return to the pool;
+        their answers stay (they are data)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if self.db.execute("DELETE FROM labellers WHERE name = ?", (name,)).rowcount == 0:
+                raise ValueError(f"no labeller {name!r}: the store's labellers are {self._names()}")
+            self.db.execute(
+                "UPDATE queries SET leased_to = NULL, lease_expires = NULL WHERE leased_to = ?", (name,)
+            )
+
+    def set_admin(self, name: str, admin: bool) -> None:
+        """Give ``name`` admin rights, or take them away."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            sql = "UPDATE labellers SET is_admin = ? WHERE name = ?"
+            if self.db.execute(sql, (int(admin), name)).rowcount == 0:
+                raise ValueError(f"no labeller {name!r}: the store's labellers are {self._names()}")
+
+    def _names(self) -> str:
+        return ", ".join(a.name for a in self.labellers()) or "none"
+
     def labeller_for_token(self, token: str | None) -> LabellerAccount | None:
+        """The labeller whose token this is, unless it expired."""
         if not token:
             return None
         row = self.db.execute(
-            "SELECT id, name, is_admin FROM labellers WHERE token_hash = ?", (hash_token(token),)
+            "SELECT id, name, is_admin FROM labellers WHERE token_hash = ? AND "
+            "(token_expires IS NULL OR token_expires > ?)",
+            (hash_token(token), time.time()),
         ).fetchone()
         return None if row is None else LabellerAccount(int(row[0]), row[1], bool(row[2]))
 
@@ -130,7 +159,7 @@ class LabelQueue:
         before it returns. QueueError (nothing written) for an unknown choice or query, a query
         leased to someone else or not leased, or a second answer."""
         if choice not in CHOICES:
-            raise QueueError(400, f"unknown choice {choice!r}: send one of {', '.join(CHOICES)}")
+            raise QueueError(400, f"unknown choice {choice[:40]!r}: send one of {', '.join(CHOICES)}")
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
@@ -149,9 +178,10 @@ class LabelQueue:
                 raise QueueError(409, f"query {query_id} is {whose}: ask /api/next for yours")
             return self.store.record_answer(query_id, CHOICES[choice], labeller.name)
 
-    def undo(self, labeller: LabellerAccount) -> int:
+    def undo(self, labeller: LabellerAccount, query_id: int | None = None) -> int:
         """Delete the labeller's latest answer and lease its query back to them; returns the query
-        id. QueueError 409 when they have no answer left to undo."""
+        id. ``query_id``: only if the latest answer is to that query (a page undoes what it saved,
+        never an earlier answer). QueueError 409 when there is nothing (of that query) to undo."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
@@ -161,6 +191,10 @@ class LabelQueue:
             ).fetchone()
             if row is None:
                 raise QueueError(409, "nothing to undo: you have no answers")
+            if query_id is not None and int(row[1]) != query_id:
+                raise QueueError(
+                    409, f"your last answer is to query {row[1]}, not {query_id}: nothing undone"
+                )
             self.db.execute("DELETE FROM comparisons WHERE id = ?", (row[0],))
             now = time.time()
             self.db.execute(  # unless another labeller holds it now (k answers per query)

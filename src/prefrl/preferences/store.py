@@ -20,10 +20,11 @@ import numpy as np
 
 from prefrl.datatypes import Segment
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: segments, queries, one comparison per query. 2: render states and texts of segments, prompts,
 redundancy and leases of queries, labellers, k answers per query. 3: the real steps of segments that
-end in the absorbing state after termination. Older stores are migrated on open."""
+end in the absorbing state after termination. 4: labellers' token expiry. Older stores are migrated
+on open."""
 VALID_LABELS = (0.0, 0.5, 1.0)
 
 _SCHEMA = """
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS comparisons (
     answered_at REAL NOT NULL, UNIQUE (query_id, labeller));
 CREATE TABLE IF NOT EXISTS labellers (
     id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, token_hash TEXT UNIQUE NOT NULL,
-    is_admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+    is_admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, token_expires REAL);
 CREATE INDEX IF NOT EXISTS queries_status ON queries(status);
 CREATE INDEX IF NOT EXISTS comparisons_query ON comparisons(query_id);
 """
@@ -60,6 +61,9 @@ ALTER TABLE comparisons RENAME TO comparisons_v1;
 """
 _MIGRATE_2_TO_3 = """
 ALTER TABLE segments ADD COLUMN num_real INTEGER;
+"""
+_MIGRATE_3_TO_4 = """
+ALTER TABLE labellers ADD COLUMN token_expires REAL;
 """
 _COPY_V1_COMPARISONS = """
 INSERT INTO comparisons SELECT id, query_id, segment_1, segment_2, label, labeller, answered_at
@@ -144,12 +148,12 @@ class PreferenceStore:
         if existing:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else None
-            if version in (1, 2):
+            if version in (1, 2, 3):
                 self._migrate()
             elif version != SCHEMA_VERSION:
                 raise ValueError(
                     f"{self.path} has preference-store schema {version}, this prefrl reads "
-                    f"{SCHEMA_VERSION} (and migrates 1 and 2): use the prefrl version that wrote it"
+                    f"{SCHEMA_VERSION} (and migrates 1 to 3): use the prefrl version that wrote it"
                 )
             return
         self.db.executescript(
@@ -157,14 +161,16 @@ class PreferenceStore:
         )
 
     def _migrate(self) -> None:
-        """Schema 1 or 2 -> 3 in one transaction. 1 -> 2: new nullable columns, and comparisons rebuilt
-        so that a query may hold one answer per labeller (k answers) instead of one in all. 2 -> 3:
-        the segments' real-step count (NULL: all real)."""
+        """Schema 1, 2 or 3 -> 4 in one transaction. 1 -> 2: new nullable columns, and comparisons
+        rebuilt so that a query may hold one answer per labeller (k answers) instead of one in all
+        (the labellers table is created as today's). 2 -> 3: the segments' real-step count (NULL: all
+        real). 3 -> 4: labellers' token expiry (NULL: never)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             steps = {"1": _MIGRATE_1_TO_2 + _SCHEMA + _COPY_V1_COMPARISONS + _MIGRATE_2_TO_3}
-            steps["2"] = _MIGRATE_2_TO_3
+            steps["2"] = _MIGRATE_2_TO_3 + _MIGRATE_3_TO_4
+            steps["3"] = _MIGRATE_3_TO_4
             for statement in steps.get(row[0], "").split(";"):  # another process may have migrated
                 if statement.strip():
                     self.db.execute(statement)

@@ -5,6 +5,7 @@ const token = new URLSearchParams(location.search).get("token") || "";
 const $ = (id) => document.getElementById(id);
 const KEYS = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "equal", ArrowDown: "cant_tell" };
 let current = null; // the query on screen
+let lastSaved = null; // the query of the last answer this page saved: what undo may take back
 let busy = false; // a request is in flight: ignore keys and clicks
 let pollTimer = null;
 
@@ -15,7 +16,11 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({ detail: response.statusText }));
-  if (!response.ok) throw new Error(data.detail || response.statusText);
+  if (!response.ok) {
+    const error = new Error(data.detail || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
   return data;
 }
 
@@ -104,10 +109,19 @@ async function answer(choice) {
   try {
     const data = await api("POST", "/api/answer", { query_id: query.id, choice });
     showProgress(data.progress); // the server has committed the answer when it replies
+    lastSaved = query.id;
     setStatus(`saved: query ${query.id} → ${choice.replace("_", " ")}`, false);
     await next();
   } catch (err) {
     setStatus(err.message, true);
+    if (err.status === 409 || err.status === 404) {
+      // the lease was lost (expired, taken, or the query is gone): nothing was saved; move on, and
+      // let undo take back only what this page saved since
+      lastSaved = null;
+      current = null;
+      setStatus(`not saved: ${err.message}. Here is the next query.`, true);
+      await next();
+    }
   } finally {
     busy = false;
     mark();
@@ -116,10 +130,15 @@ async function answer(choice) {
 
 async function undo() {
   if (busy) return;
+  if (lastSaved === null) {
+    setStatus("nothing to undo: no answer saved from this page since it opened (or since one failed)", true);
+    return;
+  }
   busy = true;
   mark();
   try {
-    const data = await api("POST", "/api/undo");
+    const data = await api("POST", "/api/undo", { query_id: lastSaved });
+    lastSaved = null;
     showProgress(data.progress);
     setStatus(`undone: query ${data.undone} is yours to answer again`, false);
     current = null;
