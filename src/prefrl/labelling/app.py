@@ -138,7 +138,7 @@ class LabellingContext:
             return
         for segment_id, segment in zip(segment_ids, store.segments(segment_ids), strict=True):
             if segment.render_state is not None:
-                self.renderer.request(segment_id, segment.render_state)
+                self.renderer.request(segment_id, segment.render_state, urgent=False)
 
 
 def create_app(

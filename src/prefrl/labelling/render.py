@@ -2,16 +2,20 @@
 a small H.264 mp4 (yuv420p, faststart; Debian's Chromium plays it) cached beside the store.
 
 MuJoCo renders offscreen (``MUJOCO_GL=egl``), classic control through pygame (SDL dummy driver), in
-one worker process that keeps its env; requests wait on its futures.
+worker processes that keep their env; a clip a page waits for is rendered before clips rendered in
+advance; requests wait on futures.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -144,37 +148,109 @@ def _worker_init() -> None:
     threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
-class ClipRenderer:
-    """Renders segment clips of ``env_id`` into ``clip_dir`` (``{segment id}.mp4``), once each, in one
-    separate process: rendering holds the GIL for long stretches, and training runs in this one."""
+def default_workers() -> int:
+    """Rendering processes: the cores less one for training and the server, 1 to 4."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
-    def __init__(self, env_id: str, clip_dir: Path) -> None:
+
+MAX_QUEUED_AHEAD = 8
+"""Clips rendered in advance that may wait at once; more requests in advance are dropped (the page
+asks for them when it needs them, and then they go first)."""
+
+
+class ClipRenderer:
+    """Renders segment clips of ``env_id`` into ``clip_dir`` (``{segment id}.mp4``), once each, in
+    ``workers`` separate processes (rendering holds the GIL for long stretches, and training runs in
+    this one). A clip a page is waiting for goes before clips rendered in advance; at most
+    ``MAX_QUEUED_AHEAD`` of those wait at once. ``executor``: another pool (tests)."""
+
+    URGENT, AHEAD = 0, 1
+
+    def __init__(
+        self, env_id: str, clip_dir: Path, workers: int | None = None, executor: Executor | None = None
+    ) -> None:
         self.env_id = env_id
         self.clip_dir = Path(clip_dir)
         self.clip_dir.mkdir(parents=True, exist_ok=True)
-        self.executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        self.workers = workers or default_workers()
+        self.executor = executor or ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
         )
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # a job already done runs its callback inside submit's caller
         self.futures: dict[int, Future[Path]] = {}
+        """Every clip requested: its future (done once rendered, or failed)."""
+        self.waiting: list[tuple[int, int, int]] = []
+        """Heap of (priority, order, segment id) not yet handed to a worker (stale entries skipped)."""
+        self.states: dict[int, tuple[int, np.ndarray]] = {}
+        """Segment id -> (priority, states) of the clips waiting for a worker."""
+        self.running = 0
+        self.order = itertools.count()
 
     def path(self, segment_id: int) -> Path:
         return self.clip_dir / f"{int(segment_id)}.mp4"
 
-    def request(self, segment_id: int, states: np.ndarray) -> Future[Path]:
-        """A future of the clip's path; rendered at most once (cached on disk)."""
+    def request(self, segment_id: int, states: np.ndarray, urgent: bool = True) -> Future[Path]:
+        """A future of the clip's path; rendered at most once (cached on disk). ``urgent``: a page is
+        waiting for it (it goes first); else rendered in advance, when a worker is free."""
+        priority = self.URGENT if urgent else self.AHEAD
         with self.lock:
             future = self.futures.get(segment_id)
-            if future is None or (future.done() and future.exception() is not None):
-                path = self.path(segment_id)
-                if path.exists():
-                    future = Future()
-                    future.set_result(path)
-                else:
-                    future = self.executor.submit(render_clip, self.env_id, states, path)
-                self.futures[segment_id] = future
+            if future is not None and not (future.done() and future.exception() is not None):
+                waiting = self.states.get(segment_id)
+                if waiting is not None and priority < waiting[0]:  # now a page waits for it
+                    self.states[segment_id] = (priority, waiting[1])
+                    heapq.heappush(self.waiting, (priority, next(self.order), segment_id))
+                    self._dispatch()
+                return future
+            future = Future()
+            path = self.path(segment_id)
+            if path.exists():
+                future.set_result(path)
+            elif not urgent and sum(p == self.AHEAD for p, _ in self.states.values()) >= MAX_QUEUED_AHEAD:
+                future.cancel()  # too many in advance: the page will ask for it when it needs it
+                return future
+            else:
+                self.states[segment_id] = (priority, states)
+                heapq.heappush(self.waiting, (priority, next(self.order), segment_id))
+            self.futures[segment_id] = future
+            self._dispatch()
             return future
 
+    def _dispatch(self) -> None:
+        """Hand waiting clips to free workers, most urgent first (called with the lock held)."""
+        while self.running < self.workers and self.waiting:
+            priority, _, segment_id = heapq.heappop(self.waiting)
+            entry = self.states.get(segment_id)
+            if entry is None or entry[0] != priority:
+                continue  # rendered already, or re-queued as urgent
+            del self.states[segment_id]
+            self.running += 1
+            try:
+                job = self.executor.submit(render_clip, self.env_id, entry[1], self.path(segment_id))
+            except RuntimeError as exc:  # shut down
+                self.running -= 1
+                self.futures[segment_id].set_exception(exc)
+                continue
+            job.add_done_callback(functools.partial(self._finished, segment_id))
+
+    def _finished(self, segment_id: int, job: Future[Path]) -> None:
+        with self.lock:
+            self.running -= 1
+            future = self.futures[segment_id]
+            error = job.exception() if not job.cancelled() else RuntimeError("rendering was cancelled")
+            if error is None:
+                future.set_result(job.result())
+            else:
+                future.set_exception(error)
+            self._dispatch()
+
     def close(self) -> None:
-        """Stop rendering: queued clips are dropped, the one being rendered is finished."""
+        """Stop rendering: waiting clips are dropped, the ones being rendered are finished."""
+        with self.lock:
+            self.waiting.clear()
+            for segment_id in list(self.states):
+                self.futures[segment_id].cancel()
+            self.states.clear()
         self.executor.shutdown(wait=True, cancel_futures=True)
