@@ -475,7 +475,7 @@ def run_child(
     }
     cmd = [
         python, __file__, "--impl", "prefrl" if impl == "prefrl" else "trl", "--method", method,
-        "--work", str(args.work), "--seed", str(args.seed), "--run-name", name,
+        "--work", str(args.work), "--run-name", name,
         "--dpo-steps", str(args.dpo_steps), "--rl-steps", str(args.rl_steps), *extra,
     ]  # fmt: skip
     start = time.perf_counter()
@@ -487,74 +487,105 @@ def run_child(
     return result
 
 
-def dpo_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+def mean(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.mean(r[key] for r in runs)
+
+
+def cell(runs: list[dict[str, Any]], key: str, digits: int = 2) -> str:
+    """The mean over seeds, and each seed's value when there are several."""
+    text = f"{mean(runs, key):.{digits}f}"
+    if len(runs) > 1:
+        text += " (" + ", ".join(f"{r[key]:.{digits}f}" for r in runs) + ")"
+    return text
+
+
+def dpo_table(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = [
         "| DPO | comparisons/s (steps 2..N) | end to end (set-up + steps) | set-up s | held-out accuracy |",
         "|---|---|---|---|---|",
     ]
-    for label, r in rows.items():
-        check = (
-            f" (DPOTrainer.accuracy {r['accuracy_prefrl_method']:.3f})"
-            if "accuracy_prefrl_method" in r
-            else ""
-        )
+    for label, runs in rows.items():
+        check = ""
+        if "accuracy_prefrl_method" in runs[0]:
+            check = f"; DPOTrainer.accuracy: {cell(runs, 'accuracy_prefrl_method', 3)}"
         lines.append(
-            f"| {label} | {r['comparisons_per_s']:.0f} | {r['comparisons_per_s_end_to_end']:.0f} | "
-            f"{r['setup_s']:.2f} | {r['accuracy']:.3f}{check} |"
+            f"| {label} | {mean(runs, 'comparisons_per_s'):.0f} | "
+            f"{mean(runs, 'comparisons_per_s_end_to_end'):.0f} | {mean(runs, 'setup_s'):.2f} | "
+            f"{cell(runs, 'accuracy', 3)}{check} |"
         )
-    for label, r in rows.items():
+    base = rows["prefrl"]
+    for label, runs in rows.items():
         if label != "prefrl":
-            ratio = rows["prefrl"]["comparisons_per_s"] / r["comparisons_per_s"]
-            end_to_end = rows["prefrl"]["comparisons_per_s_end_to_end"] / r["comparisons_per_s_end_to_end"]
+            ratio = mean(base, "comparisons_per_s") / mean(runs, "comparisons_per_s")
+            end_to_end = mean(base, "comparisons_per_s_end_to_end") / mean(
+                runs, "comparisons_per_s_end_to_end"
+            )
             lines.append(f"prefrl / {label} comparisons/s: {ratio:.2f}x (end to end {end_to_end:.2f}x)")
     return lines
 
 
-def rl_table(method: str, rows: dict[str, dict[str, Any]], last: int) -> list[str]:
+def rl_table(method: str, rows: dict[str, list[dict[str, Any]]], last: int) -> list[str]:
     lines = [
         f"| {method.upper()} | completion tokens/s | completions/s | mean length | gold, iteration 1 | "
-        f"gold, last {last} iterations | eval gold ({EVAL_PROMPTS}) | eval KL to SFT |",
+        f"gold, last {last} iterations | eval gold ({EVAL_PROMPTS} samples) | eval KL to SFT |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for label, r in rows.items():
-        gold = r["gold_per_iteration"]
+    for label, runs in rows.items():
+        for r in runs:
+            r["gold_first"] = r["gold_per_iteration"][0]
+            r["gold_last"] = statistics.mean(r["gold_per_iteration"][-last:])
         lines.append(
-            f"| {label} | {r['tokens_per_s']:.0f} | {r['completions_per_s']:.1f} | {r['mean_length']:.1f} | "
-            f"{gold[0]:.2f} | {statistics.mean(gold[-last:]):.2f} | {r['eval_gold']:.2f} | {r['eval_kl']:.2f} |"
+            f"| {label} | {mean(runs, 'tokens_per_s'):.0f} | {mean(runs, 'completions_per_s'):.1f} | "
+            f"{mean(runs, 'mean_length'):.1f} | {cell(runs, 'gold_first')} | {cell(runs, 'gold_last')} | "
+            f"{cell(runs, 'eval_gold')} | {cell(runs, 'eval_kl')} |"
         )
-    ratio = rows["prefrl"]["tokens_per_s"] / rows["TRL"]["tokens_per_s"]
+    ratio = mean(rows["prefrl"], "tokens_per_s") / mean(rows["TRL"], "tokens_per_s")
     lines.append(f"prefrl / TRL completion tokens/s ({method.upper()}): {ratio:.2f}x")
     return lines
 
 
-def table(results: dict[str, dict[str, Any]], last: int) -> str:
+def table(results: dict[str, list[dict[str, Any]]], last: int) -> str:
     lines: list[str] = []
     for method in ("dpo", "rloo", "grpo"):
         rows = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith(f"{method}/")}
         if rows:
-            lines += [
-                *(["", ""] if lines else []),
-                *(dpo_table(rows) if method == "dpo" else rl_table(method, rows, last)),
-            ]
+            lines += ["", *(dpo_table(rows) if method == "dpo" else rl_table(method, rows, last))]
     return "\n".join(lines)
+
+
+def run_all(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Every method x library x seed, each in its own process, the libraries interleaved; then the
+    same evaluation of each trained policy."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for seed in args.seeds:
+        for method in args.methods:
+            for label, python, extra in variants(method, args.trl_python):
+                name = f"{method}-{label.split()[0].lower()}{'-per-step' if extra else ''}-seed{seed}"
+                result = run_child(args, label, python, method, name, [*extra, "--seed", str(seed)])
+                result.update(evaluate(args.work, method, args.work / "runs" / name, seed))
+                results.setdefault(f"{method}/{label}", []).append(result)
+                print(f"seed {seed} {method} {label}: {result['process_s']:.0f} s", flush=True)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    methods = ["dpo", "rloo", "grpo"]
     parser.add_argument("--impl", choices=["both", "prefrl", "trl"], default="both")
-    parser.add_argument(
-        "--methods", nargs="+", choices=["dpo", "rloo", "grpo"], default=["dpo", "rloo", "grpo"]
-    )
-    parser.add_argument("--method", choices=["dpo", "rloo", "grpo"], help="(one run: --impl prefrl | trl)")
+    parser.add_argument("--methods", nargs="+", choices=methods, default=methods)
     parser.add_argument("--trl-python", default="/tmp/trl-new/bin/python")
     parser.add_argument("--work", type=Path, default=Path("/tmp/prefrl-methods-bench"))
-    parser.add_argument("--dpo-steps", type=int, default=30)
-    parser.add_argument("--rl-steps", type=int, default=10)
-    parser.add_argument("--last", type=int, default=3, help="iterations the training gold is averaged over")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--dpo-ref", choices=["precompute", "per-step"], default="precompute")
-    parser.add_argument("--run-name", default="run")
+    parser.add_argument("--dpo-steps", type=int, default=100)
+    parser.add_argument("--rl-steps", type=int, default=60)
+    parser.add_argument("--last", type=int, default=5, help="iterations the training gold is averaged over")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="runs of each, interleaved")
     parser.add_argument("--output", type=Path, help="write every number as JSON (default: WORK/results.json)")
+    parser.add_argument("--method", choices=methods, help=argparse.SUPPRESS)  # one run: --impl prefrl | trl
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--dpo-ref", choices=["precompute", "per-step"], default="precompute", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--run-name", default="run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.impl != "both":
@@ -567,20 +598,15 @@ def main() -> None:
     start = time.perf_counter()
     make_data(args.work)
     print(f"data: SFT checkpoint and comparisons in {time.perf_counter() - start:.0f} s", flush=True)
-    results: dict[str, dict[str, Any]] = {}
-    for method in args.methods:
-        for label, python, extra in variants(method, args.trl_python):
-            name = f"{method}-{label.split()[0].lower()}" + ("-per-step" if extra else "")
-            result = run_child(args, label, python, method, name, extra)
-            result.update(evaluate(args.work, method, args.work / "runs" / name, args.seed))
-            results[f"{method}/{label}"] = result
-            print(f"{method} {label}: done in {result['process_s']:.0f} s", flush=True)
+    results = run_all(args)
     output = args.output or args.work / "results.json"
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     output.write_text(json.dumps({"settings": settings, "results": results}, indent=1))
-    versions = {k: v for r in results.values() for k, v in r["versions"].items()}
-    print(f"\n{versions}, torch threads {[r['torch_threads'] for r in results.values()]}, seed {args.seed}")
-    print(f"DPO {args.dpo_steps} steps of {BATCH}; RLOO/GRPO {args.rl_steps} iterations of {BATCH}\n")
+    runs = [r for rs in results.values() for r in rs]
+    versions = {k: v for r in runs for k, v in r["versions"].items()}
+    threads = sorted({r["torch_threads"] for r in runs})
+    print(f"\n{versions}; torch threads per run: {threads}; seeds {args.seeds} (mean, then each seed)")
+    print(f"DPO: {args.dpo_steps} steps of {BATCH}; RLOO / GRPO: {args.rl_steps} iterations of {BATCH}")
     print(table(results, args.last))
     print(f"\nwrote {output}; {time.perf_counter() - start:.0f} s in all")
 

@@ -77,8 +77,10 @@ def test_rlhp_human_cli_serves_the_app_and_prints_the_url(tmp_path, capsys):
     args += ["--total-timesteps", "2048", "--num-steps", "128", "--num-labels", "20"]
     args += ["--num-eval-episodes", "1", "--run-dir", str(run_dir)]
     assert main(args) == 0
-    err = capsys.readouterr().err
-    assert re.search(r"label at http://127\.0\.0\.1:\d+/\?token=\S+", err)
+    err = " ".join(capsys.readouterr().err.split())
+    served = re.search(r"label at (http://127\.0\.0\.1:\d+)/\?token=\S+", err)
+    assert served
+    assert "people gave 0 usable answers to 10 queries asked" in err and "never paid a learned reward" in err
     with PreferenceStore(run_dir / "preferences.sqlite") as store:
         assert store.num_pending() == 10 and store.num_comparisons() == 0
         assert LabelQueue(store).progress()["budget"] == 20
@@ -86,6 +88,8 @@ def test_rlhp_human_cli_serves_the_app_and_prints_the_url(tmp_path, capsys):
     url = "http://example.org:9000"
     assert main(["label", "add-labeller", "alice", "--run-dir", str(run_dir), "--url", url]) == 0
     assert re.match(r"http://example\.org:9000/\?token=\S+$", capsys.readouterr().out.strip())
+    assert main(["label", "add-labeller", "bob", "--run-dir", str(run_dir)]) == 0  # where it was served
+    assert capsys.readouterr().out.startswith(served.group(1) + "/?token=")
     # a human run cannot be resumed with the synthetic labeller
     assert main(["rlhp", "--resume", str(run_dir), "--total-timesteps", "2048"]) == 2
     assert "resume with --labeller human" in capsys.readouterr().err
@@ -148,3 +152,19 @@ def test_mujoco_clips_render_offscreen(tmp_path):
 
     frames = iio.imread(path)
     assert frames.shape[1:] == (240, 320, 3) and len(frames) == 3  # 12 steps at 125 Hz, every 5th
+
+
+def test_a_restarted_app_keeps_its_port_so_the_links_given_out_keep_working(tmp_path):
+    from prefrl.labelling.server import start_background
+
+    from .conftest import make_run
+
+    run = make_run(tmp_path / "run", num_queries=1)
+    first, _ = start_background(run["store"], "127.0.0.1", 0, lease_seconds=300, render_ahead=None)
+    url = first.url
+    first.stop()
+    again, _ = start_background(run["store"], "127.0.0.1", 0, lease_seconds=300, render_ahead=None)
+    try:
+        assert again.url == url
+    finally:
+        again.stop()

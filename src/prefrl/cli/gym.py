@@ -20,7 +20,7 @@ from prefrl.cli.checks import (
     check_segment_length,
     probe_env,
 )
-from prefrl.cli.label import start_labelling
+from prefrl.cli.label import report_answers, start_labelling
 from prefrl.cli.logger import Logger
 from prefrl.cli.loop import Bar, Checkpoints, run_loop
 from prefrl.cli.run_dir import (
@@ -243,6 +243,8 @@ def run_rlhp(
         if labeller_kind == "human":
             server = start_labelling(trainer, run_dir, console)
         metrics = train_gym(trainer, run_dir, logger, console, "rlhp")
+        if labeller_kind == "human":
+            report_answers(trainer, run_dir, console)
     except ValueError:  # e.g. no segments fit the first rollouts' episodes
         failed_start = resume is None and trainer.global_step == 0
         raise

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,11 +27,22 @@ def start_labelling(trainer: RLHPTrainer, run_dir: Path, console: Console) -> Ba
     LabelQueue(trainer.store).set_budget(trainer.config.num_labels)
     server, url = start_background(run_dir / PREFERENCES_FILE, human.host, human.port, human.lease_seconds)
     console.print(f"label at {url}", soft_wrap=True)
-    console.print(
-        f"more labellers: prefrl label add-labeller NAME --run-dir {run_dir} --url {server.url}",
-        soft_wrap=True,
-    )
+    console.print(f"more labellers: prefrl label add-labeller NAME --run-dir {run_dir}", soft_wrap=True)
     return server
+
+
+def report_answers(trainer: RLHPTrainer, run_dir: Path, console: Console) -> None:
+    """After a run with people: how many answered, and what the agent was paid."""
+    answered, asked = trainer.store.answers_signature()[0], trainer.num_asked
+    console.print(f"people gave {answered} usable answers to {asked} queries asked", soft_wrap=True)
+    if not trainer.reward_fitted:
+        console.print(
+            f"[bold red]warning:[/bold red] fewer than --human.min-labels "
+            f"({trainer.config.human.min_labels}) answers came in, so the agent was never paid a learned "
+            f"reward: serve the queries with `prefrl label {run_dir}`, then train a new run on more "
+            "steps, or label while training runs",
+            soft_wrap=True,
+        )
 
 
 def labelling_store(run_dir: Path) -> Path:
@@ -50,18 +62,27 @@ def run_label(run_dir: Path, host: str, port: int, lease_seconds: float, console
 
     check_labelling_installed()
     store = labelling_store(run_dir)
-    serve_forever(
-        store, host, port, lease_seconds, lambda url: console.print(f"label at {url}", soft_wrap=True)
-    )
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_forever(
+            store, host, port, lease_seconds, lambda url: console.print(f"label at {url}", soft_wrap=True)
+        )
+    console.print("stopped serving; every acknowledged answer is in the store")
     return 0
 
 
-def add_labeller(run_dir: Path, name: str, admin: bool, url: str, expires_days: float | None = None) -> str:
-    """Register ``name`` in the run's store; returns their personal URL."""
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def add_labeller(
+    run_dir: Path, name: str, admin: bool, url: str | None = None, expires_days: float | None = None
+) -> str:
+    """Register ``name`` in the run's store; returns their personal URL (``url``: where the app is
+    served; default: where it was last served, else the default port)."""
     from prefrl.preferences.queue import LabelQueue
 
     with PreferenceStore(labelling_store(run_dir)) as store:
         token = LabelQueue(store).add_labeller(name, admin, expires_days)
+        url = url or store.meta("app_url") or DEFAULT_URL
     return f"{url.rstrip('/')}/?token={token}"
 
 

@@ -93,8 +93,8 @@ class AddLabellerCommand:
     """The run directory whose store they will label."""
     admin: bool = False
     """May see the admin page (agreement statistics)."""
-    url: str = "http://127.0.0.1:8000"
-    """Where the app is served, for the printed URL."""
+    url: str | None = None
+    """Where the app is served, for the printed URL (default: where this run's app was last served)."""
     expires_days: float | None = None
     """The token stops working after this many days (default: never; a new add-labeller replaces it)."""
 

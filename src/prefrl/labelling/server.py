@@ -3,6 +3,7 @@ thread next to training (``prefrl rlhp --labeller human``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -32,6 +33,30 @@ def bind(host: str, port: int) -> socket.socket:
         ) from None
     sock.listen(128)
     sock.set_inheritable(True)
+    return sock
+
+
+APP_URL_KEY = "app_url"
+"""Store meta key: where the app was last served, so that a restart keeps the URLs handed out."""
+
+
+def saved_url(store_path: Path) -> str | None:
+    """The URL the app over this store was last served at (None: never served)."""
+    with PreferenceStore(store_path) as store:
+        return store.meta(APP_URL_KEY)
+
+
+def bind_stable(store_path: Path, host: str, port: int) -> socket.socket:
+    """``bind``, but port 0 on a store served before tries that port first (the links given to
+    people keep working); the URL bound is recorded in the store."""
+    sock = None
+    previous = saved_url(store_path)
+    if port == 0 and previous is not None and previous.rsplit(":", 1)[-1].isdigit():
+        with contextlib.suppress(ValueError):  # taken now: a free one
+            sock = bind(host, int(previous.rsplit(":", 1)[-1]))
+    sock = sock or bind(host, port)
+    with PreferenceStore(store_path) as store:
+        store.set_meta(APP_URL_KEY, base_url(sock))
     return sock
 
 
@@ -91,7 +116,7 @@ def start_background(
     from prefrl.labelling.app import create_app
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    sock = bind(host, port)
+    sock = bind_stable(store_path, host, port)
     try:
         server = BackgroundServer(create_app(store_path, None, lease_seconds, render_ahead), sock).start()
     except BaseException:
@@ -109,11 +134,13 @@ def serve_forever(
     from prefrl.labelling.app import create_app
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    sock = bind(host, port)
+    sock = bind_stable(store_path, host, port)
     app = create_app(store_path, lease_seconds=lease_seconds)
     url = f"{base_url(sock)}/?token={owner_token(store_path)}"
     announce(url)
     try:
         uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    except KeyboardInterrupt:  # a second Ctrl-C during uvicorn's own shutdown
+        pass
     finally:
         sock.close()
