@@ -107,3 +107,42 @@ def test_a_lost_lease_moves_on_and_undo_never_takes_an_earlier_answer(page):
     page.wait_for_function("document.body.dataset.busy === '0'")
     assert "nothing to undo" in page.inner_text("#status")
     assert comparisons(run["store"]) == [(q1, 1.0, "alice"), (q2, 0.0, "bob")]  # q1 kept
+
+
+def test_people_compare_two_answers_to_a_prompt(tmp_path):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    from prefrl.preferences.queue import LabelQueue
+    from prefrl.preferences.store import PreferenceStore
+
+    run_dir = tmp_path / "pairs"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text('{"kind": "lm-pairs", "config": {}}\n')
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        q1 = store.add_text_pair("review of the soup :", "the soup was great .", "<b>bad</b> soup .")
+        q2 = store.add_text_pair("review of the cake :", "fine cake .", "the cake was great .")
+        token = LabelQueue(store).add_labeller("alice")
+    server, _ = start_background(run_dir / "preferences.sqlite", "127.0.0.1", 0, lease_seconds=300)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            page.goto(f"{server.url}/?token={token}")
+            wait_for_query(page, q1)
+            assert page.is_visible("#prompt") and not page.is_visible("#clips")  # no empty video boxes
+            assert page.inner_text("#prompt") == "review of the soup :"
+            assert page.inner_text("#response-right") == "<b>bad</b> soup ."  # text, never HTML
+            assert page.inner_text("#description") == "Which response answers the prompt better?"
+            page.keyboard.press("ArrowLeft")
+            wait_for_query(page, q2)
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
+            browser.close()
+    finally:
+        server.stop()
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        assert [(c.prompt, c.label) for c in store.text_comparisons()] == [
+            ("review of the soup :", 1.0),
+            ("review of the cake :", 0.0),
+        ]

@@ -523,3 +523,45 @@ def test_chat_data_needs_a_chat_template_and_trains_with_one(files, tmp_path, ca
         == 0
     )
     assert (run / "model" / "config.json").is_file()
+
+
+def test_people_label_a_models_answers_in_the_app_and_the_reward_model_learns_from_them(
+    files, tmp_path, capsys
+):
+    from fastapi.testclient import TestClient
+
+    from prefrl.labelling.app import create_app
+    from prefrl.preferences.queue import LabelQueue
+    from prefrl.preferences.store import PreferenceStore
+
+    pairs = tmp_path / "pairs"
+    argv = ["lm", "pairs", "--model", files["base"], "--prompts", files["prompts"], "--num-pairs", "24"]
+    assert main([*argv, "--run-dir", str(pairs)]) == 0
+    assert f"prefrl label {pairs}" in " ".join(capsys.readouterr().err.split())
+    assert (
+        main(["lm", "rm", "--model", files["base"], "--data", str(pairs), "--run-dir", str(tmp_path / "x")])
+        == 2
+    )
+    assert "no answered text pairs yet" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    with PreferenceStore(pairs / "preferences.sqlite") as store:
+        token = LabelQueue(store).add_labeller("alice")
+        num = store.num_pending()
+    assert num >= 20
+    with TestClient(create_app(pairs / "preferences.sqlite", render_ahead=None)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(num):  # a person who prefers the shorter answer
+            query = client.get("/api/next", headers=headers).json()["query"]
+            assert query["kind"] == "text" and query["prompt"] and len(query["responses"]) == 2
+            left, right = query["responses"]
+            choice = "left" if len(left) < len(right) else "right" if len(right) < len(left) else "equal"
+            assert (
+                client.post(
+                    "/api/answer", json={"query_id": query["id"], "choice": choice}, headers=headers
+                ).status_code
+                == 200
+            )
+    for command, run in (("rm", tmp_path / "rm"), ("dpo", tmp_path / "dpo")):
+        assert (
+            main(["lm", command, "--model", files["base"], "--data", str(pairs), "--run-dir", str(run)]) == 0
+        )
+        assert (run / "model" / "config.json").is_file()

@@ -22,6 +22,7 @@ from prefrl.cli.lm_commands import (
     run_rm,
     run_sft,
 )
+from prefrl.cli.lm_pairs import PairsCommand, run_pairs
 from prefrl.cli.run_dir import read_run
 from prefrl.lm import distributed, zero
 from prefrl.lm.pipeline import PipelineConfig
@@ -36,6 +37,7 @@ COMMANDS: dict[str, tuple[str, type, str]] = {
         "PPO-RLHF, RLOO, GRPO, REINFORCE++ against a reward model or function",
     ),
     "dpo": ("lm-dpo", DPOCommand, "direct preference optimisation on prompt/chosen/rejected records"),
+    "pairs": ("lm-pairs", PairsCommand, "put a model's answers before people: pairs for the labelling app"),
     "pipeline": ("lm-pipeline", PipelineConfig, "offline default: SFT -> labels -> RM -> PPO on a tiny task"),
 }
 
@@ -131,7 +133,7 @@ def main(argv: list[str], console: Console) -> int:
         from prefrl.cli.lm_pipeline import run_pipeline
 
         return run_pipeline(command, options.run_dir, console, options.resume)
-    runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm, "dpo": run_dpo}[name]
+    runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm, "dpo": run_dpo, "pairs": run_pairs}[name]
     try:
         return runner(command, options.run_dir, options.resume, console)
     finally:

@@ -79,7 +79,8 @@ class RMCommand:
     model: str
     """Causal LM or base model whose trunk becomes the reward model's backbone (path or hub id)."""
     data: str
-    """Comparisons or rankings (.jsonl, save_to_disk directory or dataset id)."""
+    """Comparisons or rankings (.jsonl, save_to_disk directory or dataset id), or the run directory of
+    `prefrl lm pairs` (the answers people gave in the labelling app)."""
     eval_data: str | None = None
     """Held-out comparisons for the accuracy printed at the end (and saved with the model)."""
     eval_fraction: float = 0.1
@@ -99,7 +100,8 @@ class DPOCommand:
     model: str
     """Causal LM to train (path or hub id); its initial weights are the frozen reference."""
     data: str
-    """Comparisons (.jsonl, save_to_disk directory or dataset id)."""
+    """Comparisons (.jsonl, save_to_disk directory or dataset id), or the run directory of `prefrl lm
+    pairs` (the answers people gave in the labelling app)."""
     eval_data: str | None = None
     """Held-out comparisons for the implied-reward accuracy printed at the end."""
     config: Annotated[DPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=DPOConfig)

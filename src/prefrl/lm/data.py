@@ -45,7 +45,9 @@ def load_records(
     (:mod:`prefrl.lm.chat`)."""
     from prefrl.lm.chat import to_plain
 
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, Path)) and store_path(Path(source)) is not None:
+        rows = _read_store(store_path(Path(source)), kind)  # type: ignore[arg-type]
+    elif isinstance(source, (str, Path)):
         rows = _read_path(Path(source)) if Path(source).suffix == ".jsonl" else _load_hf(str(source))
     else:
         rows = [dict(row) for row in source]
@@ -54,6 +56,40 @@ def load_records(
     rows = to_plain(rows, kind, tokenizer)
     for i, row in enumerate(rows):
         check_record(row, kind, i)
+    return rows
+
+
+STORE_FILE = "preferences.sqlite"
+
+
+def store_path(path: Path) -> Path | None:
+    """The preference store a path names: a ``.sqlite`` file, or a run directory holding one."""
+    if path.suffix == ".sqlite":
+        return path
+    return path / STORE_FILE if (path / STORE_FILE).is_file() else None
+
+
+def _read_store(path: Path, kind: str) -> list[dict[str, Any]]:
+    """The answers people (or a labeller) gave to text pairs in a preference store, as comparisons:
+    the preferred response chosen; "equally good" and "can't tell" answers are left out."""
+    from prefrl.preferences.store import PreferenceStore
+
+    if kind != "preference":
+        raise ValueError(f"a preference store holds comparisons, not {kind} records: pass it to rm or dpo")
+    if not path.is_file():
+        raise ValueError(f"no preference store at {path}: pass the run directory of `prefrl lm pairs`")
+    with PreferenceStore(path) as store:
+        answers = store.text_comparisons()
+    rows = [
+        {"prompt": a.prompt, "chosen": first if a.label == 1.0 else second,
+         "rejected": second if a.label == 1.0 else first}
+        for a in answers for first, second in [(a.response_1, a.response_2)] if a.label != 0.5
+    ]  # fmt: skip
+    if not rows:
+        raise ValueError(
+            f"{path} has no answered text pairs yet (ties and can't-tell left out): label some with "
+            f"`prefrl label {path.parent}` first"
+        )
     return rows
 
 
