@@ -8,6 +8,7 @@ training goes on. The reward model is refitted whenever the store's answers chan
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -121,6 +122,9 @@ class RLHPConfig:
 
 
 log = logging.getLogger(__name__)
+
+TRAINING_STATUS_KEY = "training_status"
+"""Store meta key: :meth:`RLHPTrainer.training_status` as JSON, updated every iteration people label."""
 
 REFERENCE_SEGMENTS = 200
 """Segments first labelled (the initial policy's) that the hacking monitor measures improvement from."""
@@ -290,7 +294,20 @@ class RLHPTrainer:
         if signature != self.fitted_signature and signature[0] > 0 and self.refit_due():
             metrics.update(self.fit_reward_model(rollout))
         metrics["preferences/num_labels"] = float(signature[0])
+        if self.people_answer:  # what the labelling app's admin page shows about training
+            self.store.set_meta(TRAINING_STATUS_KEY, json.dumps(self.training_status()))
         return metrics
+
+    def training_status(self) -> dict[str, Any]:
+        """Where training stands, for people: steps, and whether the agent is paid the learned reward."""
+        cfg = self.config
+        return {
+            "step": self.ppo.global_step,
+            "total_steps": cfg.ppo.num_iterations * cfg.ppo.batch_size,
+            "reward_fitted": self.reward_fitted,
+            "answers_fitted": self.fitted_signature[0],
+            "min_labels": cfg.human.min_labels,
+        }
 
     def queries_due(self) -> int:
         """New queries to ask now. A labeller that answers at once follows the label schedule (the

@@ -152,6 +152,15 @@ def test_k_answers_per_query_and_agreement_on_the_admin_page(tmp_path):
         assert stats["labellers"]["alice"]["agreement"] == 0.5 and stats["labellers"]["bob"]["shared"] == 2
         page = client.get("/admin", headers=auth(run, "admin"))
         assert page.status_code == 200 and "alice" in page.text and "50%" in page.text
+        assert (
+            "No training has reported" in page.text
+            and f'href="/?token={run["tokens"]["admin"]}"' in page.text
+        )
+        with PreferenceStore(run["store"]) as store:
+            store.set_meta("training_status", '{"step": 2048, "total_steps": 10000, "reward_fitted": true, '
+                           '"answers_fitted": 25, "min_labels": 20}')  # fmt: skip
+        page = client.get("/admin", headers=auth(run, "admin")).text
+        assert "step 2,048 of 10,000" in page and "paid the learned reward (fitted on 25 answers)" in page
 
 
 def test_text_pairs_show_a_prompt_and_two_responses(tmp_path):

@@ -41,6 +41,9 @@ def test_the_loop_enqueues_never_waits_and_refits_when_answers_arrive(tmp_path):
     first = t.train_iteration()  # nobody has answered: RL goes on with the untrained reward model
     assert t.store.num_pending() == 4 and t.store.num_comparisons() == 0 and t.global_step == 256
     assert "reward_model/train_loss" not in first and first["preferences/num_labels"] == 0
+    from prefrl.labelling.admin import training_line
+
+    assert "paid nothing until the reward model is fitted" in training_line(LabelQueue(t.store))
     lease_segments = t.store.segments([q[1] for q in t.store.pending_queries()])
     assert all(s.render_state is not None and s.render_state.shape[1] == 2 for s in lease_segments)
     obs, actions = np.zeros((2, 3)), np.zeros((2, 1), np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import string
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,22 @@ def _rows(cells: list[list[Any]]) -> str:
     )
 
 
-def render_admin(queue: LabelQueue) -> str:
+def training_line(queue: LabelQueue) -> str:
+    """What training is doing, from the status the preference loop records in the store."""
+    raw = queue.store.meta("training_status")
+    if raw is None:
+        return "No training has reported to this store (labels are kept for a later run)."
+    status = json.loads(raw)
+    where = f"Training: step {status['step']:,} of {status['total_steps']:,}. "
+    if status["reward_fitted"]:
+        return where + f"The agent is paid the learned reward (fitted on {status['answers_fitted']} answers)."
+    return where + (
+        f"The agent is paid nothing until the reward model is fitted on {status['min_labels']} answers "
+        f"({status['answers_fitted']} so far): answer the first ones soon."
+    )
+
+
+def render_admin(queue: LabelQueue, token: str = "") -> str:
     stats, progress = queue.agreement(), queue.progress()
     people = [
         [name, int(p["answers"]), int(p["cant_tell"]), int(p["shared"]), _percent(p["agreement"])]
@@ -43,4 +59,6 @@ def render_admin(queue: LabelQueue) -> str:
         unanimous=_percent(stats["unanimous_fraction"]),
         labellers=_rows(people),
         queries=_rows(queries) or '<tr><td colspan="3">no query has several answers yet</td></tr>',
+        training=html.escape(training_line(queue)),
+        back=html.escape(f"/?token={token}", quote=True),
     )

@@ -292,10 +292,10 @@ def add_admin_routes(app: FastAPI, Queue: Any, Admin: Any) -> None:
         return {**queue.agreement(), "progress": queue.progress()}
 
     @app.get("/admin", response_class=HTMLResponse)
-    def admin_page(who: Admin, queue: Queue) -> str:
+    def admin_page(request: Request, who: Admin, queue: Queue) -> str:
         from prefrl.labelling.admin import render_admin
 
-        return render_admin(queue)
+        return render_admin(queue, token_of(request) or "")
 
 
 def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -> dict[str, Any]:
