@@ -85,6 +85,18 @@ def test_label_with_the_keyboard_undo_and_answer_again(page, tmp_path):
     assert not page.is_visible("#buttons") and not page.is_visible("#clips")  # waiting shows only that
 
 
+def test_at_800_by_600_everything_is_above_the_fold(page):
+    page, run = page
+    page.set_viewport_size({"width": 800, "height": 600})
+    wait_for_query(page, run["queries"][0])
+    page.wait_for_function(
+        "[...document.querySelectorAll('video')].every(v => v.videoWidth > 0)", timeout=60_000
+    )
+    for selector in ("#buttons", "#undo"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 600, (selector, box)
+
+
 def test_a_lost_lease_moves_on_and_undo_never_takes_an_earlier_answer(page):
     from prefrl.preferences.queue import LabelQueue
     from prefrl.preferences.store import PreferenceStore
