@@ -9,6 +9,7 @@ import numpy as np
 
 from prefrl.cli.run_dir import CHECKPOINT_FILE, env_file_name, read_run_config
 from prefrl.envs.make import make_env
+from prefrl.envs.render_state import follow_body
 from prefrl.ppo.evaluate import load_agent
 
 
@@ -42,6 +43,7 @@ def record_video(
                 obs, _ = env.reset(seed=seed + episode)
                 total, done = 0.0, False
                 while not done and frames < max_frames:
+                    follow_body(env)
                     writer.append_data(np.asarray(env.render()))  # type: ignore[attr-defined]
                     frames += 1
                     obs, reward, term, trunc, _ = env.step(agent.act(obs))

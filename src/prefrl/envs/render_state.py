@@ -37,6 +37,23 @@ def set_render_state(env: gym.Env, state: np.ndarray) -> None:
         unwrapped.state = np.asarray(state, dtype=np.float64)
 
 
+def follow_body(env: gym.Env) -> None:
+    """Point a MuJoCo env's rendering camera at the body its camera config tracks (``trackbodyid``),
+    before a frame is rendered: gymnasium renders with a free camera that stays where the episode
+    began, so a robot that moves walks out of the picture. No-op for other envs."""
+    unwrapped: Any = env.unwrapped
+    renderer = getattr(unwrapped, "mujoco_renderer", None)
+    config = getattr(renderer, "default_cam_config", None) or {}
+    body = config.get("trackbodyid", -1)
+    if renderer is None or body is None or body < 0:
+        return
+    try:
+        camera = renderer._get_viewer(getattr(unwrapped, "render_mode", None) or "rgb_array").cam
+    except AttributeError:  # another gymnasium renderer layout: keep its camera
+        return
+    camera.lookat[:2] = unwrapped.data.xpos[body][:2]
+
+
 class RenderStateInfo(gym.Wrapper):
     """Adds ``info["render_state"]``: the state after ``reset``/``step``, i.e. behind the returned
     observation."""

@@ -95,12 +95,13 @@ def frame_skip(env: Any) -> tuple[int, float]:
 
 def render_frames(env: Any, states: np.ndarray) -> tuple[list[np.ndarray], float]:
     """(S, K) render states -> frames (H, W, 3) uint8 and their fps (``env`` from make_render_env)."""
-    from prefrl.envs.render_state import set_render_state
+    from prefrl.envs.render_state import follow_body, set_render_state
 
     skip, fps = frame_skip(env)
     frames = []
     for state in states[::skip]:
         set_render_state(env, state)
+        follow_body(env)
         frames.append(np.asarray(env.render(), dtype=np.uint8))
     return frames, fps
 
