@@ -565,3 +565,45 @@ def test_people_label_a_models_answers_in_the_app_and_the_reward_model_learns_fr
             main(["lm", command, "--model", files["base"], "--data", str(pairs), "--run-dir", str(run)]) == 0
         )
         assert (run / "model" / "config.json").is_file()
+
+
+def test_lora_from_the_command_line_for_sft_dpo_and_ppo(files, tmp_path, capsys):
+    sft = tmp_path / "sft"
+    lora = ["--lora.rank", "4"]
+    assert (
+        main(
+            [
+                "lm",
+                "sft",
+                "--model",
+                files["base"],
+                "--data",
+                files["sft"],
+                "--num-epochs",
+                "1",
+                *lora,
+                "--run-dir",
+                str(sft),
+            ]
+        )
+        == 0
+    )
+    assert (sft / "model" / "config.json").is_file() and not (sft / "model" / "adapter_config.json").exists()
+    argv = ["lm", "dpo", "--model", str(sft / "model"), "--data", files["prefs"], "--num-epochs", "1", *lora]
+    assert main([*argv, "--run-dir", str(tmp_path / "dpo")]) == 0
+    argv = ["lm", "ppo", "--policy", str(sft / "model"), "--prompts", files["prompts"], *PPO_TINY, *lora]
+    assert main([*argv, "--reward-fn", "prefrl.lm.pipeline:gold_fn", "--run-dir", str(tmp_path / "ppo")]) == 0
+    assert (tmp_path / "ppo" / "model" / "config.json").is_file()
+    bad = [
+        "lm",
+        "sft",
+        "--model",
+        files["base"],
+        "--data",
+        files["sft"],
+        *lora,
+        "--lora.target-modules",
+        "nope",
+    ]
+    assert main([*bad, "--run-dir", str(tmp_path / "bad")]) == 2
+    assert "are not layers of this model" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -116,7 +116,7 @@ def parse(argv: list[str]) -> tuple[str, Any, RunOptions]:
         command: Any = tyro.cli(
             cls, args=rest, prog=f"prefrl lm {name}", description=f"{cls.__doc__}\n\n{OPTIONS_HELP}"
         )
-    (command.config if hasattr(command, "config") else command).validate()
+    command.validate()
     return name, command, options
 
 

@@ -26,6 +26,7 @@ from prefrl.lm import distributed
 from prefrl.lm.data import load_records
 from prefrl.lm.dpo import DPOConfig, DPOTrainer
 from prefrl.lm.loading import load_causal_lm, load_function, load_tokenizer, model_path, save_model
+from prefrl.lm.lora import AdaptersOff, LoRAConfig, apply_lora, merged
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 from prefrl.lm.reward_model import (
     NEAR_CHANCE,
@@ -69,6 +70,12 @@ class SFTCommand:
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
     devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    """LoRA adapters (--lora.rank > 0): only they train; the model is saved with them merged."""
+
+    def validate(self) -> None:
+        self.config.validate()
+        self.lora.validate()
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,9 @@ class RMCommand:
     """Save a resumable checkpoint every this many steps."""
     devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
 
+    def validate(self) -> None:
+        self.config.validate()
+
 
 @dataclass(frozen=True)
 class DPOCommand:
@@ -108,6 +118,12 @@ class DPOCommand:
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
     devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    """LoRA adapters (--lora.rank > 0): only they train; the model is saved with them merged."""
+
+    def validate(self) -> None:
+        self.config.validate()
+        self.lora.validate()
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,12 @@ class PPOLMCommand:
     devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
     checkpoint_every: int = 10
     """Save a resumable checkpoint every this many iterations."""
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    """LoRA adapters (--lora.rank > 0): only they train; the model is saved with them merged."""
+
+    def validate(self) -> None:
+        self.config.validate()
+        self.lora.validate()
 
 
 LMTrainer = SFTTrainer | RMTrainer | DPOTrainer | LMPPOTrainer
@@ -233,7 +255,7 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     """``prefrl lm sft``: every check first, then the run directory, then training."""
     tokenizer = load_tokenizer(cmd.model)
     records = load_records(cmd.data, "sft", tokenizer)
-    model = load_causal_lm(cmd.model)
+    model = apply_lora(load_causal_lm(cmd.model), cmd.lora)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = SFTTrainer(
@@ -249,7 +271,7 @@ def run_sft(cmd: SFTCommand, run_dir: Path | None, resume: Path | None, console:
     if code is not None:
         return code
     model = whole_model(model, run_dir, lambda: load_causal_lm(cmd.model))
-    save_model(model, tokenizer, run_dir / MODEL_DIR)
+    save_model(merged(model), tokenizer, run_dir / MODEL_DIR)
     console.print(f"SFT model: {run_dir / MODEL_DIR}")
     return 0
 
@@ -306,11 +328,12 @@ def run_dpo(cmd: DPOCommand, run_dir: Path | None, resume: Path | None, console:
     tokenizer = load_tokenizer(cmd.model)
     records = load_records(cmd.data, "preference", tokenizer)
     eval_records = load_records(cmd.eval_data, "preference", tokenizer) if cmd.eval_data else None
-    model = load_causal_lm(cmd.model)
+    model = apply_lora(load_causal_lm(cmd.model), cmd.lora)
+    reference = AdaptersOff(model) if cmd.lora.enabled else load_causal_lm(cmd.model)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = DPOTrainer(
-        model, tokenizer, records, cmd.config, load_causal_lm(cmd.model), accelerator, **as_dict(cmd.devices)
+        model, tokenizer, records, cmd.config, reference, accelerator, **as_dict(cmd.devices)
     )
     progress = (trainer.num_steps, "dpo", ("lm/dpo_accuracy", "acc"), "steps")
     run_dir, code = train_stage("dpo", cmd, trainer, run_dir, resume, console, main, progress)
@@ -319,7 +342,7 @@ def run_dpo(cmd: DPOCommand, run_dir: Path | None, resume: Path | None, console:
     model = whole_model(model, run_dir, lambda: load_causal_lm(cmd.model))
     if eval_records is not None:
         console.print(f"held-out accuracy (implied reward): {trainer.accuracy(eval_records):.3f}")
-    save_model(model, tokenizer, run_dir / MODEL_DIR)
+    save_model(merged(model), tokenizer, run_dir / MODEL_DIR)
     console.print(f"DPO policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
     return 0
 
@@ -342,7 +365,7 @@ def build_ppo(cmd: PPOLMCommand, accelerator: Accelerator | None = None) -> LMPP
     )
     tokenizer = load_tokenizer(cmd.policy)
     prompts = [r["prompt"] for r in load_records(cmd.prompts, "prompts", tokenizer)]
-    policy = load_causal_lm(cmd.policy)
+    policy = apply_lora(load_causal_lm(cmd.policy), cmd.lora)
     reward_model = None
     if cmd.reward_model is not None:
         reward_model = ScalarRewardModel.load(Path(model_path(cmd.reward_model)))
@@ -355,6 +378,7 @@ def build_ppo(cmd: PPOLMCommand, accelerator: Accelerator | None = None) -> LMPP
         cmd.config,
         reward_model=reward_model,
         reward_fn=reward_fn,
+        reference=AdaptersOff(policy) if cmd.lora.enabled else None,
         gold_fn=gold_fn,
         accelerator=accelerator,
         **as_dict(cmd.devices),
@@ -382,6 +406,6 @@ def run_ppo_lm(cmd: PPOLMCommand, run_dir: Path | None, resume: Path | None, con
     if code is not None:
         return code
     policy = whole_model(trainer.policy, run_dir, lambda: load_causal_lm(cmd.policy), "policy")
-    save_model(policy, trainer.tokenizer, run_dir / MODEL_DIR)
+    save_model(merged(policy), trainer.tokenizer, run_dir / MODEL_DIR)
     console.print(f"policy: {run_dir / MODEL_DIR}; plot: {plot_run(run_dir)}")
     return 0

@@ -20,6 +20,7 @@ import torch
 from prefrl.lm import distributed
 from prefrl.lm.data import batch_order, check_tokenizer, context_length
 from prefrl.lm.generation import response_logprobs
+from prefrl.lm.lora import AdaptersOff
 from prefrl.lm.reward_model import disable_dropout, ranking_batch, tokenize_rankings
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
@@ -114,7 +115,7 @@ class DPOTrainer(SupervisedSteps):
         tokenizer: PreTrainedTokenizerBase,
         records: list[dict[str, Any]],
         config: DPOConfig,
-        reference: PreTrainedModel | None = None,
+        reference: PreTrainedModel | AdaptersOff | None = None,
         accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",

@@ -9,6 +9,7 @@ import torch
 
 from prefrl.lm.data import Batch, stack_batches
 from prefrl.lm.generation import response_logits
+from prefrl.lm.lora import AdaptersOff, base_model
 from prefrl.lm.reward_model import ScalarRewardModel
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ PARTS = ("policy", "critic")
 
 def zero_critic(policy: PreTrainedModel) -> ScalarRewardModel:
     """A value head on a copy of the policy's trunk, initialised to zero."""
-    critic = ScalarRewardModel.from_causal_lm(policy)
+    critic = ScalarRewardModel.from_causal_lm(base_model(policy))  # the trunk, without adapters
     torch.nn.init.zeros_(critic.head.weight)
     return critic
 
@@ -29,7 +30,7 @@ def rl_roles(
     policy: PreTrainedModel,
     reward_model: ScalarRewardModel | None,
     critic: Any | None,
-    reference: PreTrainedModel | None,
+    reference: PreTrainedModel | AdaptersOff | None,
     with_critic: bool = True,
 ) -> tuple[Any, ScalarRewardModel | None]:
     """(reference, critic) for PPO: a copy of the policy as given, and a copy of the reward model or

@@ -29,6 +29,7 @@ from prefrl.lm.data import (
 )
 from prefrl.lm.estimators import GROUPED, k3_kl
 from prefrl.lm.generation import response_logprobs, sample, token_entropy, token_logprobs
+from prefrl.lm.lora import AdaptersOff
 from prefrl.lm.policy_critic import PolicyAndCritic, rl_roles
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
@@ -75,7 +76,7 @@ class LMPPOTrainer:
         reward_model: ScalarRewardModel | None = None,
         reward_fn: ScoreFn | None = None,
         critic: ScalarRewardModel | None = None,
-        reference: PreTrainedModel | None = None,
+        reference: PreTrainedModel | AdaptersOff | None = None,
         gold_fn: ScoreFn | None = None,
         ptx_records: list[dict[str, Any]] | None = None,
         accelerator: Accelerator | None = None,
