@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import torch
+import tyro
 
 from prefrl.lm import distributed
 from prefrl.lm.data import batch_order, check_tokenizer, context_length
@@ -23,6 +24,7 @@ from prefrl.lm.generation import response_logprobs
 from prefrl.lm.lora import AdaptersOff
 from prefrl.lm.reward_model import disable_dropout, ranking_batch, tokenize_rankings
 from prefrl.lm.steps import SupervisedSteps
+from prefrl.optim import LRSchedule
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
 from prefrl.validation import require, require_positive, validation_enabled
 
@@ -43,6 +45,8 @@ class DPOConfig:
     """Conservative DPO: the share of answers assumed flipped (labels 1 - eps); sigmoid loss only."""
     learning_rate: float = 1e-3
     """Adam learning rate (for the tiny model trained from scratch; ~5e-7 for a pretrained one)."""
+    schedule: Annotated[LRSchedule, tyro.conf.arg(name="")] = field(default_factory=LRSchedule)
+    """Warmup and decay of the learning rate."""
     batch_size: int = 32
     """Comparisons per step."""
     num_epochs: float = 3.0
@@ -65,6 +69,7 @@ class DPOConfig:
             "label_smoothing is conservative DPO's, for --loss sigmoid: drop --label-smoothing",
         )
         require_positive("learning_rate", self.learning_rate)
+        self.schedule.validate()
         require_positive("batch_size", self.batch_size)
         require_positive("num_epochs", self.num_epochs)
 
@@ -140,7 +145,7 @@ class DPOTrainer(SupervisedSteps):
         num_steps = max(1, math.ceil(config.num_epochs * len(records) / config.batch_size))
         super().__init__(
             policy, config.learning_rate, config.batch_size, num_steps, config.seed,
-            accelerator, parallel, mixed_precision,
+            accelerator, parallel, mixed_precision, config.schedule,
         )  # fmt: skip
         self.reference = reference if reference is not None else copy.deepcopy(policy)
         self.reference.requires_grad_(False).eval().to(self.device)
@@ -187,6 +192,7 @@ class DPOTrainer(SupervisedSteps):
 
     def train_iteration(self) -> dict[str, float]:
         """One step on this rank's equal share of the global batch (mean of shard means = global mean)."""
+        lr = self.scheduled_learning_rate()
         self.model.train()
         indices = distributed.shard(self.next_indices(), self.accelerator)
         with self.autocast():
@@ -199,6 +205,7 @@ class DPOTrainer(SupervisedSteps):
         distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
         return {
+            "lm/learning_rate": lr,
             "lm/dpo_loss": float(loss.detach()),
             "lm/dpo_accuracy": float(stats["accuracy"]),
             "lm/dpo_margin": float(stats["margin"]),

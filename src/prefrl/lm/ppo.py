@@ -37,7 +37,7 @@ from prefrl.lm.rollout import TokenRollout, draw_prompts, token_rollout
 from prefrl.lm.scores import ScoreFn, adaptive_kl_coef, check_scores
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
-from prefrl.optim import adam
+from prefrl.optim import adam, set_learning_rate
 from prefrl.ppo.losses import policy_loss, value_loss
 from prefrl.validation import require
 
@@ -168,7 +168,12 @@ class LMPPOTrainer:
         with self.autocast():
             rollout = self.rollout()
         start = time.perf_counter()
+        lr = self.config.learning_rate * self.config.schedule.factor(
+            self.iteration, self.config.num_iterations
+        )
+        set_learning_rate(self.optimizer, lr)
         metrics = self.update(rollout)
+        metrics["lm/learning_rate"] = lr
         metrics["time/update_s"] = time.perf_counter() - start
         if self.config.adaptive_kl:
             self.kl_coef = adaptive_kl_coef(

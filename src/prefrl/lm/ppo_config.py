@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import tyro
 
 from prefrl.lm.estimators import GROUPED, Estimator
+from prefrl.optim import LRSchedule
 from prefrl.validation import require, require_positive, require_unit_interval, validation_enabled
 
 
@@ -36,6 +39,8 @@ class LMPPOConfig:
     share are the gymnasium PPO's (:class:`prefrl.ppo.config.PPOConfig`)."""
     learning_rate: float = 3e-4
     """Adam learning rate of policy and critic (tiny model; ~3e-6 for a pretrained one)."""
+    schedule: Annotated[LRSchedule, tyro.conf.arg(name="")] = field(default_factory=LRSchedule)
+    """Warmup and decay of the learning rate."""
     adam_eps: float = 1e-5
     """Adam epsilon (PyTorch places it differently from TF; 1e-5 keeps early updates moderate)."""
     max_new_tokens: int = 24
@@ -94,6 +99,7 @@ class LMPPOConfig:
                 f"{self.group_size}: fix --group-size (or --batch-size)",
             )
         require_positive("learning_rate", self.learning_rate)
+        self.schedule.validate()
         require_positive("temperature", self.temperature)
         require(self.kl_coef >= 0, f"kl_coef must be >= 0, got {self.kl_coef}: fix --kl-coef")
         require_unit_interval("gamma", self.gamma)

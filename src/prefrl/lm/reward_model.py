@@ -13,11 +13,12 @@ import json
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
+import tyro
 from torch import nn
 
 from prefrl.lm import distributed
@@ -38,6 +39,7 @@ from prefrl.lm.data import (
 from prefrl.lm.generation import CACHE_KEYWORD, cache_of
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import last_valid_index
+from prefrl.optim import LRSchedule
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
 from prefrl.validation import require, require_positive, validation_enabled
 
@@ -210,6 +212,8 @@ def kway_loss(scores: torch.Tensor, margin: float = 0.0) -> tuple[torch.Tensor, 
 class RMConfig:
     learning_rate: float = 1e-3
     """Adam learning rate (1e-3 for the tiny model; ~3e-6 for a pretrained one, as in N+)."""
+    schedule: Annotated[LRSchedule, tyro.conf.arg(name="")] = field(default_factory=LRSchedule)
+    """Warmup and decay of the learning rate."""
     batch_size: int = 32
     """Prompts (comparisons or rankings) per step."""
     num_epochs: float = 1.0
@@ -238,6 +242,7 @@ class RMConfig:
     def validate(self) -> None:
         require_positive("length_chunks", self.length_chunks)
         require_positive("learning_rate", self.learning_rate)
+        self.schedule.validate()
         require_positive("batch_size", self.batch_size)
         require_positive("num_epochs", self.num_epochs)
 
@@ -321,6 +326,7 @@ class RMTrainer(SupervisedSteps):
             accelerator,
             parallel,
             mixed_precision,
+            config.schedule,
         )
 
     def epoch_order(self) -> list[int]:
@@ -353,6 +359,7 @@ class RMTrainer(SupervisedSteps):
 
     def train_iteration(self) -> dict[str, float]:
         """One step on this rank's equal share of the global batch (mean of shard means = global mean)."""
+        lr = self.scheduled_learning_rate()
         self.model.train()
         indices = distributed.shard(self.next_indices(), self.accelerator)
         with self.autocast():
@@ -360,7 +367,11 @@ class RMTrainer(SupervisedSteps):
         loss, stats = kway_loss(scores, self.config.margin)
         distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
-        return {"lm/rm_loss": float(loss.detach()), "lm/rm_accuracy": float(stats["accuracy"])}
+        return {
+            "lm/learning_rate": lr,
+            "lm/rm_loss": float(loss.detach()),
+            "lm/rm_accuracy": float(stats["accuracy"]),
+        }
 
 
 @torch.no_grad()

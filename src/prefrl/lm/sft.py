@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
 import torch.nn.functional as F
+import tyro
 
 from prefrl.lm import distributed
 from prefrl.lm.data import Batch, check_lengths, check_tokenizer, context_length, encode, make_batch
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.masked import masked_mean
+from prefrl.optim import LRSchedule
 from prefrl.validation import require, require_positive, validation_enabled
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 class SFTConfig:
     learning_rate: float = 3e-3
     """Adam learning rate (3e-3 for a tiny model trained from scratch; ~1e-5 for a pretrained one)."""
+    schedule: Annotated[LRSchedule, tyro.conf.arg(name="")] = field(default_factory=LRSchedule)
+    """Warmup and decay of the learning rate."""
     batch_size: int = 32
     """Demonstrations per step."""
     num_epochs: float = 3.0
@@ -38,6 +42,7 @@ class SFTConfig:
 
     def validate(self) -> None:
         require_positive("learning_rate", self.learning_rate)
+        self.schedule.validate()
         require_positive("batch_size", self.batch_size)
         require_positive("num_epochs", self.num_epochs)
         require(self.max_new_tokens >= 1, "max_new_tokens must be >= 1: fix --max-new-tokens")
@@ -105,6 +110,7 @@ class SFTTrainer(SupervisedSteps):
             accelerator,
             parallel,
             mixed_precision,
+            config.schedule,
         )
 
     def epoch_order(self) -> list[int]:
@@ -122,6 +128,7 @@ class SFTTrainer(SupervisedSteps):
     def train_iteration(self) -> dict[str, float]:
         """One step on this rank's share of the global batch; the loss is normalised by the global
         batch's response tokens, so the DDP-averaged gradient is the single-process one."""
+        lr = self.scheduled_learning_rate()
         self.model.train()
         indices = self.next_indices()
         _, world = distributed.rank_and_world(self.accelerator)
@@ -138,4 +145,4 @@ class SFTTrainer(SupervisedSteps):
         loss = sft_loss(logits, batch.input_ids[:, batch.prompt_length :], batch.response_mask, num_tokens)
         distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
         self.step += 1
-        return {"lm/sft_loss": float(loss.detach()), "lm/sft_step": float(self.step)}
+        return {"lm/learning_rate": lr, "lm/sft_loss": float(loss.detach()), "lm/sft_step": float(self.step)}

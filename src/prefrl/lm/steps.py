@@ -8,7 +8,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from prefrl.lm import distributed
-from prefrl.optim import adam
+from prefrl.optim import LRSchedule, adam, set_learning_rate
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +29,7 @@ class SupervisedSteps:
         accelerator: Accelerator | None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
+        schedule: LRSchedule | None = None,
     ) -> None:
         """``parallel``: how the processes of an accelerator share the model
         (:data:`distributed.Parallel`); ``mixed_precision``: see :data:`distributed.MixedPrecision`."""
@@ -52,12 +53,20 @@ class SupervisedSteps:
         self.rng = random.Random(seed)  # the same data order on every rank
         self.batch_size = batch_size
         self.num_steps = num_steps
+        self.learning_rate = learning_rate
+        self.schedule = schedule or LRSchedule()
         self.step = 0
         self._order: list[int] = []
 
     @property
     def done(self) -> bool:
         return self.step >= self.num_steps
+
+    def scheduled_learning_rate(self) -> float:
+        """Set and return this step's learning rate (``schedule``); each step calls it first."""
+        lr = self.learning_rate * self.schedule.factor(self.step, self.num_steps)
+        set_learning_rate(self.optimizer, lr)
+        return lr
 
     @property
     def global_step(self) -> int:
