@@ -607,3 +607,33 @@ def test_lora_from_the_command_line_for_sft_dpo_and_ppo(files, tmp_path, capsys)
     ]
     assert main([*bad, "--run-dir", str(tmp_path / "bad")]) == 2
     assert "are not layers of this model" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("model_id", ["gpt2", "some-org/some-model"])
+def test_hub_ids_resolve_as_transformers_does_and_fail_fast_offline(model_id, tmp_path, monkeypatch, capsys):
+    import time
+
+    from prefrl.lm import loading
+
+    monkeypatch.setattr(loading, "hub_cached", lambda repo: False)
+    monkeypatch.setattr(loading, "hub_reachable", lambda: False)  # as on these machines
+    start = time.perf_counter()
+    argv = [
+        "lm",
+        "sft",
+        "--model",
+        model_id,
+        "--data",
+        str(tmp_path / "d.jsonl"),
+        "--run-dir",
+        str(tmp_path / "r"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{model_id!r} is not a local directory, not in the Hugging Face cache" in err
+        and "\n" not in err.strip()
+    )
+    assert time.perf_counter() - start < 5 and not (tmp_path / "r").exists()
+    monkeypatch.setattr(loading, "hub_cached", lambda repo: True)
+    assert loading.model_path(model_id) == model_id  # a cached id loads as an id

@@ -17,16 +17,55 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
+HUB_HOST = ("huggingface.co", 443)
+HUB_TIMEOUT_S = 3.0
+"""How long to wait for the hub before saying it cannot be reached (not transformers' retries)."""
+
+
 def model_path(path: str) -> str:
-    """A local path that must exist, or a hub id (org/name); ValueError with the fix otherwise."""
+    """What ``from_pretrained`` should load, resolved as transformers resolves it: an existing local
+    directory, else a hub id (``gpt2``, ``org/name``), from the local cache or the hub. A ValueError
+    with the fix, at once, for a path that does not exist or an id neither cached nor reachable."""
     local = Path(path).expanduser()
-    looks_local = local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1
-    if looks_local and not local.is_dir():
+    if local.is_dir():
+        return str(local)
+    looks_local = local.exists() or path.startswith((".", "/", "~")) or path.count("/") > 1
+    if looks_local:
         raise ValueError(
             f"model path {path} does not exist: pass a directory written by save_pretrained "
-            "(or a Hugging Face hub id such as org/name)"
+            "(or a Hugging Face hub id such as gpt2 or org/name)"
         )
-    return str(local) if looks_local else path
+    if not hub_cached(path) and not hub_reachable():
+        raise ValueError(
+            f"{path!r} is not a local directory, not in the Hugging Face cache, and huggingface.co cannot "
+            f"be reached from here: download it where the hub is reachable (huggingface-cli download "
+            f"{path}) and copy the cache here, or pass a local directory written by save_pretrained"
+        )
+    return path
+
+
+def hub_cached(repo_id: str) -> bool:
+    """Whether the hub model ``repo_id`` is in the local cache (its config.json at least)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # a malformed id: from_pretrained will say what is wrong with it
+        return False
+
+
+def hub_reachable() -> bool:
+    """Whether the hub answers within ``HUB_TIMEOUT_S`` (offline mode counts as unreachable)."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return False
+    try:
+        socket.create_connection(HUB_HOST, timeout=HUB_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
 
 
 def load_causal_lm(path: str) -> Any:
@@ -35,8 +74,9 @@ def load_causal_lm(path: str) -> Any:
 
     hf_logging.disable_progress_bar()  # the CLI's own bars only; errors stay one line
 
+    resolved = model_path(path)
     try:
-        return AutoModelForCausalLM.from_pretrained(model_path(path))
+        return AutoModelForCausalLM.from_pretrained(resolved)
     except OSError as exc:
         raise ValueError(f"could not load a causal LM from {path!r} ({exc}): check the path or id") from None
 
@@ -44,8 +84,9 @@ def load_causal_lm(path: str) -> Any:
 def load_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 
+    resolved = model_path(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path(path))
+        tokenizer = AutoTokenizer.from_pretrained(resolved)
     except (OSError, ValueError) as exc:
         raise ValueError(
             f"could not load a tokenizer from {path!r} ({exc}): save one next to the model"
