@@ -95,17 +95,20 @@ def estimate_advantages(
     norm_adv: bool = True,
     whiten_rewards: bool = False,
     group_size: int = 1,
+    dense: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B,) scores, (B, R) per-token KL to the reference, (B, R) values (ppo only), (B, R) mask ->
     (B, R) advantages and (B, R) returns (the critic's targets; zeros without a critic).
     ``kl_coef``: the KL penalty in the reward (0 when it is a loss term). ``norm_adv`` and
     ``gae_lambda`` are ppo's; ``whiten_rewards`` applies to the per-token rewards (ppo,
-    reinforce++); ``group_size`` to rloo and grpo."""
+    reinforce++); ``group_size`` to rloo and grpo. ``dense``: (B, R) segment or token rewards on top
+    of ``scores`` (the critic-free estimators sum them into the sequence reward)."""
     if estimator in GROUPED:
-        sequence = sequence_rewards(scores, kl, mask, kl_coef)
+        total = scores if dense is None else scores + torch.where(mask, dense, torch.zeros_like(dense)).sum(1)
+        sequence = sequence_rewards(total, kl, mask, kl_coef)
         grouped = rloo_advantages if estimator == "rloo" else grpo_advantages
         return per_token(grouped(sequence, group_size), mask), torch.zeros_like(values)
-    rewards = token_mdp.token_rewards(scores, kl, mask, kl_coef)
+    rewards = token_mdp.token_rewards(scores, kl, mask, kl_coef, dense)
     if whiten_rewards:
         rewards = token_mdp.whiten_rewards(rewards, mask)
     if estimator == "reinforce++":

@@ -65,6 +65,11 @@ def gold_fn(prompts: list[str], responses: list[str]) -> list[float]:
     return [tiny_task.gold_score(p, r) for p, r in zip(prompts, responses, strict=True)]
 
 
+def segment_gold_fn(prompts: list[str], responses: list[str]) -> list[list[float]]:
+    """The hidden preference per sentence (``--reward-level segment``); sums to ``gold_fn``."""
+    return [tiny_task.segment_gold(p, r) for p, r in zip(prompts, responses, strict=True)]
+
+
 def build(config: PipelineConfig) -> tuple[Any, Any]:
     """(tokenizer trained locally, tiny causal LM built from a config)."""
     tokenizer = tiny_task.build_tokenizer()

@@ -34,7 +34,7 @@ from prefrl.lm.policy_critic import PolicyAndCritic, rl_roles
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.rollout import TokenRollout, draw_prompts, token_rollout
-from prefrl.lm.scores import ScoreFn, adaptive_kl_coef, check_scores
+from prefrl.lm.scores import ScoreFn, adaptive_kl_coef, check_scores, dense_scores, segment_end_tokens
 from prefrl.lm.sft import encode_sft, sft_loss
 from prefrl.masked import masked_mean
 from prefrl.optim import adam, set_learning_rate
@@ -98,6 +98,14 @@ class LMPPOTrainer:
             reward_model,
             reward_fn,
             gold_fn,
+        )
+        require(
+            config.reward_level == "sequence" or reward_fn is not None,
+            f"reward_level {config.reward_level} needs a reward function (--reward-fn): reward models score "
+            "whole responses",
+        )
+        self.segment_ends = (
+            segment_end_tokens(tokenizer, config.segment_end) if config.reward_level == "segment" else None
         )
         self.reference, self.critic = rl_roles(policy, reward_model, critic, reference, config.has_critic)
         self.model = PolicyAndCritic(self.policy, self.critic)
@@ -217,12 +225,21 @@ class LMPPOTrainer:
         return self.decode(responses, mask)
 
     @torch.no_grad()
-    def score(self, prompts: list[str], texts: list[str], batch: Batch) -> torch.Tensor:
-        """(B,) proxy scores: the reward model read at the last real token, or the reward function."""
+    def score(self, prompts: list[str], texts: list[str], batch: Batch) -> dict[str, torch.Tensor]:
+        """{"scores": (B,) proxy scores} (the reward model read at the last real token, or the reward
+        function), and at the segment/token level {"dense": (B, R) rewards, "scores": their sums}."""
         if self.reward_model is not None:
-            return self.reward_model(batch).float()
+            return {"scores": self.reward_model(batch).float()}
         assert self.reward_fn is not None
-        return check_scores(self.reward_fn(prompts, texts), len(texts)).to(self.device)
+        raw = self.reward_fn(prompts, texts)
+        level = self.config.reward_level
+        if level == "sequence":
+            return {"scores": check_scores(raw, len(texts)).to(self.device)}
+        responses = batch.input_ids[:, batch.prompt_length :]
+        dense = dense_scores(
+            raw, responses, batch.response_mask, self.tokenizer.eos_token_id, level, self.segment_ends
+        )
+        return {"dense": dense, "scores": dense.sum(1)}
 
     @torch.no_grad()
     def rollout(self) -> TokenRollout:
@@ -273,7 +290,7 @@ class LMPPOTrainer:
                 if self.critic is not None
                 else torch.zeros(batch.response_mask.shape, device=self.device)
             ),
-            "scores": self.score(prompts, texts, batch),
+            **self.score(prompts, texts, batch),
         }
         if self.gold_fn is not None:
             gold = check_scores(self.gold_fn(prompts, texts), len(texts), "gold function")

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import tyro
 
 from prefrl.lm.estimators import GROUPED, Estimator
+from prefrl.lm.scores import RewardLevel
 from prefrl.optim import LRSchedule
 from prefrl.validation import require, require_positive, require_unit_interval, validation_enabled
 
@@ -28,6 +29,12 @@ class LMPPOConfig:
     kl_penalty: Literal["reward", "loss"] | None = None
     """Where the KL to the reference goes: the reward (kl_coef x per-token KL, ppo's), or the loss
     (kl_coef x the k3 estimate per token, grpo's); None: the estimator's own (loss for grpo)."""
+    reward_level: RewardLevel = "sequence"
+    """What the reward function scores: the whole response (sequence), each segment (a list of
+    floats, one per segment ending in ``segment_end``: a process reward) or each token. Reward models
+    score sequences."""
+    segment_end: str = "."
+    """Text that ends a segment (reward_level segment): tokens whose text ends with it close one."""
     num_iterations: int = 60
     """PPO iterations (each samples ``batch_size`` responses, then updates)."""
     batch_size: int = 64

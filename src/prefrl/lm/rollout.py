@@ -49,9 +49,16 @@ def token_rollout(
     _, ended = token_mdp.response_mask(responses, eos_token_id)
     kl = token_mdp.per_token_kl(logprobs, ref_logprobs, mask)
     reward_kl_coef = 0.0 if cfg.kl_in_loss else kl_coef
+    dense = parts.get("dense")
+    if dense is not None:  # segment/token rewards; an unended response gets only the EOS penalty
+        if cfg.eos_penalty is not None:
+            dense = torch.where(ended[:, None], dense, torch.zeros_like(dense))
+        scores_at_end = token_mdp.eos_penalty(torch.zeros_like(scores), ended, cfg.eos_penalty)
+    else:
+        scores_at_end = token_mdp.eos_penalty(scores, ended, cfg.eos_penalty)
     advantages, returns = estimate_advantages(
-        cfg.estimator, token_mdp.eos_penalty(scores, ended, cfg.eos_penalty), kl, values, mask,
-        reward_kl_coef, cfg.gamma, cfg.gae_lambda, cfg.norm_adv, cfg.whiten_rewards, cfg.group_size,
+        cfg.estimator, scores_at_end, kl, values, mask, reward_kl_coef, cfg.gamma, cfg.gae_lambda,
+        cfg.norm_adv, cfg.whiten_rewards, cfg.group_size, dense,
     )  # fmt: skip
     sequence_kl = kl.sum(1)
     metrics = {

@@ -63,6 +63,27 @@ def gold_score(prompt: str, response: str) -> float:
     return float(score)
 
 
+def segment_gold(prompt: str, response: str) -> list[float]:
+    """The gold score as a process reward, one number per sentence (segments end with "."): each
+    sentence is paid what it adds to the gold score of the review so far (the first, its own gold
+    score), so the numbers sum to ``gold_score`` of the whole response."""
+    sentences, current = [], []
+    for word in response.split():
+        current.append(word)
+        if word == ".":
+            sentences.append(current)
+            current = []
+    if current:
+        sentences.append(current)
+    rewards, before, words = [], 0.0, []
+    for sentence in sentences:
+        words += sentence
+        now = gold_score(prompt, " ".join(words))
+        rewards.append(now - before)
+        before = now
+    return rewards
+
+
 def _sentence(rng: random.Random, subject: str, mood: str) -> str:
     pool = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}[mood]
     adjective = rng.choice(pool)
