@@ -637,3 +637,26 @@ def test_hub_ids_resolve_as_transformers_does_and_fail_fast_offline(model_id, tm
     assert time.perf_counter() - start < 5 and not (tmp_path / "r").exists()
     monkeypatch.setattr(loading, "hub_cached", lambda repo: True)
     assert loading.model_path(model_id) == model_id  # a cached id loads as an id
+
+
+def test_segment_rewards_from_the_command_line(files, tmp_path, capsys):
+    run = tmp_path / "seg"
+    argv = [
+        "lm",
+        "ppo",
+        "--policy",
+        files["base"],
+        "--prompts",
+        files["prompts"],
+        *PPO_TINY,
+        "--reward-level",
+        "segment",
+    ]
+    assert main([*argv, "--reward-fn", "prefrl.lm.pipeline:segment_gold_fn", "--run-dir", str(run)]) == 0
+    assert len(read_metrics(run / "metrics.jsonl")) == 2
+    wrong = [*argv, "--reward-fn", "prefrl.lm.pipeline:gold_fn", "--run-dir", str(tmp_path / "bad")]
+    assert main(wrong) == 2  # a sequence-level function at the segment level: one line, nothing written
+    assert (
+        "one list of floats per response" in " ".join(capsys.readouterr().err.split())
+        and not (tmp_path / "bad").exists()
+    )

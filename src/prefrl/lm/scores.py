@@ -63,6 +63,11 @@ def dense_scores(
     dense = torch.zeros(responses.shape, dtype=torch.float32)
     unit = "token (EOS not counted)" if level == "token" else "segment"
     for row, scores in enumerate(raw):
+        require(
+            not isinstance(scores, int | float) and hasattr(scores, "__len__"),
+            f"the reward function returned {type(scores).__name__} for response {row}: at the {level} level "
+            "it returns one list of floats per response (one score per answer: --reward-level sequence)",
+        )
         positions = _positions(responses[row], mask[row], eos_token_id, level, segment_ends or set())
         if not positions:
             require(
