@@ -106,7 +106,11 @@ def test_checkpoint_directory_goes_through_sft_rm_ppo(files, tmp_path, capsys):
     assert len(read_metrics(ppo_dir / "metrics.jsonl")) == 2
     # a run directory written before DeepSpeed (`fsdp: false`, no `devices`) still resumes
     saved = json.loads((sft_dir / "config.json").read_text())
-    assert saved["config"].pop("devices") == {"parallel": "ddp", "mixed_precision": "no"}
+    assert saved["config"].pop("devices") == {
+        "parallel": "ddp",
+        "mixed_precision": "no",
+        "grad_accum_steps": 1,
+    }
     (sft_dir / "config.json").write_text(json.dumps(saved | {"config": saved["config"] | {"fsdp": False}}))
     assert main(["lm", "sft", "--resume", str(sft_dir)]) == 0
     assert "already finished" in " ".join(capsys.readouterr().err.split())
@@ -397,7 +401,7 @@ def test_sft_with_bf16_autocast_from_the_command_line(files, tmp_path, monkeypat
     assert main([*argv, "--mixed-precision", "bf16", "--run-dir", str(run)]) == 0
     assert seen == {torch.bfloat16}
     saved = json.loads((run / "config.json").read_text())["config"]["devices"]
-    assert saved == {"parallel": "ddp", "mixed_precision": "bf16"}
+    assert saved == {"parallel": "ddp", "mixed_precision": "bf16", "grad_accum_steps": 1}
 
 
 def test_a_saved_ppo_command_with_the_old_lm_names_resumes_under_the_shared_names():

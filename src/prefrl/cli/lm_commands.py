@@ -56,6 +56,9 @@ class Devices:
     FSDP2) shards weights, gradients and optimizer state; zero1|zero2|zero3: DeepSpeed ZeRO's stages."""
     mixed_precision: distributed.MixedPrecision = "no"
     """bf16: forward passes under bfloat16 autocast (weights, optimizer, losses fp32); for GPUs."""
+    grad_accum_steps: int = 1
+    """SFT, reward model, DPO: each step's batch in this many parts, one forward and backward each:
+    the same step in less memory (PPO's unit is its minibatch: lower --minibatch-size instead)."""
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ class DPOTrainer(SupervisedSteps):
         accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
+        grad_accum_steps: int = 1,
     ) -> None:
         check_tokenizer(tokenizer)
         require(
@@ -146,6 +147,7 @@ class DPOTrainer(SupervisedSteps):
         super().__init__(
             policy, config.learning_rate, config.batch_size, num_steps, config.seed,
             accelerator, parallel, mixed_precision, config.schedule,
+            grad_accum_steps,
         )  # fmt: skip
         self.reference = reference if reference is not None else copy.deepcopy(policy)
         self.reference.requires_grad_(False).eval().to(self.device)
@@ -195,20 +197,20 @@ class DPOTrainer(SupervisedSteps):
         lr = self.scheduled_learning_rate()
         self.model.train()
         indices = distributed.shard(self.next_indices(), self.accelerator)
-        with self.autocast():
-            logps = self.sequence_logps(self.forward_model, indices)
-        ref = self.reference_logps[indices]
         cfg = self.config
-        loss, stats = dpo_loss(
-            logps[:, 0], logps[:, 1], ref[:, 0], ref[:, 1], cfg.beta, cfg.loss, cfg.label_smoothing
-        )
-        distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
+
+        def loss_of(part: list[int], share: float) -> tuple[torch.Tensor, dict[str, Any]]:
+            with self.autocast():
+                logps = self.sequence_logps(self.forward_model, part)
+            ref = self.reference_logps[part]
+            loss, stats = dpo_loss(
+                logps[:, 0], logps[:, 1], ref[:, 0], ref[:, 1], cfg.beta, cfg.loss, cfg.label_smoothing
+            )
+            names = {"accuracy": "dpo_accuracy", "margin": "dpo_margin", "chosen_reward": "chosen_reward",
+                     "rejected_reward": "rejected_reward"}  # fmt: skip
+            scaled = {f"lm/{names[k]}": v * share for k, v in stats.items()}
+            return loss * share, {"lm/dpo_loss": loss.detach() * share, **scaled}
+
+        stats = self.step_on(indices, loss_of)
         self.step += 1
-        return {
-            "lm/learning_rate": lr,
-            "lm/dpo_loss": float(loss.detach()),
-            "lm/dpo_accuracy": float(stats["accuracy"]),
-            "lm/dpo_margin": float(stats["margin"]),
-            "lm/chosen_reward": float(stats["chosen_reward"]),
-            "lm/rejected_reward": float(stats["rejected_reward"]),
-        }
+        return {"lm/learning_rate": lr, **stats}

@@ -82,8 +82,13 @@ class LMPPOTrainer:
         accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
+        grad_accum_steps: int = 1,
     ) -> None:
         check_tokenizer(tokenizer)
+        require(
+            grad_accum_steps == 1,
+            "PPO's unit of memory is its minibatch: lower --minibatch-size, not --grad-accum-steps",
+        )
         require(
             (reward_model is None) != (reward_fn is None), "give exactly one of reward_model and reward_fn"
         )

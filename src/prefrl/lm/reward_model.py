@@ -298,6 +298,7 @@ class RMTrainer(SupervisedSteps):
         accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
+        grad_accum_steps: int = 1,
     ) -> None:
         """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, shared as
         ``parallel`` says (lm/distributed.py)."""
@@ -327,6 +328,7 @@ class RMTrainer(SupervisedSteps):
             parallel,
             mixed_precision,
             config.schedule,
+            grad_accum_steps,
         )
 
     def epoch_order(self) -> list[int]:
@@ -362,16 +364,19 @@ class RMTrainer(SupervisedSteps):
         lr = self.scheduled_learning_rate()
         self.model.train()
         indices = distributed.shard(self.next_indices(), self.accelerator)
-        with self.autocast():
-            scores = self.scores(indices, self.forward_model)
-        loss, stats = kway_loss(scores, self.config.margin)
-        distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
+
+        def loss_of(part: list[int], share: float) -> tuple[torch.Tensor, dict[str, Any]]:
+            with self.autocast():
+                scores = self.scores(part, self.forward_model)
+            loss, stats = kway_loss(scores, self.config.margin)
+            return loss * share, {
+                "lm/rm_loss": loss.detach() * share,
+                "lm/rm_accuracy": stats["accuracy"] * share,
+            }
+
+        stats = self.step_on(indices, loss_of)
         self.step += 1
-        return {
-            "lm/learning_rate": lr,
-            "lm/rm_loss": float(loss.detach()),
-            "lm/rm_accuracy": float(stats["accuracy"]),
-        }
+        return {"lm/learning_rate": lr, **stats}
 
 
 @torch.no_grad()

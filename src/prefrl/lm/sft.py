@@ -87,6 +87,7 @@ class SFTTrainer(SupervisedSteps):
         accelerator: Accelerator | None = None,
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
+        grad_accum_steps: int = 1,
     ) -> None:
         """``accelerator``: an ``accelerate.Accelerator`` for data parallelism, shared as
         ``parallel`` says (see lm/distributed.py)."""
@@ -111,6 +112,7 @@ class SFTTrainer(SupervisedSteps):
             parallel,
             mixed_precision,
             config.schedule,
+            grad_accum_steps,
         )
 
     def epoch_order(self) -> list[int]:
@@ -127,22 +129,28 @@ class SFTTrainer(SupervisedSteps):
 
     def train_iteration(self) -> dict[str, float]:
         """One step on this rank's share of the global batch; the loss is normalised by the global
-        batch's response tokens, so the DDP-averaged gradient is the single-process one."""
+        batch's response tokens, so the DDP-averaged gradient is the single-process one (and the
+        parts of an accumulated step add up to it)."""
         lr = self.scheduled_learning_rate()
         self.model.train()
         indices = self.next_indices()
         _, world = distributed.rank_and_world(self.accelerator)
         num_tokens = sum(len(self.responses[i]) for i in indices) / world
-        batch = self.batch(distributed.shard(indices, self.accelerator)).to(self.device)
-        with self.autocast():
-            out = self.forward_model(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask.long(),
-                position_ids=batch.position_ids,
-            )
-        start, length = batch.prompt_length - 1, batch.response_mask.shape[1]
-        logits = out.logits[:, start : start + length]
-        loss = sft_loss(logits, batch.input_ids[:, batch.prompt_length :], batch.response_mask, num_tokens)
-        distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
+
+        def loss_of(part: list[int], share: float) -> tuple[torch.Tensor, dict[str, Any]]:
+            batch = self.batch(part).to(self.device)
+            with self.autocast():
+                out = self.forward_model(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask.long(),
+                    position_ids=batch.position_ids,
+                )
+            start, length = batch.prompt_length - 1, batch.response_mask.shape[1]
+            logits = out.logits[:, start : start + length]
+            responses = batch.input_ids[:, batch.prompt_length :]
+            loss = sft_loss(logits, responses, batch.response_mask, num_tokens)
+            return loss, {"lm/sft_loss": loss.detach()}
+
+        stats = self.step_on(distributed.shard(indices, self.accelerator), loss_of)
         self.step += 1
-        return {"lm/learning_rate": lr, "lm/sft_loss": float(loss.detach()), "lm/sft_step": float(self.step)}
+        return {"lm/learning_rate": lr, **stats, "lm/sft_step": float(self.step)}

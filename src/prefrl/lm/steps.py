@@ -4,15 +4,23 @@ and their checkpoint state."""
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
 
 from prefrl.lm import distributed
 from prefrl.optim import LRSchedule, adam, set_learning_rate
+from prefrl.validation import require
 
 if TYPE_CHECKING:
-    import torch
     from accelerate import Accelerator
+
+LossOf = Callable[[list[int], float], tuple[torch.Tensor, dict[str, Any]]]
+"""(indices of a part, its share of the step's indices) -> (its scaled loss, its scaled statistics)."""
 
 
 class SupervisedSteps:
@@ -30,9 +38,18 @@ class SupervisedSteps:
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
         schedule: LRSchedule | None = None,
+        grad_accum_steps: int = 1,
     ) -> None:
         """``parallel``: how the processes of an accelerator share the model
-        (:data:`distributed.Parallel`); ``mixed_precision``: see :data:`distributed.MixedPrecision`."""
+        (:data:`distributed.Parallel`); ``mixed_precision``: see :data:`distributed.MixedPrecision`;
+        ``grad_accum_steps``: each step's share of the batch in this many parts, one forward and
+        backward each (less memory, the same step)."""
+        require(grad_accum_steps >= 1, f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
+        require(
+            grad_accum_steps == 1 or parallel == "ddp",
+            f"--grad-accum-steps > 1 works with --parallel ddp, not {parallel}: lower --batch-size instead",
+        )
+        self.grad_accum_steps = grad_accum_steps
         self.model = model
         self.accelerator = accelerator
         self.forward_model, self.optimizer = distributed.prepare(
@@ -71,6 +88,35 @@ class SupervisedSteps:
     @property
     def global_step(self) -> int:
         return self.step
+
+    def step_on(self, indices: list[int], loss_of: LossOf) -> dict[str, float]:
+        """One optimizer step on this rank's ``indices``: ``loss_of(part, share)`` is the loss of a
+        part of them (``share``: its share of the indices) scaled so that the parts' losses add up to
+        the step's, with its statistics scaled alike; one backward per part (``grad_accum_steps``
+        parts, gradients synchronised on the last), then one clipped step. The summed statistics."""
+        if self.grad_accum_steps == 1:
+            loss, stats = loss_of(indices, 1.0)
+            distributed.optimizer_step(self.accelerator, self.model.parameters(), self.optimizer, loss)
+            return {key: float(value) for key, value in stats.items()}
+        parts = [p.tolist() for p in np.array_split(np.asarray(indices), self.grad_accum_steps) if len(p)]
+        totals: dict[str, float] = {}
+        self.optimizer.zero_grad(set_to_none=True)
+        for n, part in enumerate(parts):
+            accelerator = self.accelerator
+            sync = n == len(parts) - 1 or accelerator is None
+            no_sync = (
+                contextlib.nullcontext()
+                if sync or accelerator is None
+                else accelerator.no_sync(self.forward_model)
+            )
+            with no_sync:  # DDP: gradients are averaged over the processes once, with the last part
+                loss, stats = loss_of(part, len(part) / len(indices))
+                distributed.backward(accelerator, loss)
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+        torch.nn.utils.clip_grad_norm_(list(self.model.parameters()), distributed.MAX_GRAD_NORM)
+        self.optimizer.step()
+        return totals
 
     def epoch_order(self) -> list[int]:
         """The indices of one pass over the data, in the order they are trained on."""
