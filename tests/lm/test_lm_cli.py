@@ -571,7 +571,7 @@ def test_people_label_a_models_answers_in_the_app_and_the_reward_model_learns_fr
         assert (run / "model" / "config.json").is_file()
 
 
-def test_lora_from_the_command_line_for_sft_dpo_and_ppo(files, tmp_path, capsys):
+def test_lora_from_the_command_line_for_sft_rm_dpo_and_ppo(files, tmp_path, capsys):
     sft = tmp_path / "sft"
     lora = ["--lora.rank", "4"]
     assert (
@@ -593,6 +593,14 @@ def test_lora_from_the_command_line_for_sft_dpo_and_ppo(files, tmp_path, capsys)
         == 0
     )
     assert (sft / "model" / "config.json").is_file() and not (sft / "model" / "adapter_config.json").exists()
+    rm = tmp_path / "rm"
+    assert (
+        main(
+            ["lm", "rm", "--model", str(sft / "model"), "--data", files["prefs"], *lora, "--run-dir", str(rm)]
+        )
+        == 0
+    )
+    assert (rm / "model" / "reward_head.pt").is_file() and not (rm / "model" / "adapter_config.json").exists()
     argv = ["lm", "dpo", "--model", str(sft / "model"), "--data", files["prefs"], "--num-epochs", "1", *lora]
     assert main([*argv, "--run-dir", str(tmp_path / "dpo")]) == 0
     argv = ["lm", "ppo", "--policy", str(sft / "model"), "--prompts", files["prompts"], *PPO_TINY, *lora]

@@ -100,9 +100,12 @@ class RMCommand:
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps."""
     devices: Annotated[Devices, tyro.conf.OmitArgPrefixes] = field(default_factory=Devices)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    """LoRA adapters on the reward model's trunk (--lora.rank > 0; the head trains whole); saved merged."""
 
     def validate(self) -> None:
         self.config.validate()
+        self.lora.validate()
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,7 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
         records, eval_records = split_held_out(records, cmd.eval_fraction, cmd.config.seed)
     lm = load_causal_lm(cmd.model)
     model = ScalarRewardModel.from_causal_lm(lm)
+    model.backbone = apply_lora(model.backbone, cmd.lora)
     accelerator = make_accelerator()
     main = accelerator is None or accelerator.is_main_process
     trainer = RMTrainer(
@@ -306,6 +310,7 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     if code is not None:
         return code
     model = whole_model(model, run_dir, lambda: ScalarRewardModel.from_causal_lm(load_causal_lm(cmd.model)))
+    model.backbone = merged(model.backbone)  # a plain trunk to save (and to score with from here)
     shift_to_first_answers(model, tokenizer, records)
     if eval_records:
         model.held_out_accuracy = evaluate_rm(model, tokenizer, eval_records)
