@@ -48,7 +48,8 @@ class Rollout:
     """(B, T) float32 env rewards, whatever the agent learned from (diagnostics, synthetic labels)."""
     render_states: torch.Tensor | None = None
     """(B, T, K) float64 simulator state before each step (what ``render_state`` in the env's info
-    held, see ``envs.render_state``), to render clips for people; None unless the envs report it."""
+    held, see ``envs.render_state``), or (B, T, H, W, 3) uint8 frames for envs without one, to render
+    clips for people; None unless the envs report it."""
 
     @property
     def next_values(self) -> torch.Tensor:

@@ -169,8 +169,12 @@ def make_vec_env(
     if proxy_reward is not None:
         wrappers.append(proxy_wrapper(proxy_reward))
     if render_states:
-        from prefrl.envs.render_state import RenderStateInfo
+        from prefrl.envs.render_state import RenderStateInfo, has_render_state
 
+        probe = make_env(env_id, **kwargs)
+        if not has_render_state(probe) and "render_mode" not in kwargs:
+            kwargs = {**kwargs, "render_mode": "rgb_array"}  # clips from its frames
+        probe.close()
         wrappers.append(RenderStateInfo)
     with _env_options_checked(env_id, kwargs):
         envs = gym.make_vec(

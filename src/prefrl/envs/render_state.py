@@ -1,5 +1,7 @@
 """The simulator state behind each observation, reported in ``info`` so that clips of segments can be
-rendered later (MuJoCo observations omit positions, so observations alone cannot be drawn)."""
+rendered later (MuJoCo observations omit positions, so observations alone cannot be drawn). An env
+with no state to set (Box2D, Atari, most users' envs) reports its rendered frame instead, small and
+uint8, when it renders ``rgb_array`` frames."""
 
 from __future__ import annotations
 
@@ -10,6 +12,24 @@ import numpy as np
 
 RENDER_STATE_KEY = "render_state"
 """The ``info`` key that :class:`RenderStateInfo` fills (a vector env stacks it to (B, K))."""
+
+
+FRAME_WIDTH = 160
+"""Widest frame kept for a clip (larger frames are subsampled): about 40 KB a step at 4:3."""
+
+
+def has_render_state(env: gym.Env) -> bool:
+    """Whether the env's simulator state can be read and set (MuJoCo data, a classic-control state)."""
+    unwrapped: Any = env.unwrapped
+    data = getattr(unwrapped, "data", None)
+    return (data is not None and hasattr(data, "qpos")) or getattr(unwrapped, "state", None) is not None
+
+
+def frame_of(env: gym.Env) -> np.ndarray:
+    """(H, W, 3) uint8: the env's current frame, subsampled to at most ``FRAME_WIDTH`` wide."""
+    frame = np.asarray(env.render(), dtype=np.uint8)
+    stride = max(1, -(-frame.shape[1] // FRAME_WIDTH))
+    return np.ascontiguousarray(frame[::stride, ::stride, :3])
 
 
 def get_render_state(env: gym.Env) -> np.ndarray:
@@ -56,12 +76,24 @@ def follow_body(env: gym.Env) -> None:
 
 class RenderStateInfo(gym.Wrapper):
     """Adds ``info["render_state"]``: the state after ``reset``/``step``, i.e. behind the returned
-    observation."""
+    observation; for an env without one, its frame (it must render ``rgb_array``)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.frames = not has_render_state(env)
+        if self.frames and env.render_mode != "rgb_array":
+            raise ValueError(
+                f"{env.spec.id if env.spec else env} has no simulator state to draw clips from, and does not "
+                "render rgb_array frames: give it render_mode='rgb_array' (see gymnasium's Env.render)"
+            )
+
+    def _state(self) -> np.ndarray:
+        return frame_of(self.env) if self.frames else get_render_state(self.env)
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        return obs, {**info, RENDER_STATE_KEY: get_render_state(self.env)}
+        return obs, {**info, RENDER_STATE_KEY: self._state()}
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, {**info, RENDER_STATE_KEY: get_render_state(self.env)}
+        return obs, reward, terminated, truncated, {**info, RENDER_STATE_KEY: self._state()}

@@ -125,13 +125,32 @@ _WORKER_ENVS: dict[str, Any] = {}
 
 
 def render_clip(env_id: str, states: np.ndarray, path: Path) -> Path:
-    """Render one clip to ``path`` unless it exists (runs in the rendering process)."""
+    """Render one clip to ``path`` unless it exists (runs in the rendering process): from simulator
+    states, or straight from recorded frames ((S, H, W, 3) uint8, envs without a state)."""
     if not path.exists():
+        if states.dtype == np.uint8 and states.ndim == 4:
+            write_mp4(list(states), frames_fps(env_id), path)
+            return path
         if env_id not in _WORKER_ENVS:
             _WORKER_ENVS[env_id] = make_render_env(env_id)
         frames, fps = render_frames(_WORKER_ENVS[env_id], states)
         write_mp4(frames, fps, path)
     return path
+
+
+def frames_fps(env_id: str) -> float:
+    """Frames per second of an env's recorded frames (one per step): its ``render_fps``, else 25."""
+    import gymnasium as gym
+
+    from prefrl.envs.make import import_env_module, split_env_id
+
+    module, _ = split_env_id(env_id)
+    if module is not None:
+        import_env_module(module)
+    env = gym.make(env_id)
+    fps = float(env.metadata.get("render_fps") or CLIP_FPS)
+    env.close()
+    return fps
 
 
 def _worker_init() -> None:

@@ -207,6 +207,10 @@ class RolloutCollector:
 
 
 def _render_state(info: dict[str, Any]) -> np.ndarray | None:
-    """The (B, K) ``render_state`` a vector env's info holds, if its envs report one."""
+    """The (B, K) ``render_state`` a vector env's info holds (float64), or its (B, H, W, 3) uint8
+    frames, if its envs report one."""
     state = info.get(RENDER_STATE_KEY)
-    return None if state is None else np.asarray(state, dtype=np.float64)
+    if state is None:
+        return None
+    state = np.asarray(state)
+    return state if state.dtype == np.uint8 else state.astype(np.float64)
