@@ -20,6 +20,7 @@ import torch
 import tyro
 
 from prefrl.datatypes import Rollout, Segment
+from prefrl.envs.render_state import CLIP_FRAMES
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.labellers import HumanLabellingConfig, Labeller, SyntheticLabellerConfig
@@ -243,7 +244,9 @@ class RLHPTrainer:
         iteration (``reward_after_fit``; else the model before the refit), never on the env's."""
         metrics = {} if self.pretrained else self.pretrain()
         cfg = self.config
-        # 1. collect: a rollout of the current policy (paid below, with reward_after_fit)
+        # 1. collect: a rollout of the current policy (paid below, with reward_after_fit); frames for
+        #    people's clips are drawn only when new queries will be asked about it
+        self.record_frames(self.queries_due() > 0)
         rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
         start = time.perf_counter()
         # 2. segments: cut it into segments for the pool (and check the reward model on them)
@@ -358,10 +361,18 @@ class RLHPTrainer:
         return not self.reward_fitted or count < fitted or count >= fitted * (1 + self.config.refit_growth)
 
     def cut_segments(self, rollout: Rollout) -> list[Segment]:
-        """Step 2: cut the rollout into segments and add them to the pool."""
+        """Step 2: cut the rollout into segments and add them to the pool (when people answer, only
+        segments they can be shown: with a render state or frames)."""
         segments = cut_segments(rollout, self.segment_length, self.rng, self.config.absorbing)
-        self.pool.add(segments)
+        if not self.people_answer or rollout.render_states is not None:
+            self.pool.add(segments)
         return segments
+
+    def record_frames(self, on: bool) -> None:
+        """Envs whose clips come from frames draw them only while ``on`` (drawing is the costly part
+        of their rollouts); other envs record their state always, at no cost."""
+        if self.people_answer and self.ppo.envs.metadata.get(CLIP_FRAMES, False):
+            self.ppo.envs.set_attr("record", on)  # type: ignore[attr-defined]  # sync and async envs have it
 
     def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
         """Step 5: fit the ensemble to every comparison so far, renormalise its reward (on the first

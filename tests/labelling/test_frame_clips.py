@@ -38,7 +38,10 @@ class Dot(gym.Env):
         self.x = float(np.clip(self.x + (0.1 if action == 1 else -0.1), -1, 1))
         return np.array([self.x], np.float32), self.x, False, False, {}
 
+    renders = 0
+
     def render(self):
+        Dot.renders += 1
         frame = np.zeros((90, 320, 3), np.uint8)
         col = int((self.x + 1) / 2 * 300)
         frame[35:55, col : col + 20] = (255, 200, 0)
@@ -61,8 +64,8 @@ def dot_env(tmp_path, monkeypatch):
 def test_people_get_clips_of_an_env_that_only_renders_frames(dot_env, tmp_path):
     from prefrl.ppo.config import PPOConfig
 
-    ppo = PPOConfig(env_id=dot_env, num_envs=2, num_steps=64, total_timesteps=256, num_eval_episodes=0)
-    config = RLHPConfig(ppo=ppo, num_labels=4, segment_length=20, human=HumanLabellingConfig(queue_size=2))
+    ppo = PPOConfig(env_id=dot_env, num_envs=2, num_steps=64, total_timesteps=512, num_eval_episodes=0)
+    config = RLHPConfig(ppo=ppo, num_labels=8, segment_length=20, human=HumanLabellingConfig(queue_size=2))
     envs = make_vec_env(dot_env, 2, render_states=True)
     store = PreferenceStore(tmp_path / "p.sqlite", env_id=dot_env)
     trainer = RLHPTrainer(config, HumanLabeller(config.human), store, envs)
@@ -75,5 +78,22 @@ def test_people_get_clips_of_an_env_that_only_renders_frames(dot_env, tmp_path):
     path = renderer.request(first, frames).result(60)
     renderer.close()
     assert path.read_bytes()[4:8] == b"ftyp" and path.stat().st_size > 500
+    # the queue is full (nobody answered): the next rollouts draw no frames at all
+    import dot_env_module
+
+    before, pool = dot_env_module.Dot.renders, len(trainer.pool)
+    trainer.train_iteration()
+    assert dot_env_module.Dot.renders == before and len(trainer.pool) == pool
+    from prefrl.preferences.queue import LabelQueue
+
+    queue = LabelQueue(store)
+    queue.add_labeller("person")
+    person = queue.labellers()[0]
+    for _ in range(2):  # people answer: room in the queue, so the next rollout draws its frames
+        queue.answer(queue.lease(person).query_id, person, "left")
+    trainer.train_iteration()
+    assert dot_env_module.Dot.renders > before and len(trainer.pool) > pool
+    newest = trainer.pool.segments[-1].render_state
+    assert newest.dtype == np.uint8 and all(frame.any() for frame in newest)  # no black frames
     envs.close()
     store.close()

@@ -172,7 +172,9 @@ def make_vec_env(
         from prefrl.envs.render_state import RenderStateInfo, has_render_state
 
         probe = make_env(env_id, **kwargs)
-        if not has_render_state(probe) and "render_mode" not in kwargs:
+        probe.reset(seed=0)  # classic-control envs have their state from the first reset on
+        frames = not has_render_state(probe)
+        if frames and "render_mode" not in kwargs:
             kwargs = {**kwargs, "render_mode": "rgb_array"}  # clips from its frames
         probe.close()
         wrappers.append(RenderStateInfo)
@@ -180,6 +182,10 @@ def make_vec_env(
         envs = gym.make_vec(
             env_id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers or None, **kwargs
         )
+    if render_states:
+        from prefrl.envs.render_state import CLIP_FRAMES
+
+        envs.metadata = {**envs.metadata, CLIP_FRAMES: frames}
     autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     try:
         check_spaces(envs.single_observation_space, envs.single_action_space, env_id)

@@ -14,6 +14,10 @@ RENDER_STATE_KEY = "render_state"
 """The ``info`` key that :class:`RenderStateInfo` fills (a vector env stacks it to (B, K))."""
 
 
+CLIP_FRAMES = "prefrl_clip_frames"
+"""Vector-env metadata key: True when its clips come from recorded frames (``RenderStateInfo.record``
+then switches the drawing on and off)."""
+
 FRAME_WIDTH = 160
 """Widest frame kept for a clip (larger frames are subsampled): about 40 KB a step at 4:3."""
 
@@ -80,20 +84,31 @@ class RenderStateInfo(gym.Wrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        self.frames = not has_render_state(env)
-        if self.frames and env.render_mode != "rgb_array":
+        self.frames: bool | None = None
+        """Whether clips come from frames (decided at the first reset: classic-control envs have
+        their ``state`` from then on)."""
+        self.record = True
+        """Frames only: whether to draw them now (off: the info has no render state, at no cost)."""
+
+    def _decide(self) -> None:
+        self.frames = not has_render_state(self.env)
+        if self.frames and self.env.render_mode != "rgb_array":
             raise ValueError(
-                f"{env.spec.id if env.spec else env} has no simulator state to draw clips from, and does not "
-                "render rgb_array frames: give it render_mode='rgb_array' (see gymnasium's Env.render)"
+                f"{self.env.spec.id if self.env.spec else self.env} has no simulator state to draw clips "
+                "from, and does not render rgb_array frames: give it render_mode='rgb_array'"
             )
 
-    def _state(self) -> np.ndarray:
-        return frame_of(self.env) if self.frames else get_render_state(self.env)
+    def _with_state(self, info: dict[str, Any]) -> dict[str, Any]:
+        if not self.frames:
+            return {**info, RENDER_STATE_KEY: get_render_state(self.env)}
+        return {**info, RENDER_STATE_KEY: frame_of(self.env)} if self.record else info
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        return obs, {**info, RENDER_STATE_KEY: self._state()}
+        if self.frames is None:
+            self._decide()
+        return obs, self._with_state(info)
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, {**info, RENDER_STATE_KEY: self._state()}
+        return obs, reward, terminated, truncated, self._with_state(info)

@@ -89,6 +89,7 @@ class RolloutCollector:
                 buffers[name][t] = value
 
         stats = EpisodeStats()
+        recorded = np.zeros(num_steps, dtype=bool)
         for t in range(num_steps):
             obs = self.obs_normalizer(self.raw_obs)
             with torch.inference_mode():
@@ -105,11 +106,13 @@ class RolloutCollector:
             )  # fmt: skip
             if self.render_state is not None:
                 store(t, render_states=self.render_state)
+                recorded[t] = True
             self.render_state = _render_state(info)
             self._track_info(info, done, valid, stats)
             self._track_episodes(true_reward, done, valid, stats)
             self.raw_obs = np.asarray(next_obs, dtype=np.float64)
             self.prev_done = done
+        _complete_render_states(buffers, recorded)
         buffers["rewards"] = (
             self._agent_rewards(buffers) if rewards else np.zeros_like(buffers["true_rewards"])
         )
@@ -204,6 +207,18 @@ class RolloutCollector:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.obs_normalizer.load_state_dict(state["obs_normalizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
+
+
+def _complete_render_states(buffers: dict[str, np.ndarray], recorded: np.ndarray) -> None:
+    """Render states (frames) switched on during the rollout miss its first steps: they hold the
+    first one recorded. Any other gap (switched off during it) drops them all: no black clips."""
+    if "render_states" not in buffers:
+        return
+    first = int(np.argmax(recorded))
+    if not recorded[first:].all():
+        del buffers["render_states"]
+        return
+    buffers["render_states"][:first] = buffers["render_states"][first]
 
 
 def _render_state(info: dict[str, Any]) -> np.ndarray | None:
