@@ -43,7 +43,8 @@ from prefrl.lm.dpo import DPOConfig, DPOTrainer  # noqa: E402
 from prefrl.lm.generation import response_logprobs, sample  # noqa: E402
 from prefrl.lm.pipeline import PipelineConfig  # noqa: E402
 from prefrl.lm.ppo import LMPPOConfig  # noqa: E402
-from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, evaluate_rm  # noqa: E402
+from prefrl.lm.reward_model import ScalarRewardModel  # noqa: E402
+from prefrl.lm.rm_training import RMConfig, RMTrainer, evaluate_rm  # noqa: E402
 from prefrl.lm.sft import SFTConfig, SFTTrainer  # noqa: E402
 
 METHODS = ("ppo", "rloo", "grpo", "reinforce++", "dpo")

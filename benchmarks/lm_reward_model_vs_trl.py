@@ -65,7 +65,8 @@ def run_prefrl(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, evaluate_rm
+    from prefrl.lm.reward_model import ScalarRewardModel
+    from prefrl.lm.rm_training import RMConfig, RMTrainer, evaluate_rm
 
     tokenizer = AutoTokenizer.from_pretrained(str(work / "model"))
     torch.manual_seed(seed)  # the score head's initialisation

@@ -22,7 +22,8 @@ import torch
 
 from prefrl.lm import pipeline, tiny_task
 from prefrl.lm.pipeline import PipelineConfig
-from prefrl.lm.reward_model import RMTrainer, ScalarRewardModel, evaluate_rm
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMTrainer, evaluate_rm
 from prefrl.lm.sft import SFTTrainer
 from prefrl.reward_model.overoptimisation import fit_gao
 

@@ -64,7 +64,7 @@ class Saves(Checkpoints):
 
 def test_every_trainer_meets_the_protocol():
     from prefrl.lm.ppo import LMPPOTrainer
-    from prefrl.lm.reward_model import RMTrainer
+    from prefrl.lm.rm_training import RMTrainer
     from prefrl.lm.sft import SFTTrainer
     from prefrl.ppo.trainer import PPOTrainer
     from prefrl.rlhp import RLHPTrainer

@@ -32,7 +32,8 @@ def sgd_like(trainer):
 
 def train(accelerator, parallel="ddp"):
     from prefrl.lm import tiny_task
-    from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel
+    from prefrl.lm.reward_model import ScalarRewardModel
+    from prefrl.lm.rm_training import RMConfig, RMTrainer
     from prefrl.lm.sft import SFTConfig, SFTTrainer
 
     tokenizer, model = build()

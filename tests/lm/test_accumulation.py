@@ -9,7 +9,8 @@ import torch
 from prefrl.lm import tiny_task
 from prefrl.lm.dpo import DPOConfig, DPOTrainer
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
-from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, disable_dropout
+from prefrl.lm.reward_model import ScalarRewardModel, disable_dropout
+from prefrl.lm.rm_training import RMConfig, RMTrainer
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 
 PREFS = [

@@ -13,7 +13,8 @@ import prefrl.lm.ppo as lm_ppo
 from prefrl.lm import pipeline, tiny_task
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.lm.ppo import LMPPOConfig
-from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel, evaluate_rm
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMConfig, RMTrainer, evaluate_rm
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 
 CONFIG = PipelineConfig(

@@ -9,7 +9,8 @@ import torch
 
 from prefrl.lm import tiny_task
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
-from prefrl.lm.reward_model import RMConfig, RMTrainer, ScalarRewardModel
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMConfig, RMTrainer
 from prefrl.lm.sft import SFTConfig, SFTTrainer
 
 

@@ -4,15 +4,8 @@ import pytest
 import torch
 
 from prefrl.lm.data import make_batch
-from prefrl.lm.reward_model import (
-    RMConfig,
-    RMTrainer,
-    ScalarRewardModel,
-    encode_rankings,
-    evaluate_rm,
-    kway_loss,
-    pairwise_loss,
-)
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMConfig, RMTrainer, encode_rankings, evaluate_rm, kway_loss, pairwise_loss
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
 
 

@@ -28,11 +28,11 @@ from prefrl.lm.dpo import DPOConfig, DPOTrainer
 from prefrl.lm.loading import load_causal_lm, load_function, load_tokenizer, model_path, save_model
 from prefrl.lm.lora import AdaptersOff, LoRAConfig, apply_lora, merged
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
-from prefrl.lm.reward_model import (
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import (
     NEAR_CHANCE,
     RMConfig,
     RMTrainer,
-    ScalarRewardModel,
     evaluate_rm,
     is_ranking,
     shift_to_first_answers,

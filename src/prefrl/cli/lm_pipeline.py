@@ -26,7 +26,8 @@ from prefrl.cli.run_dir import CHECKPOINT_FILE, METRICS_FILE, create_run_dir, de
 from prefrl.lm import pipeline, tiny_task
 from prefrl.lm.loading import save_model
 from prefrl.lm.pipeline import PipelineConfig
-from prefrl.lm.reward_model import RMTrainer, ScalarRewardModel, evaluate_rm
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMTrainer, evaluate_rm
 from prefrl.lm.sft import SFTTrainer
 
 CHECKPOINT_EVERY = {"sft": 50, "rm": 50, "ppo": 10}

@@ -22,7 +22,8 @@ from prefrl.lm import distributed
 from prefrl.lm.data import batch_order, check_tokenizer, context_length
 from prefrl.lm.generation import response_logprobs
 from prefrl.lm.lora import AdaptersOff
-from prefrl.lm.reward_model import disable_dropout, ranking_batch, tokenize_rankings
+from prefrl.lm.reward_model import disable_dropout
+from prefrl.lm.rm_training import ranking_batch, tokenize_rankings
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.optim import LRSchedule
 from prefrl.reward_model.bradley_terry import bradley_terry_loss

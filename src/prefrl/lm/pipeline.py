@@ -17,7 +17,8 @@ from prefrl.lm import tiny_task
 from prefrl.lm.data import left_pad
 from prefrl.lm.generation import sample
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
-from prefrl.lm.reward_model import RMConfig, ScalarRewardModel, encode_rankings
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMConfig, encode_rankings
 from prefrl.lm.sft import SFTConfig
 from prefrl.validation import require, require_positive, validation_enabled
 
