@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from prefrl.cli.lm_commands import MODEL_DIR, LMTrainer, lm_checkpoints, open_run, run_training
+from prefrl.cli.lm_runs import MODEL_DIR, LMTrainer, lm_checkpoints, open_run, run_training
 from prefrl.cli.logger import read_metrics
 from prefrl.cli.loop import Bar
 from prefrl.cli.run_dir import CHECKPOINT_FILE, METRICS_FILE, create_run_dir, default_run_dir
