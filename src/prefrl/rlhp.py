@@ -246,7 +246,7 @@ class RLHPTrainer:
         cfg = self.config
         # 1. collect: a rollout of the current policy (paid below, with reward_after_fit); frames for
         #    people's clips are drawn only when new queries will be asked about it
-        self.record_frames(self.queries_due() > 0)
+        self.record_frames()
         rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
         start = time.perf_counter()
         # 2. segments: cut it into segments for the pool (and check the reward model on them)
@@ -368,11 +368,12 @@ class RLHPTrainer:
             self.pool.add(segments)
         return segments
 
-    def record_frames(self, on: bool) -> None:
-        """Envs whose clips come from frames draw them only while ``on`` (drawing is the costly part
-        of their rollouts); other envs record their state always, at no cost."""
+    def record_frames(self) -> None:
+        """Envs whose clips come from frames draw them only for a rollout that new queries will ask
+        about (drawing is the costly part of their rollouts); other envs record their state always,
+        at no cost."""
         if self.people_answer and self.ppo.envs.metadata.get(CLIP_FRAMES, False):
-            self.ppo.envs.set_attr("record", on)  # type: ignore[attr-defined]  # sync and async envs have it
+            self.ppo.envs.set_attr("record", self.queries_due() > 0)  # type: ignore[attr-defined]  # sync and async envs have it
 
     def fit_reward_model(self, rollout: Rollout) -> dict[str, float]:
         """Step 5: fit the ensemble to every comparison so far, renormalise its reward (on the first
