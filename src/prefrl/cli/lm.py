@@ -1,5 +1,5 @@
-"""``prefrl lm sft|rm|ppo|dpo|pipeline``: parse, check, dispatch. ``--resume RUN_DIR`` alone continues a
-run with its saved command."""
+"""``prefrl lm sft|rm|ppo|dpo|pairs|pipeline|coding``: parse, check, dispatch. ``--resume RUN_DIR``
+alone continues a run with its saved command."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from prefrl.cli.lm_commands import (
 from prefrl.cli.lm_pairs import PairsCommand, run_pairs
 from prefrl.cli.run_dir import read_run
 from prefrl.lm import distributed, zero
+from prefrl.lm.coding_hack import CodingHackConfig
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.validation import config_from_dict, deferred_validation, require
 
@@ -39,6 +40,7 @@ COMMANDS: dict[str, tuple[str, type, str]] = {
     "dpo": ("lm-dpo", DPOCommand, "direct preference optimisation on prompt/chosen/rejected records"),
     "pairs": ("lm-pairs", PairsCommand, "put a model's answers before people: pairs for the labelling app"),
     "pipeline": ("lm-pipeline", PipelineConfig, "offline default: SFT -> labels -> RM -> PPO on a tiny task"),
+    "coding": ("lm-coding", CodingHackConfig, "reward hacking: a coding agent special-cases the tests"),
 }
 
 
@@ -133,6 +135,10 @@ def main(argv: list[str], console: Console) -> int:
         from prefrl.cli.lm_pipeline import run_pipeline
 
         return run_pipeline(command, options.run_dir, console, options.resume)
+    if name == "coding":
+        from prefrl.cli.lm_coding import run_coding
+
+        return run_coding(command, options.run_dir, console, options.resume)
     runner: Any = {"sft": run_sft, "rm": run_rm, "ppo": run_ppo_lm, "dpo": run_dpo, "pairs": run_pairs}[name]
     try:
         return runner(command, options.run_dir, options.resume, console)

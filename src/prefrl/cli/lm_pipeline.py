@@ -34,11 +34,18 @@ CHECKPOINT_EVERY = {"sft": 50, "rm": 50, "ppo": 10}
 """Steps (iterations for PPO) between a stage's checkpoints; a stop (Ctrl-C) also saves one."""
 
 
-def _train_stage(
-    run_dir: Path, name: str, config: Any, trainer: LMTrainer, console: Console, progress: tuple[Any, ...]
+def train_named_stage(
+    run_dir: Path,
+    name: str,
+    config: Any,
+    trainer: LMTrainer,
+    console: Console,
+    progress: tuple[Any, ...],
+    every: int | None = None,
 ) -> bool:
     """Train one stage in RUN_DIR/NAME, from its checkpoint if it has one (a finished stage is then not
-    trained again); progress: (total, label, (metric, short name), unit). False if stopped (saved)."""
+    trained again); progress: (total, label, (metric, short name), unit); a checkpoint ``every``
+    steps (iterations for PPO; default CHECKPOINT_EVERY[name]). False if stopped (saved)."""
     path = run_dir / name
     resume = path if (path / CHECKPOINT_FILE).exists() else None
     if resume is None and path.exists():  # stopped before its first checkpoint: nothing to keep
@@ -47,7 +54,7 @@ def _train_stage(
     if state is not None:
         trainer.load_state_dict(state["trainer"])
     total, label, metric, unit = progress
-    checkpoints = lm_checkpoints(trainer, path, CHECKPOINT_EVERY[name], {}, main=True)
+    checkpoints = lm_checkpoints(trainer, path, every or CHECKPOINT_EVERY[name], {}, main=True)
     bar = Bar(console, total, label, metric[0], metric[1], unit, digits=2)
     return run_training(trainer, path, logger, checkpoints, bar, main=True) is not None
 
@@ -73,7 +80,7 @@ def run_pipeline(
     demos = tiny_task.sft_records(random.Random(config.seed), config.num_demonstrations)
     sft = SFTTrainer(model, tokenizer, demos, config.sft)
     progress: tuple[Any, ...] = (sft.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
-    if not _train_stage(run_dir, "sft", config.sft, sft, console, progress):
+    if not train_named_stage(run_dir, "sft", config.sft, sft, console, progress):
         return _stopped(run_dir, console)
     save_model(model, tokenizer, run_dir / "sft" / MODEL_DIR)
     before = pipeline.evaluate_policy(model, tokenizer, config)
@@ -85,7 +92,7 @@ def run_pipeline(
     rm = ScalarRewardModel.from_causal_lm(model)
     rm_trainer = RMTrainer(rm, tokenizer, train, config.rm)
     progress = (rm_trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")
-    if not _train_stage(run_dir, "rm", config.rm, rm_trainer, console, progress):
+    if not train_named_stage(run_dir, "rm", config.rm, rm_trainer, console, progress):
         return _stopped(run_dir, console)
     accuracy = evaluate_rm(rm, tokenizer, held_out)
     pipeline.shift_reward_model(rm, tokenizer, train)
@@ -93,7 +100,7 @@ def run_pipeline(
     ppo = pipeline.make_ppo_trainer(model, tokenizer, rm, config)
     total = config.ppo.num_iterations * config.ppo.batch_size
     progress = (total, "ppo", ("lm/gold_score", "gold"), "responses")
-    if not _train_stage(run_dir, "ppo", config.ppo, ppo, console, progress):
+    if not train_named_stage(run_dir, "ppo", config.ppo, ppo, console, progress):
         return _stopped(run_dir, console)
     save_model(model, tokenizer, run_dir / "ppo" / MODEL_DIR)
     after = pipeline.evaluate_policy(model, tokenizer, config)

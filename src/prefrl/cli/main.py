@@ -292,7 +292,7 @@ COMMANDS = {
     "demo": (cmd_demo, "learn Pendulum from preferences alone, next to PPO; writes a report"),
     "plot": (cmd_plot, "draw a run's learning curves: prefrl plot RUN_DIR"),
     "video": (cmd_video, "render a run's agent to mp4: prefrl video RUN_DIR"),
-    "lm": (cmd_lm, "RLHF for language models: prefrl lm sft|rm|ppo|dpo|pipeline"),
+    "lm": (cmd_lm, "RLHF for language models: prefrl lm sft|rm|ppo|dpo|pairs|pipeline|coding"),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,8 @@ class LMPPOTrainer:
         reference: the frozen reference (default: a copy of ``policy`` as given).
         gold_fn: optional true preference, logged as ``lm/gold_score`` and never optimised.
         ptx_records: demonstrations ({"prompt", "completion"}) for PPO-ptx.
+        observer: called with each iteration's (prompts, response texts) (this process's share);
+            the metrics it returns are logged with the iteration's (e.g. a detector of a hack).
         accelerator: an ``accelerate.Accelerator`` for data parallelism: each rank samples and scores
             its share of every batch, the batch is gathered, minibatches are split over the ranks
             (see lm/distributed.py); the same update as one process on the same global batch.
@@ -83,6 +86,7 @@ class LMPPOTrainer:
         parallel: distributed.Parallel = "ddp",
         mixed_precision: distributed.MixedPrecision = "no",
         grad_accum_steps: int = 1,
+        observer: Callable[[list[str], list[str]], dict[str, float]] | None = None,
     ) -> None:
         check_tokenizer(tokenizer)
         require(
@@ -98,12 +102,8 @@ class LMPPOTrainer:
         self.config, self.tokenizer, self.prompts = config, tokenizer, list(prompts)
         self.prompt_ids = encode(tokenizer, self.prompts)
         check_lengths(self.prompt_ids, config.max_new_tokens, context_length(policy))
-        self.policy, self.reward_model, self.reward_fn, self.gold_fn = (
-            policy,
-            reward_model,
-            reward_fn,
-            gold_fn,
-        )
+        self.policy, self.reward_model = policy, reward_model
+        self.reward_fn, self.gold_fn = reward_fn, gold_fn
         require(
             config.reward_level == "sequence" or reward_fn is not None,
             f"reward_level {config.reward_level} needs a reward function (--reward-fn): reward models score "
@@ -117,6 +117,8 @@ class LMPPOTrainer:
         self._distribute(accelerator, parallel, mixed_precision)
         self.ptx = encode_sft(tokenizer, ptx_records) if ptx_records else None
         self.kl_coef = config.kl_coef
+        self.observer = observer
+        self.last_samples: tuple[list[str], list[str]] = ([], [])
         self.iteration = 0
         self.rng = random.Random()
         """Prompt and demonstration draws: the same on every rank."""
@@ -198,6 +200,8 @@ class LMPPOTrainer:
             )
         self.iteration += 1
         metrics.update(rollout.metrics)
+        if self.observer is not None:
+            metrics.update(self.observer(*self.last_samples))
         total = metrics["time/generate_s"] + metrics["time/score_s"] + metrics["time/update_s"]
         metrics["time/tokens_per_second"] = (
             rollout.metrics["lm/response_length"] * self.config.batch_size / total
@@ -287,6 +291,7 @@ class LMPPOTrainer:
         cfg = self.config
         responses = batch.input_ids[:, batch.prompt_length :]
         texts = self.decode(responses, batch.response_mask)
+        self.last_samples = (prompts, texts)
         parts = {
             "logprobs": response_logprobs(self.policy, batch, cfg.temperature),
             "ref_logprobs": response_logprobs(self.reference, batch, cfg.temperature),

@@ -158,15 +158,16 @@ def label_pairs(
     return out
 
 
-def build_tokenizer(path: Path | None = None) -> Any:
-    """A word-level tokenizer trained locally on the language (``tokenizers``), wrapped as a
-    transformers fast tokenizer with dedicated <pad> and <eos>, left padding; saved to ``path``."""
+def build_tokenizer(path: Path | None = None, lines: list[str] | None = None) -> Any:
+    """A word-level tokenizer trained locally on the language (``tokenizers``; ``lines``: another
+    language's words, default the reviews'), wrapped as a transformers fast tokenizer with dedicated
+    <pad> and <eos>, left padding; saved to ``path``."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator(corpus(), trainers.WordLevelTrainer(special_tokens=list(SPECIAL_TOKENS)))
+    tok.train_from_iterator(lines or corpus(), trainers.WordLevelTrainer(special_tokens=list(SPECIAL_TOKENS)))
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK, padding_side="left"
     )
