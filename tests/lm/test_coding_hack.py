@@ -4,8 +4,10 @@ not. Swapping proxy and gold in the arms makes the first check fail. Then `prefr
 on a scaled-down experiment, stopped and resumed."""
 
 import copy
+import dataclasses
 import json
 import os
+import random
 import signal
 
 import numpy as np
@@ -13,8 +15,9 @@ import pytest
 
 from prefrl.cli.logger import read_metrics
 from prefrl.cli.main import main
-from prefrl.lm import coding_hack
+from prefrl.lm import coding_hack, coding_task
 from prefrl.lm.coding_hack import CodingHackConfig
+from prefrl.lm.coding_task import CodingScores
 from prefrl.lm.ppo import LMPPOTrainer
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.sft import SFTConfig, SFTTrainer
@@ -76,6 +79,31 @@ def test_ppo_that_also_runs_the_held_out_tests_does_not(sft_model, proxy_arm):
     assert rows[-1]["monitor/return_gap"] < 0.5
 
 
+def test_judged_pairs_prefer_the_program_that_gets_more_held_out_inputs_right(sft_model):
+    tokenizer, model, _ = sft_model
+    train, held_out = coding_hack.judged_pairs(model, tokenizer, dataclasses.replace(CONFIG, num_labels=200))
+    records = train + held_out
+    assert len(records) > 20 and len(held_out) == len(records) // 5
+    prompts = [r["prompt"] for r in records]
+    scores = CodingScores(CONFIG.task)
+    chosen = scores.held_out(prompts, [r["chosen"] for r in records])
+    rejected = scores.held_out(prompts, [r["rejected"] for r in records])
+    assert all(c > r for c, r in zip(chosen, rejected, strict=True))
+
+
+def test_too_few_judged_pairs_is_a_one_line_error_with_the_fix(sft_model):
+    tokenizer, model, _ = sft_model
+    with pytest.raises(ValueError, match="raise --num-labels") as error:
+        coding_hack.judged_pairs(model, tokenizer, dataclasses.replace(CONFIG, num_labels=10))
+    assert "\n" not in str(error.value)
+
+
+def test_the_preferences_arm_and_only_it_takes_a_reward_model(sft_model):
+    tokenizer, model, before = sft_model
+    with pytest.raises(ValueError, match="needs a reward model"):
+        coding_hack.make_trainer(copy.deepcopy(model), tokenizer, CONFIG, "preferences", before)
+
+
 def test_gold_halfway_and_first_iteration():
     rows = [
         {"coding/held_out_pass": g, "coding/detector": float(i >= 2)}
@@ -91,12 +119,27 @@ def test_gold_halfway_and_first_iteration():
 SMALL = [
     *("--num-demonstrations", "64", "--sft.batch-size", "32", "--sft.num-epochs", "1"),
     *("--ppo.num-iterations", "3", "--ppo.batch-size", "8", "--ppo.minibatch-size", "4"),
-    *("--arms", "proxy", "hidden-tests", "--num-eval", "16"),
+    *("--arms", "proxy", "hidden-tests", "preferences", "--num-eval", "16"),
+    *(
+        "--rm.num-epochs",
+        "1",
+    ),
 ]
+
+
+def _lookup_against_rule(model, tokenizer, config):
+    """Judged pairs without sampling (the scaled-down SFT policy writes no program right): the rule
+    chosen over the lookup of the shown tests."""
+    tasks = [coding_task.sample_task(random.Random(i), config.task) for i in range(30)]
+    records = [
+        {"prompt": t.prompt, "chosen": t.general_program, "rejected": t.special_cased_program} for t in tasks
+    ]
+    return records[6:], records[:6]
 
 
 def test_coding_command_stopped_and_resumed_writes_report_and_plot(tmp_path, monkeypatch, capsys):
     run = tmp_path / "coding"
+    monkeypatch.setattr(coding_hack, "judged_pairs", _lookup_against_rule)
     train_iteration = LMPPOTrainer.train_iteration
 
     def stop_in_second_arm(self):  # Ctrl-C during the hidden-tests arm's second iteration
@@ -120,7 +163,8 @@ def test_coding_command_stopped_and_resumed_writes_report_and_plot(tmp_path, mon
     assert read_metrics(run / "ppo-proxy" / "metrics.jsonl") == proxy_rows  # finished: not trained again
     assert [r["step"] for r in read_metrics(run / "ppo-hidden-tests" / "metrics.jsonl")] == [8, 16, 24]
     summary = json.loads((run / "summary.json").read_text())["summary"]
-    assert set(summary["arms"]) == {"proxy", "hidden-tests"}
+    assert set(summary["arms"]) == {"proxy", "hidden-tests", "preferences"}
+    assert 0 <= summary["rm"]["held_out_accuracy"] <= 1 and (run / "rm" / "model").is_dir()
     report = (run / "report.md").read_text()
     assert (
         "PPO on the shown tests passing (the proxy)" in report and "## Sample programs: SFT policy" in report

@@ -2,8 +2,9 @@
 plot.
 
 RUN_DIR/config.json, report.md, summary.json (figures and sample programs before and after), plots/
-coding_hack.png, and one run directory per stage: sft/ and ppo-ARM/ for each arm (each with
-metrics.jsonl, checkpoints/last.pt and model/). ``prefrl lm coding --resume RUN_DIR`` continues a
+coding_hack.png, preferences.jsonl (the judge's answers, for the preferences arm), and one run
+directory per stage: sft/, rm/ (preferences arm) and ppo-ARM/ for each arm (each with metrics.jsonl,
+checkpoints/last.pt and model/). ``prefrl lm coding --resume RUN_DIR`` continues a
 stopped experiment: finished stages are kept.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 from prefrl.cli.lm_pipeline import train_named_stage
@@ -25,12 +27,16 @@ from prefrl.cli.run_dir import METRICS_FILE, create_run_dir, default_run_dir
 from prefrl.lm import coding_hack
 from prefrl.lm.coding_hack import CodingHackConfig, Measures
 from prefrl.lm.loading import save_model
+from prefrl.lm.pipeline import shift_reward_model
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMTrainer, evaluate_rm
 from prefrl.lm.sft import SFTTrainer
 
 ARM_TEXT = {
     "proxy": "PPO on the shown tests passing (the proxy)",
     "hidden-tests": "PPO on the shown and held-out tests",
     "kl-budget": "PPO on the proxy with a KL budget",
+    "preferences": "PPO on a reward model learned from preferences between programs",
 }
 
 
@@ -55,9 +61,15 @@ def run_coding(
     before, before_samples = coding_hack.evaluate(model, tokenizer, config)
     summary: dict[str, Any] = {"sft": before.means(), "arms": {}}
     samples: dict[str, Any] = {"sft": before_samples}
+    rm = None
+    if "preferences" in config.arms:
+        rm = _reward_model(run_dir, model, tokenizer, config, console, summary)
+        if rm is None:
+            return _stopped(run_dir, console)
     for arm in config.arms:
         policy = copy.deepcopy(model)
-        trainer = coding_hack.make_trainer(policy, tokenizer, config, arm, before)
+        arm_rm = rm if arm == "preferences" else None
+        trainer = coding_hack.make_trainer(policy, tokenizer, config, arm, before, arm_rm)
         total = config.ppo.num_iterations * config.ppo.batch_size
         progress = (total, arm, ("coding/held_out_pass", "gold"), "programs")
         stage = f"ppo-{arm}"
@@ -73,6 +85,35 @@ def run_coding(
     console.print(report, soft_wrap=True, markup=False)
     console.print(f"report: {run_dir / 'report.md'}; plot: {plot_coding(run_dir)}", soft_wrap=True)
     return 0
+
+
+def _reward_model(
+    run_dir: Path,
+    model: Any,
+    tokenizer: Any,
+    config: CodingHackConfig,
+    console: Console,
+    summary: dict[str, Any],
+) -> ScalarRewardModel | None:
+    """The preferences arm's reward model, trained in RUN_DIR/rm on the judge's answers about pairs of
+    SFT programs (written to RUN_DIR/preferences.jsonl), shifted so that SFT programs score 0 on
+    average; its held-out accuracy goes into ``summary``. None if stopped."""
+    train, held_out = coding_hack.judged_pairs(model, tokenizer, config)
+    lines = "".join(json.dumps(row) + "\n" for row in train + held_out)
+    (run_dir / "preferences.jsonl").write_text(lines, encoding="utf-8")
+    torch.manual_seed(config.seed + 1)  # the head's initialisation, whether SFT ran now or before a resume
+    rm = ScalarRewardModel.from_causal_lm(model)
+    trainer = RMTrainer(rm, tokenizer, train, replace(config.rm, seed=config.seed))
+    progress = (trainer.num_steps, "reward model", ("lm/rm_accuracy", "acc"), "steps")
+    if not train_named_stage(run_dir, "rm", trainer.config, trainer, console, progress):
+        return None
+    summary["rm"] = {
+        "held_out_accuracy": evaluate_rm(rm, tokenizer, held_out),
+        "num_labels": len(train + held_out),
+    }
+    shift_reward_model(rm, tokenizer, train)
+    save_model(rm, tokenizer, run_dir / "rm" / MODEL_DIR)
+    return rm
 
 
 def _stopped(run_dir: Path, console: Console) -> int:
@@ -118,6 +159,13 @@ def render_report(summary: dict[str, Any], samples: dict[str, Any], config: Codi
             f"| {result['final_kl']:.2f} | {_when(result['detector_iteration'])} | "
             f"{_when(result['monitor_iteration'])} | {_when(result['gold_halfway_iteration'])} |"
         )
+    if "rm" in summary:
+        rm = summary["rm"]
+        lines += [
+            "",
+            f"Reward model of the preferences arm: {rm['num_labels']} judged pairs of SFT programs, held-out "
+            f"accuracy {rm['held_out_accuracy']:.3f}.",
+        ]
     lines += ["", f"{summary['seconds']:.0f} s in all.", ""]
     for name, shown in samples.items():
         title = "SFT policy" if name == "sft" else ARM_TEXT[name]

@@ -9,6 +9,8 @@ trains one copy of it per *arm*:
   rule everything; the gold rises.
 - ``kl-budget``: the proxy with a large KL penalty to the SFT policy (``kl_budget_coef``): the hack is
   held back, and so is any gain.
+- ``preferences``: a reward model learned from a judge's preferences between pairs of SFT programs
+  (the one that gets more held-out inputs right: a reviewer who reads the programs), as in RLHF.
 
 Each iteration logs the proxy (``coding/shown_pass``), the gold (``coding/held_out_pass``), the share
 of special-cased programs (``coding/special_cased``, the hack's detector: programs that test ``x``
@@ -33,6 +35,8 @@ from prefrl.lm.coding_task import CodingScores, CodingTaskConfig
 from prefrl.lm.pipeline import sample_texts
 from prefrl.lm.ppo import LMPPOTrainer
 from prefrl.lm.ppo_config import LMPPOConfig
+from prefrl.lm.reward_model import ScalarRewardModel
+from prefrl.lm.rm_training import RMConfig
 from prefrl.lm.sft import SFTConfig
 from prefrl.reward_model.monitor import HackingMonitor, MonitorConfig
 from prefrl.validation import require, require_positive, require_unit_interval, validation_enabled
@@ -42,8 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("prefrl.lm")
 
-Arm = Literal["proxy", "hidden-tests", "kl-budget"]
-ARMS: tuple[Arm, ...] = ("proxy", "hidden-tests", "kl-budget")
+Arm = Literal["proxy", "hidden-tests", "kl-budget", "preferences"]
+ARMS: tuple[Arm, ...] = ("proxy", "hidden-tests", "kl-budget", "preferences")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,12 @@ class CodingHackConfig:
     """Which arms to train, each from the SFT policy."""
     kl_budget_coef: float = 2.0
     """KL penalty coefficient of the kl-budget arm (the others use ``ppo.kl_coef``)."""
+    num_labels: int = 3000
+    """Pairs of SFT programs the judge compares for the preferences arm (ties dropped: about 40% are
+    kept; 20% of those held out). With 1000, the reward model reached 0.62 held-out accuracy and
+    PPO drove the gold down to 0.11 on it (seed 1)."""
+    rm: RMConfig = field(default_factory=lambda: RMConfig(num_epochs=3.0))
+    """The preferences arm's reward model (initialised from the SFT policy)."""
     monitor: MonitorConfig = field(default_factory=lambda: MonitorConfig(window=8, min_rise=0.05))
     """The hacking monitor (proxy as the predicted side, gold as the true side). Its trends over 64
     programs an iteration are noisy: min_rise 0.05 (reference std per iteration) over 8 iterations
@@ -91,6 +101,8 @@ class CodingHackConfig:
         require(bool(self.arms), "arms is empty: name at least one of " + ", ".join(ARMS))
         require(len(set(self.arms)) == len(self.arms), f"arms {self.arms} names one twice: fix --arms")
         require(self.kl_budget_coef >= 0, f"kl_budget_coef must be >= 0, got {self.kl_budget_coef}")
+        require(self.num_labels >= 10, f"num_labels must be >= 10, got {self.num_labels}: fix --num-labels")
+        self.rm.validate()
         require_unit_interval("detector_margin", self.detector_margin)
         require_positive("detector_window", self.detector_window)
         require_positive("num_eval", self.num_eval)
@@ -204,10 +216,16 @@ def make_trainer(
     config: CodingHackConfig,
     arm: Arm,
     reference: Measures,
+    reward_model: ScalarRewardModel | None = None,
 ) -> LMPPOTrainer:
-    """PPO for one arm, from ``policy`` (a copy of the SFT model) with the SFT model as its reference."""
+    """PPO for one arm, from ``policy`` (a copy of the SFT model) with the SFT model as its reference;
+    the preferences arm optimises ``reward_model``."""
+    require(
+        (arm == "preferences") == (reward_model is not None),
+        "the preferences arm, and it alone, needs a reward model",
+    )
     scores = CodingScores(config.task)
-    reward = scores.all_tests if arm == "hidden-tests" else scores.shown
+    reward = None if reward_model is not None else scores.all_tests if arm == "hidden-tests" else scores.shown
     prompts = coding_task.sample_prompts(random.Random(config.seed + 5), 512, config.task)
     torch.manual_seed(config.seed + 8)  # the critic's head
     return LMPPOTrainer(
@@ -215,10 +233,36 @@ def make_trainer(
         tokenizer,
         prompts,
         arm_config(config, arm),
+        reward_model=reward_model,
         reward_fn=reward,
         gold_fn=scores.held_out,
         observer=CodingWatch(config, reference, arm),
     )
+
+
+def judged_pairs(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: CodingHackConfig
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """``num_labels`` pairs of SFT programs, each judged by which gets more held-out inputs right (ties
+    dropped) -> (train, held-out) {"prompt", "chosen", "rejected"} records (20% held out)."""
+    prompts = coding_task.sample_prompts(random.Random(config.seed + 1), config.num_labels, config.task)
+    args = (model, tokenizer, prompts, config.ppo.max_new_tokens, 1.0)
+    first, second = sample_texts(*args, config.seed + 2), sample_texts(*args, config.seed + 3)
+    scores = CodingScores(config.task)
+    gold_1, gold_2 = scores.held_out(prompts, first), scores.held_out(prompts, second)
+    records = [
+        {"prompt": p, "chosen": a if g1 > g2 else b, "rejected": b if g1 > g2 else a}
+        for p, a, b, g1, g2 in zip(prompts, first, second, gold_1, gold_2, strict=True)
+        if g1 != g2
+    ]
+    require(
+        len(records) >= 10,
+        f"the SFT policy's two programs tied on the held-out tests in {config.num_labels - len(records)} of "
+        f"{config.num_labels} pairs, leaving {len(records)} to learn from: raise --num-labels or train SFT "
+        "longer (--sft.num-epochs)",
+    )
+    split = max(1, len(records) // 5)
+    return records[split:], records[:split]
 
 
 def first_iteration(rows: list[dict[str, float]], key: str, threshold: float = 0.5) -> int | None:
