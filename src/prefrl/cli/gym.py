@@ -36,6 +36,7 @@ from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.store import PreferenceStore
+from prefrl.reward_model.ensemble import check_reward_inputs
 from prefrl.rlhp import RLHPConfig, RLHPTrainer
 from prefrl.validation import config_from_dict
 
@@ -167,6 +168,11 @@ def start_rlhp(
     if resume is not None:
         check_same_labeller(resume / PREFERENCES_FILE, labeller_kind)
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, render_states=human, **ppo.env_kwargs)
+    try:
+        check_reward_inputs(envs.single_observation_space)
+    except ValueError:
+        envs.close()
+        raise
     if labeller_kind == "flip-judge" and envs.single_observation_space.shape != (HOPPER_OBS_DIM,):
         envs.close()
         raise ValueError(

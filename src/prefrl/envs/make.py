@@ -10,6 +10,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from prefrl.envs.atari import SingleAtariEnv, is_atari, make_atari_vec, register_atari
 from prefrl.envs.proxy import ProxyReward, proxy_wrapper
 from prefrl.user_code import import_user_module
 
@@ -48,6 +49,8 @@ def resolve_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     module, name = split_env_id(env_id)
     if module is not None:
         import_env_module(module)
+    if is_atari(env_id):
+        register_atari()
     try:
         return gym.spec(name)
     except gym.error.Error as exc:
@@ -64,13 +67,21 @@ def resolve_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         ) from None
 
 
+def is_image_space(space: gym.Space) -> bool:
+    """Stacked frames for the convolutional policy: a (C, H, W) uint8 Box (as the Atari envs give)."""
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
+
+
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: str) -> None:
-    """PPO here handles flat Box observations and Discrete or flat Box actions; else ValueError."""
-    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
+    """PPO here handles flat Box observations (MLP policy) or (C, H, W) uint8 frames (convolutional
+    policy), and Discrete or flat Box actions; else ValueError."""
+    flat = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1
+    if not (flat or is_image_space(observation_space)):
         raise ValueError(
-            f"{env_id} has observation space {observation_space}, which prefrl's MLP policy does not "
+            f"{env_id} has observation space {observation_space}, which prefrl's policies do not "
             "support: use an env with a flat Box observation (wrap others with "
-            "gymnasium.wrappers.FlattenObservation and register the wrapped env)"
+            "gymnasium.wrappers.FlattenObservation and register the wrapped env) or (C, H, W) uint8 "
+            "frames (e.g. gymnasium.wrappers.FrameStackObservation over grey 84x84 frames)"
         )
     if isinstance(action_space, gym.spaces.Discrete):
         if int(action_space.start) != 0:
@@ -113,6 +124,10 @@ def make_env(
     resolve_spec(env_id)
     if render_mode is not None:  # passed only when asked: a user's env may not take the argument
         kwargs = {**kwargs, "render_mode": render_mode}
+    if is_atari(env_id):
+        if proxy_reward is not None:
+            raise ValueError(f"proxy rewards are written for MuJoCo and classic control, not {env_id}")
+        return SingleAtariEnv(env_id, **kwargs)
     with _env_options_checked(env_id, kwargs):
         env = gym.make(env_id, **kwargs)
     if proxy_reward is not None:
@@ -156,6 +171,12 @@ def make_vec_env(
     ``proxy_reward`` wraps each copy in that proxy reward. The numpy-vectorised envs can do neither,
     so ``auto`` then picks sync envs."""
     resolve_spec(env_id)
+    if is_atari(env_id):
+        if render_states or proxy_reward is not None:
+            raise ValueError(
+                f"{env_id}: clips for people and proxy rewards are not built for Atari yet (issue 18)"
+            )
+        return make_atari_vec(env_id, num_envs, **kwargs)
     mode = pick_vectorization(env_id, num_envs, vectorization)
     if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no numpy-vectorised version: use --vectorization sync or async")

@@ -59,6 +59,12 @@ class PPOConfig:
     """Normalise observations with running mean/std (saved in checkpoints)."""
     normalize_reward: bool = False
     """Scale rewards by the running std of the discounted return."""
+    clip_reward: bool = False
+    """Learn from sign(env reward) (Atari, as the DQN and PPO papers); returns are logged unclipped,
+    and a learned reward is never clipped."""
+    terminal_on_life_loss: bool = False
+    """Atari: a step that loses a life ends the value bootstrap (info["lives"] falls), the game goes
+    on; training only (evaluation and logged returns are whole games)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of the actor and of the critic."""
     activation: Activation = "tanh"

@@ -15,7 +15,7 @@ from prefrl.checkpoint import load_checkpoint
 from prefrl.envs.make import make_env
 from prefrl.envs.normalize import ObsNormalizer
 from prefrl.ppo.config import PPOConfig
-from prefrl.ppo.policy import ActorCritic
+from prefrl.ppo.policies import Policy, build_policy
 from prefrl.validation import config_from_dict
 
 
@@ -23,7 +23,7 @@ from prefrl.validation import config_from_dict
 class Agent:
     """A trained policy with the observation statistics it was trained with (frozen)."""
 
-    policy: ActorCritic
+    policy: Policy
     obs_normalizer: ObsNormalizer
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> Any:
@@ -42,7 +42,7 @@ def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, A
     env = make_env(config.env_id, **config.env_kwargs)
     obs_space = env.observation_space
     assert isinstance(obs_space, gym.spaces.Box)
-    policy = ActorCritic(
+    policy = build_policy(
         obs_space, env.action_space, config.hidden_sizes, config.activation, config.init_log_std
     ).to(device)
     env.close()
@@ -54,7 +54,7 @@ def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, A
 
 
 def evaluate_policy(
-    policy: ActorCritic,
+    policy: Policy,
     obs_normalizer: ObsNormalizer,
     env_id: str,
     num_episodes: int,

@@ -30,6 +30,31 @@ _MUJOCO: dict[str, Any] = {
     "normalize_reward": True,
 }
 
+ATARI: dict[str, Any] = {
+    "num_envs": 8,
+    "num_steps": 128,
+    "learning_rate": 2.5e-4,
+    "anneal_lr": True,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "num_minibatches": 4,
+    "update_epochs": 4,
+    "clip_coef": 0.1,
+    "clip_vloss": True,
+    "ent_coef": 0.01,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+    "clip_reward": True,
+    "terminal_on_life_loss": True,
+    "total_timesteps": 10_000_000,
+}
+ATARI_SOURCE = (
+    "Schulman et al. 2017 (PPO), Table 5, as CleanRL's ppo_atari: 8 envs x 128 steps, 4 epochs of 4 "
+    "minibatches, lr 2.5e-4 annealed, clip 0.1, entropy 0.01, value-loss clipping, rewards clipped to "
+    "their sign, a lost life terminal for training; 10M env steps (40M frames); the Nature CNN"
+)
+"""Every ``ALE/...`` id (rl-zoo3's atari.yml has the same settings, with the clip annealed)."""
+
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "CartPole-v1": (
         # Many short env segments and few, large minibatches keep the per-sample Python overhead low;
@@ -245,6 +270,8 @@ def preset_and_source(env_id: str) -> tuple[dict[str, Any], str]:
     if bare in PRESETS:
         source, fields = PRESETS[bare]
         return dict(fields), f"the {bare} preset: {source}"
+    if bare.startswith("ALE/"):
+        return dict(ATARI), f"the Atari preset: {ATARI_SOURCE}"
     from prefrl.envs.make import make_env
 
     env = make_env(env_id)

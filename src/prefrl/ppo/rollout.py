@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from prefrl.datatypes import Rollout
+from prefrl.envs.atari import life_lost
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.envs.render_state import RENDER_STATE_KEY
-from prefrl.ppo.policy import ActorCritic
+from prefrl.ppo.policies import Policy
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(raw obs (N, D), env actions (N, ...), env rewards (N,), terminated (N,) bool) -> rewards the
@@ -49,8 +50,17 @@ class RolloutCollector:
         device: torch.device,
         reward_fn: RewardFn | None = None,
         output_device: torch.device | None = None,
+        clip_reward: bool = False,
+        terminal_on_life_loss: bool = False,
     ) -> None:
         self.envs = envs
+        self.pixels = envs.single_observation_space.dtype == np.uint8
+        """Frames (uint8) are kept as they are: no normaliser, no float copies."""
+        self.clip_reward = clip_reward
+        """The agent learns from sign(env reward) (Atari); a learned reward is never clipped."""
+        self.terminal_on_life_loss = terminal_on_life_loss
+        """A step that lost a life (``info["lives"]`` fell) is terminal for the value bootstrap; the
+        game (and the logged episode) goes on."""
         self.output_device = output_device or device
         """Where the Rollout's tensors go (the update's device); ``device`` is the acting policy's."""
         self.reward_fn = reward_fn
@@ -64,7 +74,8 @@ class RolloutCollector:
     def reset(self, seed: int) -> None:
         """Start new episodes in every env (seeded), dropping the running ones."""
         raw_obs, info = self.envs.reset(seed=seed)
-        self.raw_obs = np.asarray(raw_obs, dtype=np.float64)
+        self.raw_obs = self._as_obs(raw_obs)
+        self.lives = info.get("lives")
         self.render_state = _render_state(info)
         """(B, K) simulator state behind ``raw_obs`` when the envs report it (see envs.render_state)."""
         """(B, D) current raw observations; normalised (and counted in the statistics) when used."""
@@ -74,8 +85,24 @@ class RolloutCollector:
         self.episode_info: dict[str, np.ndarray] = {}
         """info key -> (B,) running sums of the ``EPISODE_INFO_SUMS`` keys seen so far."""
 
+    def _as_obs(self, obs: Any) -> np.ndarray:
+        """Raw observations as kept between steps: uint8 frames as they are, else float64."""
+        return np.asarray(obs) if self.pixels else np.asarray(obs, dtype=np.float64)
+
+    def _policy_obs(self, update: bool = True) -> np.ndarray:
+        """What the policy sees of the current observations: frames as they are, else normalised."""
+        return self.raw_obs if self.pixels else self.obs_normalizer(self.raw_obs, update=update)
+
+    def _terminated(self, term: np.ndarray, info: dict[str, Any], valid: np.ndarray) -> np.ndarray:
+        """(B,) terminal for the bootstrap: the env's terminations, and with ``terminal_on_life_loss``
+        the steps that lost a life; keeps this step's lives."""
+        if self.terminal_on_life_loss:
+            term = term | life_lost(info.get("lives"), self.lives, valid)
+        self.lives = info.get("lives")
+        return term
+
     def collect(
-        self, policy: ActorCritic, num_steps: int, generator: torch.Generator, rewards: bool = True
+        self, policy: Policy, num_steps: int, generator: torch.Generator, rewards: bool = True
     ) -> tuple[Rollout, EpisodeStats]:
         """Run ``num_steps`` vector steps; returns the (B, T) rollout and the finished episodes.
         ``rewards=False`` leaves the agent's rewards zero, for :meth:`with_rewards` to fill in later
@@ -91,44 +118,51 @@ class RolloutCollector:
         stats = EpisodeStats()
         recorded = np.zeros(num_steps, dtype=bool)
         for t in range(num_steps):
-            obs = self.obs_normalizer(self.raw_obs)
+            obs = self._policy_obs()
             with torch.inference_mode():
                 actions = policy.sample(torch.from_numpy(obs).to(self.device), generator)
             env_actions = policy.env_actions(actions)
             next_obs, reward, term, trunc, info = self.envs.step(env_actions)
             true_reward = np.asarray(reward, dtype=np.float64)
             valid, done = ~self.prev_done, np.logical_or(term, trunc)
+            terminated = self._terminated(np.asarray(term, bool), info, valid)
             store(
-                t, obs=obs, actions=actions.cpu().numpy(), terminated=np.asarray(term, bool),
-                truncated=np.asarray(trunc, bool), valid=valid, done=done,
-                raw_obs=self.raw_obs.astype(np.float32), env_actions=env_actions,
+                t, obs=obs, actions=actions.cpu().numpy(), terminated=terminated,
+                truncated=np.asarray(trunc, bool), valid=valid, done=done, env_actions=env_actions,
                 true_rewards=true_reward.astype(np.float32),
             )  # fmt: skip
+            if not self.pixels:  # frames are their own raw observations
+                store(t, raw_obs=self.raw_obs.astype(np.float32))
             if self.render_state is not None:
                 store(t, render_states=self.render_state)
                 recorded[t] = True
             self.render_state = _render_state(info)
             self._track_info(info, done, valid, stats)
             self._track_episodes(true_reward, done, valid, stats)
-            self.raw_obs = np.asarray(next_obs, dtype=np.float64)
+            self.raw_obs = self._as_obs(next_obs)
             self.prev_done = done
         _complete_render_states(buffers, recorded)
+        if self.pixels:
+            buffers["raw_obs"] = buffers["obs"]  # the same array: one copy of the frames
         buffers["rewards"] = (
             self._agent_rewards(buffers) if rewards else np.zeros_like(buffers["true_rewards"])
         )
         del buffers["done"]
         with torch.inference_mode():
             buffers["logprobs"], buffers["values"] = self._logprobs_and_values(policy, buffers)
-            last_obs = self.obs_normalizer(self.raw_obs, update=False)
+            last_obs = self._policy_obs(update=False)
             last_values = policy.value(torch.from_numpy(last_obs).to(self.device))
         tensors = {  # (T, B, ...) numpy -> (B, T, ...) tensors
             k: torch.from_numpy(np.ascontiguousarray(np.swapaxes(v, 0, 1))).to(self.output_device)
             for k, v in buffers.items()
+            if not (self.pixels and k == "raw_obs")
         }
+        if self.pixels:
+            tensors["raw_obs"] = tensors["obs"]
         return Rollout(**tensors, last_values=last_values.float().to(self.output_device)), stats
 
     def _logprobs_and_values(
-        self, policy: ActorCritic, buffers: dict[str, np.ndarray]
+        self, policy: Policy, buffers: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, B) log-probs of the rollout's actions and values of its observations, in one batch."""
         obs, actions = buffers["obs"], buffers["actions"]
@@ -154,7 +188,7 @@ class RolloutCollector:
         one call over the whole rollout, then scaled step by step in time order."""
         true_rewards = buffers["true_rewards"].astype(np.float64)
         if self.reward_fn is None:
-            rewards = true_rewards
+            rewards = np.sign(true_rewards) if self.clip_reward else true_rewards
         else:
             num_steps, num_envs = true_rewards.shape
             raw_obs, env_actions = buffers["raw_obs"], buffers["env_actions"]

@@ -23,7 +23,7 @@ from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.evaluate import evaluate_policy
 from prefrl.ppo.gae import gae
 from prefrl.ppo.losses import entropy_bonus, explained_variance, policy_loss, value_loss
-from prefrl.ppo.policy import ActorCritic
+from prefrl.ppo.policies import build_policy
 from prefrl.ppo.rollout import EpisodeStats, RewardFn, RolloutCollector
 
 RETURN_WINDOW = 20
@@ -74,7 +74,12 @@ class PPOTrainer:
         )
         obs_space = self.envs.single_observation_space
         assert isinstance(obs_space, gym.spaces.Box)
-        self.policy = ActorCritic(
+        if obs_space.dtype == np.uint8 and config.normalize_obs:
+            raise ValueError(
+                f"{config.env_id} gives frames (uint8), which the convolutional policy scales itself: "
+                "drop --normalize-obs"
+            )
+        self.policy = build_policy(
             obs_space,
             self.envs.single_action_space,
             config.hidden_sizes,
@@ -106,6 +111,8 @@ class PPOTrainer:
             device=self.acting_device,
             reward_fn=reward_fn,
             output_device=self.device,
+            clip_reward=config.clip_reward,
+            terminal_on_life_loss=config.terminal_on_life_loss,
         )
         self._rollout_seconds = 0.0
         self.iteration = 0

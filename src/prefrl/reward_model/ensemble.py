@@ -44,6 +44,17 @@ class RewardModelConfig:
         require(0.0 <= self.noise < 1.0, f"noise must be in [0, 1), got {self.noise}: fix --noise")
 
 
+def check_reward_inputs(observation_space: gym.Space) -> None:
+    """The reward model is an MLP on flat observations: a ValueError for frames, with what works."""
+    shape = getattr(observation_space, "shape", None) or ()
+    if len(shape) != 1:
+        raise ValueError(
+            f"learning rewards from preferences on observations of shape {shape} (frames) needs a "
+            "convolutional reward model, which prefrl does not have yet (issue 18): train PPO on the "
+            "env's own reward with `prefrl ppo`, or use an env with flat observations"
+        )
+
+
 class RewardModel(nn.Module):
     """r_hat(s, a): E members; the agent's reward is the mean of the members after each is
     normalised to zero mean and std ``reward_std`` on recent data (:meth:`fit_normalization`)."""
@@ -52,6 +63,7 @@ class RewardModel(nn.Module):
         self, observation_space: gym.spaces.Box, action_space: gym.Space, config: RewardModelConfig
     ) -> None:
         super().__init__()
+        check_reward_inputs(observation_space)
         self.config = config
         self.obs_dim = int(np.prod(observation_space.shape))
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
