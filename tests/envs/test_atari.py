@@ -94,22 +94,30 @@ def _collect(clip, life_loss):
     )  # fmt: skip
     policy = build_policy(envs.single_observation_space, envs.single_action_space)
     rollout, _ = collector.collect(policy, 4, torch.Generator().manual_seed(0))
-    return rollout
+    return rollout, policy
+
+
+def test_the_cnn_rollout_takes_log_probs_and_values_from_the_acting_pass():
+    rollout, policy = _collect(clip=True, life_loss=False)
+    with torch.no_grad():
+        logprobs, _, values = policy.evaluate(rollout.obs.reshape(-1, 4, 36, 36), rollout.actions.reshape(-1))
+    torch.testing.assert_close(rollout.logprobs.reshape(-1), logprobs)
+    torch.testing.assert_close(rollout.values.reshape(-1), values)
 
 
 def test_the_agent_learns_from_clipped_rewards_the_true_ones_are_kept():
-    rollout = _collect(clip=True, life_loss=False)
+    rollout, _ = _collect(clip=True, life_loss=False)
     assert rollout.rewards.tolist() == [[1.0] * 4, [-1.0] * 4]
     assert rollout.true_rewards.tolist() == [[5.0] * 4, [-3.0] * 4]
     assert rollout.obs.dtype == torch.uint8 and rollout.raw_obs is rollout.obs  # one copy of the frames
-    assert _collect(clip=False, life_loss=False).rewards.tolist() == [[5.0] * 4, [-3.0] * 4]
+    assert _collect(clip=False, life_loss=False)[0].rewards.tolist() == [[5.0] * 4, [-3.0] * 4]
 
 
 def test_a_lost_life_is_terminal_for_the_bootstrap_and_the_game_goes_on():
-    rollout = _collect(clip=True, life_loss=True)
+    rollout, _ = _collect(clip=True, life_loss=True)
     assert rollout.terminated.tolist() == [[False, True, False, False], [False] * 4]
     assert rollout.valid.all()  # the step after a lost life is a real step, not a reset
-    assert not _collect(clip=True, life_loss=False).terminated.any()
+    assert not _collect(clip=True, life_loss=False)[0].terminated.any()
 
 
 def test_frames_get_the_nature_cnn_and_flat_observations_the_mlps():

@@ -4,6 +4,7 @@ logs, checkpoints, shows progress and evaluates."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ from prefrl.cli.run_dir import (
     discard_failed_start,
     open_run_logger,
 )
+from prefrl.envs.atari import is_atari
 from prefrl.envs.backflip import HOPPER_OBS_DIM
 from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
@@ -124,11 +126,12 @@ def train_run(
 
 
 def run_ppo(
-    config: PPOConfig, run_dir: Path | None, resume: Path | None, threads: int, console: Console
+    config: PPOConfig, run_dir: Path | None, resume: Path | None, threads: int | None, console: Console
 ) -> int:
     from prefrl.cli.plots import plot_run
 
-    torch.set_num_threads(threads)
+    frames = is_atari(config.env_id)
+    torch.set_num_threads(threads or ((os.cpu_count() or 1) if frames else 1))
     defaults = defaults_source(config.env_id, resume)
     trainer, run_dir, logger = start_ppo(config, run_dir, resume, defaults)
     if defaults is not None:

@@ -30,7 +30,7 @@ class TrainingCommand(Protocol):
     def config(self) -> Any: ...
 
     @property
-    def torch_threads(self) -> int: ...
+    def torch_threads(self) -> int | None: ...
 
 
 C = TypeVar("C", bound=TrainingCommand)
@@ -46,8 +46,9 @@ class PPOCommand:
     """Run directory to create (default: runs/ppo-ENV-sSEED-DATE-TIME)."""
     resume: Path | None = None
     """Continue the run in this directory from its last checkpoint (its config is kept)."""
-    torch_threads: int = 1
-    """Torch CPU threads (1 is fastest for small MLPs on a few cores)."""
+    torch_threads: int | None = None
+    """Torch CPU threads (default: 1, fastest for small MLPs on a few cores; every core for Atari's
+    CNN, where the convolutions are the cost)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def parse_training(argv: list[str], command: type[C], kind: str, prog: str) -> C
         default_command: C = cast(Any, command)(config=default)
         cmd = tyro.cli(command, default=default_command, args=argv, prog=prog)
     cmd.config.validate()
-    if cmd.torch_threads < 1:
+    if cmd.torch_threads is not None and cmd.torch_threads < 1:
         raise ValueError("torch_threads must be >= 1: fix --torch-threads")
     ppo_config = cmd.config if isinstance(cmd.config, PPOConfig) else cmd.config.ppo
     trained = ppo_config.num_iterations * ppo_config.batch_size

@@ -75,6 +75,8 @@ class ActorCritic(nn.Module):
 
     action_low: torch.Tensor
     action_high: torch.Tensor
+    batched_evaluation = True
+    """The rollout samples with the actor alone and evaluates all its steps in one batch afterwards."""
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -119,8 +120,7 @@ class RolloutCollector:
         recorded = np.zeros(num_steps, dtype=bool)
         for t in range(num_steps):
             obs = self._policy_obs()
-            with torch.inference_mode():
-                actions = policy.sample(torch.from_numpy(obs).to(self.device), generator)
+            actions = self._act(policy, obs, generator, partial(store, t))
             env_actions = policy.env_actions(actions)
             next_obs, reward, term, trunc, info = self.envs.step(env_actions)
             true_reward = np.asarray(reward, dtype=np.float64)
@@ -149,7 +149,8 @@ class RolloutCollector:
         )
         del buffers["done"]
         with torch.inference_mode():
-            buffers["logprobs"], buffers["values"] = self._logprobs_and_values(policy, buffers)
+            if "logprobs" not in buffers:
+                buffers["logprobs"], buffers["values"] = self._logprobs_and_values(policy, buffers)
             last_obs = self._policy_obs(update=False)
             last_values = policy.value(torch.from_numpy(last_obs).to(self.device))
         tensors = {  # (T, B, ...) numpy -> (B, T, ...) tensors
@@ -160,6 +161,21 @@ class RolloutCollector:
         if self.pixels:
             tensors["raw_obs"] = tensors["obs"]
         return Rollout(**tensors, last_values=last_values.float().to(self.output_device)), stats
+
+    def _act(
+        self, policy: Policy, obs: np.ndarray, generator: torch.Generator, store: Callable[..., None]
+    ) -> torch.Tensor:
+        """Actions for (B, ...) observations. A policy whose forward is cheap next to its per-call
+        overhead (the MLPs) samples alone, and the rollout's log-probs and values come from one
+        batched pass afterwards; one whose forward is the cost (the CNN) gives them now, from the
+        same pass (``store``d), instead of running twice."""
+        with torch.inference_mode():
+            x = torch.from_numpy(obs).to(self.device)
+            if policy.batched_evaluation:
+                return policy.sample(x, generator)
+            actions, logprobs, values = policy.act(x, generator)
+        store(logprobs=logprobs.cpu().numpy(), values=values.float().cpu().numpy())
+        return actions
 
     def _logprobs_and_values(
         self, policy: Policy, buffers: dict[str, np.ndarray]
