@@ -20,17 +20,16 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from prefrl.cli.lm_pipeline import train_named_stage
+from prefrl.cli.lm_pipeline import open_experiment, sft_stage, train_named_stage
 from prefrl.cli.lm_runs import MODEL_DIR
 from prefrl.cli.logger import read_metrics
-from prefrl.cli.run_dir import METRICS_FILE, create_run_dir, default_run_dir
+from prefrl.cli.run_dir import METRICS_FILE
 from prefrl.lm import coding_hack
 from prefrl.lm.coding_hack import CodingHackConfig, Measures
 from prefrl.lm.loading import save_model
 from prefrl.lm.pipeline import shift_reward_model
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.rm_training import RMTrainer, evaluate_rm
-from prefrl.lm.sft import SFTTrainer
 
 ARM_TEXT = {
     "proxy": "PPO on the shown tests passing (the proxy)",
@@ -45,19 +44,11 @@ def run_coding(
 ) -> int:
     """The experiment in a new run directory, or continued in ``resume``'s. Returns the exit code."""
     start = time.perf_counter()
-    if resume is None:
-        default = default_run_dir("lm-coding", "tiny", config.seed)
-        run_dir = create_run_dir(run_dir or default, "lm-coding", config)
-    run_dir = resume or run_dir
-    assert run_dir is not None
-    console.print(f"run directory: {run_dir}")
+    run_dir = open_experiment("lm-coding", config, config.seed, run_dir, resume, console)
     tokenizer, model = coding_hack.build(config)
     sft_config = replace(config.sft, seed=config.seed)
-    sft = SFTTrainer(model, tokenizer, coding_hack.demonstrations(config), sft_config)
-    progress: tuple[Any, ...] = (sft.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
-    if not train_named_stage(run_dir, "sft", sft_config, sft, console, progress):
+    if not sft_stage(run_dir, model, tokenizer, coding_hack.demonstrations(config), sft_config, console):
         return _stopped(run_dir, console)
-    save_model(model, tokenizer, run_dir / "sft" / MODEL_DIR)
     before, before_samples = coding_hack.evaluate(model, tokenizer, config)
     summary: dict[str, Any] = {"sft": before.means(), "arms": {}}
     samples: dict[str, Any] = {"sft": before_samples}

@@ -59,6 +59,32 @@ def train_named_stage(
     return run_training(trainer, path, logger, checkpoints, bar, main=True) is not None
 
 
+def open_experiment(
+    kind: str, config: Any, seed: int, run_dir: Path | None, resume: Path | None, console: Console
+) -> Path:
+    """A multi-stage experiment's run directory: ``resume``, or a new one (default
+    runs/KIND-tiny-sSEED-DATE-TIME) with the config written; its path is printed."""
+    if resume is None:
+        run_dir = create_run_dir(run_dir or default_run_dir(kind, "tiny", seed), kind, config)
+    path = resume or run_dir
+    assert path is not None
+    console.print(f"run directory: {path}")
+    return path
+
+
+def sft_stage(
+    run_dir: Path, model: Any, tokenizer: Any, demos: list[dict[str, Any]], config: Any, console: Console
+) -> bool:
+    """SFT in RUN_DIR/sft (resumed from its checkpoint, kept if finished), the model saved to
+    RUN_DIR/sft/model. False if stopped (saved)."""
+    sft = SFTTrainer(model, tokenizer, demos, config)
+    progress: tuple[Any, ...] = (sft.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
+    if not train_named_stage(run_dir, "sft", config, sft, console, progress):
+        return False
+    save_model(model, tokenizer, run_dir / "sft" / MODEL_DIR)
+    return True
+
+
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
@@ -70,19 +96,11 @@ def run_pipeline(
     kept, a stopped one goes on from its checkpoint, and the steps between (sampling, labelling,
     evaluation) are recomputed (seeded: the same pairs and labels). Returns the exit code."""
     start = time.perf_counter()
-    if resume is None:
-        default = default_run_dir("lm-pipeline", "tiny", config.seed)
-        run_dir = create_run_dir(run_dir or default, "lm-pipeline", config)
-    run_dir = resume or run_dir
-    assert run_dir is not None
-    console.print(f"run directory: {run_dir}")
+    run_dir = open_experiment("lm-pipeline", config, config.seed, run_dir, resume, console)
     tokenizer, model = pipeline.build(config)
     demos = tiny_task.sft_records(random.Random(config.seed), config.num_demonstrations)
-    sft = SFTTrainer(model, tokenizer, demos, config.sft)
-    progress: tuple[Any, ...] = (sft.num_steps, "sft", ("lm/sft_loss", "loss"), "steps")
-    if not train_named_stage(run_dir, "sft", config.sft, sft, console, progress):
+    if not sft_stage(run_dir, model, tokenizer, demos, config.sft, console):
         return _stopped(run_dir, console)
-    save_model(model, tokenizer, run_dir / "sft" / MODEL_DIR)
     before = pipeline.evaluate_policy(model, tokenizer, config)
     pairs = pipeline.collect_pairs(model, tokenizer, config)
     train, held_out = pipeline.label(pairs, config)
