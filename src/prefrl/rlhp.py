@@ -232,7 +232,9 @@ class RLHPTrainer:
         if not self.reward_fitted:
             return self.config.env_reward_coef * env_rewards
         with torch.no_grad():
-            r = self.reward_model(torch.from_numpy(obs).float(), torch.from_numpy(np.asarray(actions)))
+            x = torch.from_numpy(obs)
+            x = x if x.dtype == torch.uint8 else x.float()  # frames stay uint8: the conv net scales them
+            r = self.reward_model(x, torch.from_numpy(np.asarray(actions)))
             r = r.numpy().astype(np.float64)
             if self.config.absorbing and terminated.any():
                 r = r + terminated * float(self.reward_model.absorbing_value(self.config.ppo.gamma))

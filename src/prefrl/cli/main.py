@@ -171,6 +171,8 @@ def parse_training(argv: list[str], command: type[C], kind: str, prog: str) -> C
         default = saved
     else:
         ppo = preset_config(pre.env_id or PPOConfig.env_id)
+        if kind == "rlhp" and ppo.terminal_on_life_loss:  # no life-loss signal reaches a preference agent
+            ppo = dataclasses.replace(ppo, terminal_on_life_loss=False)  # (the 2017 paper's Atari runs)
         default = ppo if kind == "ppo" else RLHPConfig(ppo=ppo)
     with deferred_validation():
         default_command: C = cast(Any, command)(config=default)

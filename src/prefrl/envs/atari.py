@@ -16,6 +16,7 @@ that training and evaluation share one preprocessing.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -60,8 +61,12 @@ def make_atari_vec(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.Vect
     unknown = set(kwargs) - {"repeat_action_probability", "full_action_space", "num_threads"}
     if unknown:
         raise ValueError(f"{env_id} does not take {', '.join(sorted(unknown))}: drop it for Atari ids")
+    threads = min(num_envs, os.cpu_count() or 1)  # ALE's default (0) was 1.4x slower on 2 cores
     return gym.make_vec(
-        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **{**VECTOR_KWARGS, **kwargs}
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="vector_entry_point",
+        **{**VECTOR_KWARGS, "num_threads": threads, **kwargs},
     )
 
 

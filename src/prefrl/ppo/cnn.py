@@ -63,7 +63,8 @@ class CnnActorCritic(nn.Module):
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) uint8 (or floats in 0..255) -> (N, 512), the convolutions channels-last."""
-        return self.trunk((obs.float() / 255.0).contiguous(memory_format=torch.channels_last))
+        x = obs.contiguous(memory_format=torch.channels_last).float()  # the layout change on uint8
+        return self.trunk(x.mul_(1.0 / 255.0))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N,)"""

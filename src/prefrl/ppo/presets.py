@@ -51,7 +51,8 @@ ATARI: dict[str, Any] = {
 ATARI_SOURCE = (
     "Schulman et al. 2017 (PPO), Table 5, as CleanRL's ppo_atari: 8 envs x 128 steps, 4 epochs of 4 "
     "minibatches, lr 2.5e-4 annealed, clip 0.1, entropy 0.01, value-loss clipping, rewards clipped to "
-    "their sign, a lost life terminal for training; 10M env steps (40M frames); the Nature CNN"
+    "their sign, a lost life terminal for training (PPO on the score; a preference agent gets no life-loss "
+    "signal, as in the 2017 paper); 10M env steps (40M frames); the Nature CNN"
 )
 """Every ``ALE/...`` id (rl-zoo3's atari.yml has the same settings, with the clip annealed)."""
 

@@ -6,14 +6,19 @@ import gymnasium as gym
 import numpy as np
 
 from prefrl.datatypes import Rollout, Segment
+from prefrl.envs.atari import is_atari
 
 SEGMENT_SECONDS = 1.5
 """Simulated time per segment by default (Christiano et al. 2017: 1.5 s clips)."""
+ATARI_SEGMENT_LENGTH = 25
+"""Steps per Atari segment (Christiano et al. 2017: 25 steps, ~1.7 s at 15 steps/s)."""
 
 
 def default_segment_length(env_id: str, seconds: float = SEGMENT_SECONDS) -> int:
     """Steps in ``seconds`` of simulated time (the env's ``dt``, else its render fps), capped to fit
-    the episode; 25 when the env says neither."""
+    the episode; 25 when the env says neither, and for Atari (the paper's: 25 steps of 4 frames)."""
+    if is_atari(env_id):
+        return ATARI_SEGMENT_LENGTH
     env = gym.make(env_id)
     try:
         dt = getattr(env.unwrapped, "dt", None) or getattr(env.unwrapped, "tau", None)

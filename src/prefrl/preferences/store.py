@@ -12,6 +12,7 @@ import io
 import json
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,14 +96,22 @@ class Comparison:
     answered_at: float
 
 
+NPY_MAGIC = b"\x93NUMPY"
+"""How an uncompressed array blob starts (stores written before compression hold only those)."""
+
+
 def _to_blob(array: np.ndarray) -> bytes:
+    """An array as .npy bytes; frames (uint8) zlib-compressed: stacked Atari frames repeat each frame
+    4 times and compress about 20-fold."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
+    raw = buffer.getvalue()
+    return zlib.compress(raw, 1) if array.dtype == np.uint8 else raw
 
 
 def _from_blob(blob: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(blob), allow_pickle=False)
+    raw = blob if blob.startswith(NPY_MAGIC) else zlib.decompress(blob)
+    return np.load(io.BytesIO(raw), allow_pickle=False)
 
 
 def check_label(label: float | None) -> float | None:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prefrl.reward_model.nets import EnsembleMLP
+from prefrl.reward_model.nets import EnsembleCNN, EnsembleMLP
 from prefrl.validation import require, require_positive, validation_enabled
 
 RewardInputs = Literal["obs_action", "obs"]
@@ -27,7 +27,9 @@ class RewardModelConfig:
     inputs: RewardInputs = "obs_action"
     """What the reward sees per step: observation and action, or the observation alone."""
     dropout: float = 0.0
-    """Dropout on hidden layers while fitting."""
+    """Dropout on hidden layers while fitting (MLPs)."""
+    conv_dropout: float = 0.5
+    """Frames: dropout on the conv layers while fitting (the paper's Atari predictor: 0.5)."""
     noise: float = 0.1
     """Share of answers assumed uniformly random in the Bradley-Terry likelihood (0: no noise model)."""
     reward_std: float = 1.0
@@ -41,23 +43,33 @@ class RewardModelConfig:
         require_positive("num_members", self.num_members)
         require_positive("reward_std", self.reward_std)
         require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        require(0.0 <= self.conv_dropout < 1.0, f"conv_dropout must be in [0, 1), got {self.conv_dropout}")
         require(0.0 <= self.noise < 1.0, f"noise must be in [0, 1), got {self.noise}: fix --noise")
 
 
+def is_frames(space: gym.Space) -> bool:
+    """(C, H, W) uint8 stacked frames (Atari), which get the convolutional reward net."""
+    shape = getattr(space, "shape", None) or ()
+    return len(shape) == 3 and getattr(space, "dtype", None) == np.uint8
+
+
 def check_reward_inputs(observation_space: gym.Space) -> None:
-    """The reward model is an MLP on flat observations: a ValueError for frames, with what works."""
+    """The reward model takes flat observations (MLPs) or (C, H, W) uint8 frames (the conv net): a
+    ValueError for anything else, with what works."""
     shape = getattr(observation_space, "shape", None) or ()
-    if len(shape) != 1:
+    if len(shape) != 1 and not is_frames(observation_space):
         raise ValueError(
-            f"learning rewards from preferences on observations of shape {shape} (frames) needs a "
-            "convolutional reward model, which prefrl does not have yet (issue 18): train PPO on the "
-            "env's own reward with `prefrl ppo`, or use an env with flat observations"
+            f"the reward model takes flat observations or (C, H, W) uint8 frames, not observations of "
+            f"shape {shape}: wrap the env (gymnasium.wrappers.FlattenObservation, or grey frames with "
+            "FrameStackObservation)"
         )
 
 
 class RewardModel(nn.Module):
     """r_hat(s, a): E members; the agent's reward is the mean of the members after each is
-    normalised to zero mean and std ``reward_std`` on recent data (:meth:`fit_normalization`)."""
+    normalised to zero mean and std ``reward_std`` on recent data (:meth:`fit_normalization`).
+    Frames ((C, H, W) uint8) get the convolutional net on the observation alone (the paper's Atari
+    predictor), flat observations the MLPs on ``config.inputs``."""
 
     def __init__(
         self, observation_space: gym.spaces.Box, action_space: gym.Space, config: RewardModelConfig
@@ -67,7 +79,13 @@ class RewardModel(nn.Module):
         self.config = config
         self.obs_dim = int(np.prod(observation_space.shape))
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        if config.inputs == "obs":
+        self.frames = is_frames(observation_space)
+        self.net: EnsembleMLP | EnsembleCNN
+        if self.frames:
+            self.action_dim = 0
+            self.input_shape: tuple[int, ...] = tuple(observation_space.shape)
+            self.net = EnsembleCNN(config.num_members, self.input_shape, dropout=config.conv_dropout)
+        elif config.inputs == "obs":
             self.action_dim = 0
         elif self.discrete:
             assert isinstance(action_space, gym.spaces.Discrete)
@@ -75,9 +93,11 @@ class RewardModel(nn.Module):
         else:
             assert isinstance(action_space, gym.spaces.Box)
             self.action_dim = int(np.prod(action_space.shape))
-        self.net = EnsembleMLP(
-            config.num_members, self.obs_dim + self.action_dim, config.hidden_sizes, config.dropout
-        )
+        if not self.frames:
+            self.input_shape = (self.obs_dim + self.action_dim,)
+            self.net = EnsembleMLP(
+                config.num_members, self.obs_dim + self.action_dim, config.hidden_sizes, config.dropout
+            )
         self.register_buffer("reward_mean", torch.zeros(config.num_members))
         self.register_buffer("reward_scale", torch.ones(config.num_members))
         self.absorbing_reward = nn.Parameter(torch.zeros(config.num_members))
@@ -92,7 +112,10 @@ class RewardModel(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def features(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(..., D) obs and (...,) or (..., A) actions -> (..., F) inputs (one-hot discrete actions)."""
+        """(..., D) obs and (...,) or (..., A) actions -> (..., F) inputs (one-hot discrete actions);
+        frames (..., C, H, W) as they are (the conv net scales them)."""
+        if self.frames:
+            return obs
         if self.action_dim == 0:
             return obs.float()
         if self.discrete:
@@ -105,7 +128,7 @@ class RewardModel(nn.Module):
         """(E, M, S, D) per-member segments, (E, M, S) real-step mask -> (E, M) undiscounted raw
         returns (steps past termination earn ``absorbing_reward``)."""
         e, m, s = obs.shape[:3]
-        x = self.features(obs, actions).reshape(e, m * s, -1)
+        x = self.features(obs, actions).reshape(e, m * s, *self.input_shape)
         return self._absorbed(self.net(x).reshape(e, m, s), mask).sum(-1)
 
     def segment_returns(
@@ -113,7 +136,7 @@ class RewardModel(nn.Module):
     ) -> torch.Tensor:
         """(B, S, D) segments shared by all members, (B, S) real-step mask -> (E, B) raw returns."""
         b, s = obs.shape[:2]
-        x = self.features(obs, actions).reshape(b * s, -1)
+        x = self.features(obs, actions).reshape(b * s, *self.input_shape)
         return self._absorbed(self.net(x).reshape(-1, b, s), mask).sum(-1)
 
     def _absorbed(self, rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

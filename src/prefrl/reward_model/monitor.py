@@ -101,7 +101,7 @@ def predicted_returns(reward_model: RewardModel, segments: Sequence[Segment]) ->
     actions = torch.from_numpy(np.stack([s.actions for s in segments]))
     masks = torch.from_numpy(np.stack([s.mask for s in segments]))
     with torch.no_grad():
-        flat = reward_model(obs.reshape(-1, obs.shape[-1]), actions.reshape(-1, *actions.shape[2:]))
+        flat = reward_model(obs.reshape(-1, *obs.shape[2:]), actions.reshape(-1, *actions.shape[2:]))
         rewards = flat.reshape(len(segments), -1)
         if not masks.all():
             rewards = torch.where(masks, rewards, reward_model.normalised_absorbing_reward())
