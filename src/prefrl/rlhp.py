@@ -365,8 +365,9 @@ class RLHPTrainer:
     def cut_segments(self, rollout: Rollout) -> list[Segment]:
         """Step 2: cut the rollout into segments and add them to the pool (when people answer, only
         segments they can be shown: with a render state or frames)."""
-        segments = cut_segments(rollout, self.segment_length, self.rng, self.config.absorbing)
-        if not self.people_answer or rollout.render_states is not None:
+        clips_from_obs = self.people_answer and self.reward_model.frames  # Atari: its frames are the clips
+        segments = cut_segments(rollout, self.segment_length, self.rng, self.config.absorbing, clips_from_obs)
+        if not self.people_answer or rollout.render_states is not None or clips_from_obs:
             self.pool.add(segments)
         return segments
 

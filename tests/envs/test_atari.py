@@ -167,3 +167,17 @@ def test_single_env_is_the_vector_env_with_one_copy():
     assert env.observation_space.shape == obs.shape == (4, 84, 84)
     assert env.render().shape == (84, 84, 3)
     env.close()
+
+
+def test_people_see_an_atari_segment_as_its_newest_frames(tmp_path):
+    from prefrl.labelling.render import frames_fps, render_clip
+    from prefrl.preferences.segments import cut_segments
+
+    rollout, _ = _collect(clip=True, life_loss=False)
+    segments = cut_segments(rollout, 2, np.random.default_rng(0), clips_from_obs=True)
+    assert segments and all(s.render_state.shape == (2, 36, 36, 3) for s in segments)
+    for s in segments:
+        np.testing.assert_array_equal(s.render_state[..., 0], s.obs[:, -1])  # grey as RGB
+    assert cut_segments(rollout, 2, np.random.default_rng(0))[0].render_state is None  # only when asked
+    assert frames_fps("ALE/Pong-v5") == 15.0  # a step is 4 of the game's 60 frames a second
+    assert render_clip("ALE/Pong-v5", segments[0].render_state, tmp_path / "clip.mp4").stat().st_size > 0

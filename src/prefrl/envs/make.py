@@ -171,11 +171,9 @@ def make_vec_env(
     ``proxy_reward`` wraps each copy in that proxy reward. The numpy-vectorised envs can do neither,
     so ``auto`` then picks sync envs."""
     resolve_spec(env_id)
-    if is_atari(env_id):
-        if render_states or proxy_reward is not None:
-            raise ValueError(
-                f"{env_id}: clips for people and proxy rewards are not built for Atari yet (issue 18)"
-            )
+    if is_atari(env_id):  # clips for people are its own frames (preferences.segments.cut_segments)
+        if proxy_reward is not None:
+            raise ValueError(f"proxy rewards are written for MuJoCo and classic control, not {env_id}")
         return make_atari_vec(env_id, num_envs, **kwargs)
     mode = pick_vectorization(env_id, num_envs, vectorization)
     if mode == "vector_entry_point" and resolve_spec(env_id).vector_entry_point is None:

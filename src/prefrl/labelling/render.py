@@ -139,11 +139,15 @@ def render_clip(env_id: str, states: np.ndarray, path: Path) -> Path:
 
 
 def frames_fps(env_id: str) -> float:
-    """Frames per second of an env's recorded frames (one per step): its ``render_fps``, else 25."""
+    """Frames per second of an env's recorded frames (one per step): its ``render_fps``, else 25;
+    Atari 15 (one step is 4 of its 60 frames a second)."""
     import gymnasium as gym
 
+    from prefrl.envs.atari import is_atari
     from prefrl.envs.make import import_env_module, split_env_id
 
+    if is_atari(env_id):
+        return 15.0
     module, _ = split_env_id(env_id)
     if module is not None:
         import_env_module(module)

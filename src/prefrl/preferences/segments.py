@@ -47,13 +47,18 @@ def episode_runs(valid: np.ndarray, done: np.ndarray) -> list[tuple[int, int]]:
 
 
 def cut_segments(
-    rollout: Rollout, length: int, rng: np.random.Generator, absorbing: bool = True
+    rollout: Rollout,
+    length: int,
+    rng: np.random.Generator,
+    absorbing: bool = True,
+    clips_from_obs: bool = False,
 ) -> list[Segment]:
     """Non-overlapping segments of ``length`` steps from every episode run of the rollout, at a
     random offset within each run. With ``absorbing``, a run that ends in termination continues in
     the absorbing state after it (``Segment.num_real``), so a short episode (a pole that falls) gives
     a segment too and the reward model can learn what ending costs; otherwise runs shorter than
-    ``length`` give none."""
+    ``length`` give none. With ``clips_from_obs`` (stacked frames, Atari), each step's newest frame
+    is the clip a person sees (its render state, as RGB)."""
     valid = rollout.valid.cpu().numpy()
     done = (rollout.terminated | rollout.truncated).cpu().numpy()
     terminated = rollout.terminated.cpu().numpy()
@@ -61,6 +66,8 @@ def cut_segments(
     actions = rollout.env_actions.cpu().numpy()
     rewards = rollout.true_rewards.cpu().numpy()
     states = None if rollout.render_states is None else rollout.render_states.cpu().numpy()
+    if states is None and clips_from_obs:
+        states = np.repeat(obs[:, :, -1, :, :, None], 3, axis=-1)  # (B, T, H, W, 3) grey as RGB
     segments = []
     for b in range(valid.shape[0]):
         for start, end in episode_runs(valid[b], done[b]):
