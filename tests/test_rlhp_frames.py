@@ -115,3 +115,14 @@ def test_ppo_learns_from_preferences_on_frames(tmp_path):
     unfitted = _right_half_share(tmp_path / "b", fit=False)
     assert learned > 0.8
     assert unfitted < 0.7 and learned - unfitted > 0.2
+
+
+def test_the_hacking_monitor_reads_predicted_returns_of_frame_segments():
+    from prefrl.reward_model.monitor import predicted_returns
+
+    model = RewardModel(DotRight.observation_space, DotRight.action_space, RewardModelConfig()).eval()
+    env = DotRight()
+    obs = [env.reset(seed=0)[0]] + [env.step(1)[0] for _ in range(7)]
+    segments = [Segment(np.stack(obs), np.ones(8, np.int64), np.ones(8, np.float32))] * 2
+    returns = predicted_returns(model, segments)
+    assert returns.shape == (2,) and np.isfinite(returns).all()
