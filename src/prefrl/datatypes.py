@@ -7,9 +7,16 @@ discrete actions), N flattened samples.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+
+
+def is_frames(space: Any) -> bool:
+    """A (C, H, W) uint8 observation space: stacked frames (Atari), which get the convolutional
+    policy and reward model; flat (D,) spaces get the MLPs."""
+    return len(getattr(space, "shape", None) or ()) == 3 and getattr(space, "dtype", None) == np.uint8
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,15 @@ def test_people_see_an_atari_segment_as_its_newest_frames(tmp_path):
     assert cut_segments(rollout, 2, np.random.default_rng(0))[0].render_state is None  # only when asked
     assert frames_fps("ALE/Pong-v5") == 15.0  # a step is 4 of the game's 60 frames a second
     assert render_clip("ALE/Pong-v5", segments[0].render_state, tmp_path / "clip.mp4").stat().st_size > 0
+
+
+def test_frames_the_policies_cannot_take_are_refused_before_anything_is_written(tmp_path, capsys):
+    from prefrl.cli.main import main
+    from prefrl.ppo.policies import check_policy_inputs
+
+    run = tmp_path / "never"
+    assert main(["ppo", "--env-id", "ALE/Pong-v5", "--normalize-obs", "--run-dir", str(run)]) != 0
+    assert "drop --normalize-obs" in capsys.readouterr().err and not run.exists()
+    frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    with pytest.raises(ValueError, match="Discrete actions only"):
+        check_policy_inputs(frames, gym.spaces.Box(-1, 1, (2,), np.float32), False, "x")

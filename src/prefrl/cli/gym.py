@@ -36,6 +36,7 @@ from prefrl.envs.atari import is_atari
 from prefrl.envs.backflip import HOPPER_OBS_DIM
 from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
+from prefrl.ppo.policies import check_policy_inputs
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import check_reward_inputs
@@ -57,6 +58,8 @@ def start_ppo(
     probe_env(config)
     envs = make_vec_env(config.env_id, config.num_envs, config.vectorization, **config.env_kwargs)
     try:
+        spaces = (envs.single_observation_space, envs.single_action_space)
+        check_policy_inputs(*spaces, config.normalize_obs, config.env_id)  # before anything is written
         state = None
         if resume is not None:
             state = load_checkpoint(resume / CHECKPOINT_FILE)
@@ -173,6 +176,8 @@ def start_rlhp(
     envs = make_vec_env(ppo.env_id, ppo.num_envs, ppo.vectorization, render_states=human, **ppo.env_kwargs)
     try:
         check_reward_inputs(envs.single_observation_space)
+        spaces = (envs.single_observation_space, envs.single_action_space)
+        check_policy_inputs(*spaces, ppo.normalize_obs, ppo.env_id)
     except ValueError:
         envs.close()
         raise

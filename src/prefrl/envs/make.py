@@ -10,6 +10,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from prefrl.datatypes import is_frames
 from prefrl.envs.atari import SingleAtariEnv, is_atari, make_atari_vec, register_atari
 from prefrl.envs.proxy import ProxyReward, proxy_wrapper
 from prefrl.user_code import import_user_module
@@ -67,16 +68,11 @@ def resolve_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         ) from None
 
 
-def is_image_space(space: gym.Space) -> bool:
-    """Stacked frames for the convolutional policy: a (C, H, W) uint8 Box (as the Atari envs give)."""
-    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
-
-
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: str) -> None:
     """PPO here handles flat Box observations (MLP policy) or (C, H, W) uint8 frames (convolutional
     policy), and Discrete or flat Box actions; else ValueError."""
     flat = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1
-    if not (flat or is_image_space(observation_space)):
+    if not (flat or is_frames(observation_space)):
         raise ValueError(
             f"{env_id} has observation space {observation_space}, which prefrl's policies do not "
             "support: use an env with a flat Box observation (wrap others with "

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 
+from prefrl.datatypes import is_frames
 from prefrl.ppo.cnn import CnnActorCritic
 from prefrl.ppo.policy import Activation, ActorCritic
 
 Policy = ActorCritic | CnnActorCritic
 """An actor-critic of either kind: both have sample, act, evaluate, value and env_actions."""
+
+
+def check_policy_inputs(
+    observation_space: gym.Space, action_space: gym.Space, normalize_obs: bool, env_id: str
+) -> None:
+    """A ValueError with the fix for what the policies cannot take: frames with continuous actions,
+    frames with observation normalisation."""
+    if not is_frames(observation_space):
+        return
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise ValueError(
+            f"{env_id} gives frames with {action_space} actions; the convolutional policy takes Discrete "
+            "actions only: pixel tasks with continuous actions are not supported"
+        )
+    if normalize_obs:
+        raise ValueError(f"{env_id} gives frames (uint8), which the CNN scales itself: drop --normalize-obs")
 
 
 def build_policy(
@@ -21,6 +37,6 @@ def build_policy(
 ) -> Policy:
     """The Nature CNN for (C, H, W) uint8 frames, else the MLPs (``hidden_sizes`` and the rest apply
     to the MLPs only)."""
-    if len(observation_space.shape) == 3 and observation_space.dtype == np.uint8:
+    if is_frames(observation_space):
         return CnnActorCritic(observation_space, action_space)
     return ActorCritic(observation_space, action_space, hidden_sizes, activation, init_log_std)

@@ -23,7 +23,7 @@ from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.evaluate import evaluate_policy
 from prefrl.ppo.gae import gae
 from prefrl.ppo.losses import entropy_bonus, explained_variance, policy_loss, value_loss
-from prefrl.ppo.policies import build_policy
+from prefrl.ppo.policies import build_policy, check_policy_inputs
 from prefrl.ppo.rollout import EpisodeStats, RewardFn, RolloutCollector
 
 RETURN_WINDOW = 20
@@ -74,11 +74,7 @@ class PPOTrainer:
         )
         obs_space = self.envs.single_observation_space
         assert isinstance(obs_space, gym.spaces.Box)
-        if obs_space.dtype == np.uint8 and config.normalize_obs:
-            raise ValueError(
-                f"{config.env_id} gives frames (uint8), which the convolutional policy scales itself: "
-                "drop --normalize-obs"
-            )
+        check_policy_inputs(obs_space, self.envs.single_action_space, config.normalize_obs, config.env_id)
         self.policy = build_policy(
             obs_space,
             self.envs.single_action_space,

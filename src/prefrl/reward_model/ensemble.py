@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefrl.datatypes import is_frames
 from prefrl.reward_model.nets import EnsembleCNN, EnsembleMLP
 from prefrl.validation import require, require_positive, validation_enabled
 
@@ -45,12 +46,6 @@ class RewardModelConfig:
         require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         require(0.0 <= self.conv_dropout < 1.0, f"conv_dropout must be in [0, 1), got {self.conv_dropout}")
         require(0.0 <= self.noise < 1.0, f"noise must be in [0, 1), got {self.noise}: fix --noise")
-
-
-def is_frames(space: gym.Space) -> bool:
-    """(C, H, W) uint8 stacked frames (Atari), which get the convolutional reward net."""
-    shape = getattr(space, "shape", None) or ()
-    return len(shape) == 3 and getattr(space, "dtype", None) == np.uint8
 
 
 def check_reward_inputs(observation_space: gym.Space) -> None:
