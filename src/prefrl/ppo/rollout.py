@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from prefrl.datatypes import Rollout
+from prefrl.datatypes import Rollout, is_frames
 from prefrl.envs.atari import life_lost
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.envs.render_state import RENDER_STATE_KEY
@@ -55,7 +55,7 @@ class RolloutCollector:
         terminal_on_life_loss: bool = False,
     ) -> None:
         self.envs = envs
-        self.pixels = envs.single_observation_space.dtype == np.uint8
+        self.pixels = is_frames(envs.single_observation_space)
         """Frames (uint8) are kept as they are: no normaliser, no float copies."""
         self.clip_reward = clip_reward
         """The agent learns from sign(env reward) (Atari); a learned reward is never clipped."""
