@@ -193,3 +193,34 @@ def test_frames_the_policies_cannot_take_are_refused_before_anything_is_written(
     frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
     with pytest.raises(ValueError, match="Discrete actions only"):
         check_policy_inputs(frames, gym.spaces.Box(-1, 1, (2,), np.float32), False, "x")
+
+
+def test_after_a_lost_life_the_rollout_presses_fire_for_the_agent_and_does_not_train_on_it():
+    from prefrl.envs.atari import FIRE_ACTION
+
+    envs = FakeFrames()
+    envs.metadata = {**envs.metadata, FIRE_ACTION: 1}
+    sent = []
+    step = envs.step
+    envs.step = lambda actions: (sent.append(np.array(actions)), step(actions))[1]
+    collector = RolloutCollector(
+        envs, ObsNormalizer((4, 36, 36), False), RewardScaler(2, 0.99, False), seed=0,
+        device=torch.device("cpu"), terminal_on_life_loss=True,
+    )  # fmt: skip
+    policy = build_policy(envs.single_observation_space, envs.single_action_space)
+    rollout, _ = collector.collect(policy, 4, torch.Generator().manual_seed(0))
+    assert sent[2][0] == 1  # env 0 lost a life on step 2 (index 1): FIRE on the next
+    assert rollout.valid.tolist() == [[True, True, False, True], [True] * 4]  # not the agent's step
+    assert rollout.terminated[0, 1]
+
+
+def test_a_game_that_waits_for_fire_goes_on_after_a_lost_life():
+    env = make_env("ALE/Breakout-v5")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    done, steps = False, 0
+    while not done and steps < 5000:  # a policy that never presses FIRE (NOOP, RIGHT, LEFT)
+        _, _, term, trunc, info = env.step(int(rng.choice([0, 2, 3])))
+        done, steps = term or trunc, steps + 1
+    env.close()
+    assert done and info["lives"] == 0  # without FIRE after a lost life the game would wait for ever

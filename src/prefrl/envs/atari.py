@@ -38,6 +38,21 @@ VECTOR_KWARGS: dict[str, Any] = {
 }
 """What ``AtariVectorEnv`` is built with (its own defaults clip rewards and differ in episodes)."""
 INSTALL = "pip install 'prefrl[atari]' (or: pip install ale-py; `make install` does it)"
+FIRE_ACTION = "prefrl_fire_action"
+"""Vector-env metadata: the FIRE action of a game that has one (None otherwise). After a lost life
+such games wait for FIRE to go on; the rollout presses it for the agent, as SB3's and CleanRL's
+FireResetEnv do after every (life-loss) reset, and the single env does the same."""
+
+
+def fire_action(env_id: str) -> int | None:
+    """The index of FIRE in the game's (minimal) action set, or None."""
+    register_atari()
+    env = gym.make(env_id.split(":", 1)[-1])
+    try:
+        meanings = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
+    finally:
+        env.close()
+    return meanings.index("FIRE") if "FIRE" in meanings else None
 
 
 def is_atari(env_id: str) -> bool:
@@ -62,12 +77,14 @@ def make_atari_vec(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.Vect
     if unknown:
         raise ValueError(f"{env_id} does not take {', '.join(sorted(unknown))}: drop it for Atari ids")
     threads = min(num_envs, os.cpu_count() or 1)  # ALE's default (0) was 1.4x slower on 2 cores
-    return gym.make_vec(
+    envs = gym.make_vec(
         env_id,
         num_envs=num_envs,
         vectorization_mode="vector_entry_point",
         **{**VECTOR_KWARGS, "num_threads": threads, **kwargs},
     )
+    envs.metadata = {**envs.metadata, FIRE_ACTION: fire_action(env_id)}
+    return envs
 
 
 class SingleAtariEnv(gym.Env[np.ndarray, Any]):
@@ -83,17 +100,24 @@ class SingleAtariEnv(gym.Env[np.ndarray, Any]):
         self.render_mode = render_mode
         self.spec = gym.spec(env_id.split(":", 1)[-1])
         self._last: np.ndarray | None = None
+        self._lives: Any = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
         obs, info = self.vec.reset(seed=seed)
-        self._last = obs[0]
+        self._last, self._lives = obs[0], info["lives"][0]
         return obs[0], {k: v[0] for k, v in info.items()}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        lives = self._lives
         obs, reward, term, trunc, info = self.vec.step(np.asarray([action]))
-        self._last = obs[0]
-        return obs[0], float(reward[0]), bool(term[0]), bool(trunc[0]), {k: v[0] for k, v in info.items()}
+        total = float(reward[0])
+        fire = self.vec.metadata.get(FIRE_ACTION)
+        if fire is not None and lives is not None and info["lives"][0] < lives and not (term[0] or trunc[0]):
+            obs, reward, term, trunc, info = self.vec.step(np.asarray([fire]))  # go on after a lost life
+            total += float(reward[0])
+        self._last, self._lives = obs[0], info["lives"][0]
+        return obs[0], total, bool(term[0]), bool(trunc[0]), {k: v[0] for k, v in info.items()}
 
     def render(self) -> np.ndarray | None:
         if self._last is None:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from prefrl.datatypes import Rollout, is_frames
-from prefrl.envs.atari import life_lost
+from prefrl.envs.atari import FIRE_ACTION, life_lost
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.envs.render_state import RENDER_STATE_KEY
 from prefrl.ppo.policies import Policy
@@ -81,6 +81,8 @@ class RolloutCollector:
         """(B, K) simulator state behind ``raw_obs`` when the envs report it (see envs.render_state)."""
         """(B, D) current raw observations; normalised (and counted in the statistics) when used."""
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
+        self.fire_next = np.zeros(self.num_envs, dtype=bool)
+        """Envs that lost a life on the last step and wait for FIRE (``envs.atari.FIRE_ACTION``)."""
         self.episode_return = np.zeros(self.num_envs, dtype=np.float64)
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
         self.episode_info: dict[str, np.ndarray] = {}
@@ -94,13 +96,24 @@ class RolloutCollector:
         """What the policy sees of the current observations: frames as they are, else normalised."""
         return self.raw_obs if self.pixels else self.obs_normalizer(self.raw_obs, update=update)
 
-    def _terminated(self, term: np.ndarray, info: dict[str, Any], valid: np.ndarray) -> np.ndarray:
+    def _terminated(
+        self, term: np.ndarray, info: dict[str, Any], stepped: np.ndarray, done: np.ndarray
+    ) -> np.ndarray:
         """(B,) terminal for the bootstrap: the env's terminations, and with ``terminal_on_life_loss``
-        the steps that lost a life; keeps this step's lives."""
-        if self.terminal_on_life_loss:
-            term = term | life_lost(info.get("lives"), self.lives, valid)
+        the steps that lost a life. Keeps this step's lives, and which envs now wait for FIRE."""
+        lost = life_lost(info.get("lives"), self.lives, stepped)
         self.lives = info.get("lives")
-        return term
+        if self.envs.metadata.get(FIRE_ACTION) is not None:
+            self.fire_next = lost & ~done
+        return term | lost if self.terminal_on_life_loss else term
+
+    def _fire_after_life_loss(self, env_actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(env actions with FIRE for the envs that wait for it, (B,) which were forced). A forced step
+        is not the agent's: it is not trained on (``valid`` False), but its reward counts in the score."""
+        forced = self.fire_next
+        if forced.any():
+            env_actions = np.where(forced, self.envs.metadata[FIRE_ACTION], env_actions)
+        return env_actions, forced
 
     def collect(
         self, policy: Policy, num_steps: int, generator: torch.Generator, rewards: bool = True
@@ -121,11 +134,11 @@ class RolloutCollector:
         for t in range(num_steps):
             obs = self._policy_obs()
             actions = self._act(policy, obs, generator, partial(store, t))
-            env_actions = policy.env_actions(actions)
+            env_actions, forced = self._fire_after_life_loss(policy.env_actions(actions))
             next_obs, reward, term, trunc, info = self.envs.step(env_actions)
             true_reward = np.asarray(reward, dtype=np.float64)
-            valid, done = ~self.prev_done, np.logical_or(term, trunc)
-            terminated = self._terminated(np.asarray(term, bool), info, valid)
+            valid, done = ~self.prev_done & ~forced, np.logical_or(term, trunc)
+            terminated = self._terminated(np.asarray(term, bool), info, valid | forced, done)
             store(
                 t, obs=obs, actions=actions.cpu().numpy(), terminated=terminated,
                 truncated=np.asarray(trunc, bool), valid=valid, done=done, env_actions=env_actions,
@@ -137,8 +150,8 @@ class RolloutCollector:
                 store(t, render_states=self.render_state)
                 recorded[t] = True
             self.render_state = _render_state(info)
-            self._track_info(info, done, valid, stats)
-            self._track_episodes(true_reward, done, valid, stats)
+            self._track_info(info, done, valid | forced, stats)
+            self._track_episodes(true_reward, done, valid | forced, stats)  # the game's score, all of it
             self.raw_obs = self._as_obs(next_obs)
             self.prev_done = done
         _complete_render_states(buffers, recorded)
