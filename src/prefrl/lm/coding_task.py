@@ -135,7 +135,7 @@ def special_cased(task: CodingTask, program: str) -> bool:
     shown = {str(x) for x, _ in task.shown}
     mentioned = set()
     for i in range(len(words) - 2):
-        if words[i + 1] == "=" and {words[i], words[i + 2]} & {"x"}:
+        if words[i + 1] == "=" and "x" in (words[i], words[i + 2]):
             other = words[i + 2] if words[i] == "x" else words[i]
             if other in shown:
                 mentioned.add(other)
