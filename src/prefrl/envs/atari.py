@@ -4,7 +4,8 @@ The preprocessing is ALE's own vectorised C++ env (``ale_py.vector_env.AtariVect
 ``vector_entry_point`` of every ``ALE/...-v5`` id): per env step, the action repeated for 4 frames with
 the last two max-pooled, converted to grey and resized to 84 x 84, the last 4 such frames stacked
 (``(4, 84, 84)`` uint8); up to 30 no-ops after each reset, FIRE after a reset (and, pressed by the
-rollout or the single env, after a lost life: ``FIRE_ACTION``) in games that wait for it, sticky actions with probability 0.25 (the v5 default, Machado et al. 2018). Episodes are whole games:
+rollout or the single env, after a lost life: ``FIRE_ACTION``) in games that wait for it, sticky
+actions with probability 0.25 (the v5 default, Machado et al. 2018). Episodes are whole games:
 the env reports each game's true score, unclipped. The two training-only parts live in the rollout
 (:class:`prefrl.ppo.rollout.RolloutCollector`), so that evaluation and the logged returns never see
 them: a lost life ends the trace for the value bootstrap (``terminal_on_life_loss``, from
