@@ -13,6 +13,14 @@ deterministic evaluation at the end (``--eval-episodes``), R_random = uniformly 
     python benchmarks/rlhp_variants.py --env-id Pendulum-v1 --steps 102400 --labels 200 \
         --seeds 1 2 3 4 5 --variant default= --variant initial="--reward-normalization initial" \
         [--ppo-variant zoo="--num-envs 4 --num-steps 1024 ..."] [--out benchmarks/out/variants]
+
+A variant may set its own ``--num-labels`` (ratings against comparisons at equal human time):
+
+    python benchmarks/rlhp_variants.py --env-id Pendulum-v1 --variant compare-200="--num-labels 200" \
+        --variant rate-400="--feedback rate --num-labels 400" --out benchmarks/out/ratings
+
+The "answers" column counts each variant's comparisons and ratings and the time a person would
+spend on them (``--seconds-per-comparison`` 4, ``--seconds-per-rating`` 2: one clip instead of two).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import numpy as np
 from prefrl.cli.demo import late_returns
 from prefrl.cli.logger import read_metrics
 from prefrl.ppo.evaluate import random_policy_returns
+from prefrl.preferences.store import PreferenceStore
 
 
 def run_one(job: dict, args: argparse.Namespace) -> dict:
@@ -45,7 +54,7 @@ def run_one(job: dict, args: argparse.Namespace) -> dict:
         argv = [*prefrl, "--env-id", args.env_id, "--seed", str(job["seed"])]
         argv += ["--total-timesteps", str(args.steps), "--run-dir", str(run_dir)]
         argv += ["--num-eval-episodes", str(args.eval_episodes), *shlex.split(job["flags"])]
-        if job["kind"] == "rlhp":
+        if job["kind"] == "rlhp" and "--num-labels" not in job["flags"]:  # a variant may set its own
             argv += ["--num-labels", str(args.labels)]
     start = time.perf_counter()
     done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -54,6 +63,7 @@ def run_one(job: dict, args: argparse.Namespace) -> dict:
     rows = read_metrics(run_dir / "metrics.jsonl")
     return {
         **job,
+        **answers(run_dir, args),
         "final": late_returns(rows)[0],  # as prefrl demo reports it
         "eval": rows[-1].get("eval/return_mean", float("nan")),
         "seconds": time.perf_counter() - start,
@@ -61,6 +71,19 @@ def run_one(job: dict, args: argparse.Namespace) -> dict:
         "rollout_s": sum(r.get("time/rollout_s", 0.0) for r in rows),
         "preferences_s": sum(r.get("time/preferences_s", 0.0) for r in rows),
     }
+
+
+def answers(run_dir: Path, args: argparse.Namespace) -> dict:
+    """Comparisons and ratings answered in a preference run, and the (simulated) person's time they
+    stand for: ``--seconds-per-comparison`` each (two clips side by side and a choice; the paper's
+    people took 3-5 s), ``--seconds-per-rating`` each (one clip)."""
+    store_path = run_dir / "preferences.sqlite"
+    if not store_path.exists():
+        return {}
+    with PreferenceStore(store_path) as store:
+        compared, rated = len(store.comparisons()), len(store.ratings(trainable_only=False))
+    human_s = compared * args.seconds_per_comparison + rated * args.seconds_per_rating
+    return {"comparisons": compared, "ratings": rated, "human_s": human_s}
 
 
 def table(results: list[dict], random: float, yardstick: str) -> str:
@@ -75,9 +98,9 @@ def table(results: list[dict], random: float, yardstick: str) -> str:
     lines = [
         f"R_random = {random:.0f}; yardstick: the median over seeds of `prefrl ppo` variant {yardstick!r}",
         "",
-        "| run | variant | seeds | final median (worst) | normalised | eval median (worst) | normalised "
-        "| per seed final / eval | s per run |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+        "| run | variant | seeds | answers (human min) | final median (worst) | normalised "
+        "| eval median (worst) | normalised | per seed final / eval | s per run |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|---:|",
     ]
     for (kind, name), rows in by_name.items():
         rows.sort(key=lambda r: r["seed"])
@@ -90,12 +113,21 @@ def table(results: list[dict], random: float, yardstick: str) -> str:
 
         seeds = ", ".join(f"s{r['seed']} {r['final']:.0f} / {r['eval']:.0f}" for r in rows)
         lines.append(
-            f"| {kind} | {name} | {len(rows)} | {final:.0f} ({worst_final:.0f}) | "
+            f"| {kind} | {name} | {len(rows)} | {answered(rows)} | {final:.0f} ({worst_final:.0f}) | "
             f"{norm(final, yard_final)} ({norm(worst_final, yard_final)}) | {evaluation:.0f} "
             f"({worst_eval:.0f}) | {norm(evaluation, yard_eval)} ({norm(worst_eval, yard_eval)}) | {seeds} "
             f"| {statistics.median(r['seconds'] for r in rows):.0f} |"
         )
     return "\n".join(lines)
+
+
+def answered(rows: list[dict]) -> str:
+    """ "C comparisons + R ratings (M min)" of a variant's first seed ("-" for PPO)."""
+    if "human_s" not in rows[0]:
+        return "-"
+    r = rows[0]
+    parts = [f"{r[k]} {k}" for k in ("comparisons", "ratings") if r[k]]
+    return f"{' + '.join(parts) or '0'} ({r['human_s'] / 60:.0f} min)"
 
 
 def parse_variants(items: list[str]) -> list[tuple[str, str]]:
@@ -120,6 +152,8 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=50)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/variants"))
+    parser.add_argument("--seconds-per-comparison", type=float, default=4.0)
+    parser.add_argument("--seconds-per-rating", type=float, default=2.0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     ppo_variants = parse_variants(args.ppo_variant) or ([] if args.no_ppo else [("preset", "")])

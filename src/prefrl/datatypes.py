@@ -129,6 +129,28 @@ class ComparisonBatch:
 
 
 @dataclass(frozen=True)
+class RatingBatch:
+    """B segments of S steps, each scored by a person on an ordinal scale, ready for the reward model."""
+
+    obs: torch.Tensor
+    """(B, S, D) observations."""
+    actions: torch.Tensor
+    """(B, S) int64 or (B, S, A) float32 env actions."""
+    ratings: torch.Tensor
+    """(B,) int64 classes, 0 (worst) .. n - 1 (best)."""
+    mask: torch.Tensor | None = None
+    """(B, S) bool, True for real steps (``Segment.mask``); None: all real."""
+
+    def __len__(self) -> int:
+        return self.ratings.shape[0]
+
+    def index(self, idx: torch.Tensor) -> RatingBatch:
+        """The segments at ``idx``; an (E, M) index gives per-member (E, M, ...) tensors."""
+        mask = None if self.mask is None else self.mask[idx]
+        return RatingBatch(self.obs[idx], self.actions[idx], self.ratings[idx], mask)
+
+
+@dataclass(frozen=True)
 class PPOBatch:
     """Flattened valid samples of a rollout with their advantages, ready for minibatches."""
 

@@ -58,6 +58,10 @@ class RLHPConfig:
     """c of the label rate c / (T + c) after T env steps (None: total_timesteps / 5)."""
     segment_length: int | None = None
     """Steps per segment (None: ~1.5 s of simulated time for the env)."""
+    feedback: Literal["compare", "rate", "both"] = "compare"
+    """What each label asks: which of two segments is better (the paper), how good one segment is
+    on a scale of ``reward_model.rating_classes`` points (rating-based RL, White et al. 2024), or
+    the two alternately. A rating shows one clip where a comparison shows two."""
     query_selection: Literal["disagreement", "random"] = "disagreement"
     """Ask where the ensemble disagrees most (among oversampled candidates), or at random."""
     oversample: int = 10
@@ -134,6 +138,15 @@ MAX_PRETRAIN_ROLLOUTS = 100
 """Rollouts of the initial policy to fill the segment pool before giving up."""
 
 
+def check_labeller(config: RLHPConfig, labeller: Labeller) -> None:
+    """ValueError when ``config.feedback`` asks for ratings and the labeller cannot rate."""
+    if config.feedback != "compare" and not hasattr(labeller, "rate"):
+        raise ValueError(
+            f"--feedback {config.feedback} asks for ratings, and the {labeller.name} labeller only "
+            "compares: use --feedback compare, or the synthetic or human labeller"
+        )
+
+
 class RLHPTrainer:
     """The loop. Queries and answers all go through ``store``; ``labeller`` answers each query when
     it is asked (its ``max_pending`` is None), or people do in the labelling app (``max_pending``: the
@@ -150,6 +163,7 @@ class RLHPTrainer:
         self.config = config
         self.labeller = labeller
         self.store = store
+        check_labeller(config, labeller)
         self.rng = np.random.default_rng(config.ppo.seed)
         self.normalization_steps: tuple[torch.Tensor, torch.Tensor] | None = None
         """(obs, actions) the learned reward is normalised on, with ``reward_normalization`` initial."""
@@ -331,31 +345,60 @@ class RLHPTrainer:
         return due - self.num_asked
 
     def ask(self, num_queries: int) -> dict[str, Any]:
-        """Step 3: select ``num_queries`` pairs from the pool (where the ensemble disagrees most) and
-        store them as queries; ``new_queries``: their ids and segment pairs."""
-        new: list[tuple[int, tuple[Segment, Segment]]] = []
+        """Step 3: select ``num_queries`` pairs from the pool (where the ensemble disagrees most), or
+        single segments to rate (``feedback``), and store them as queries; ``new_queries``: their
+        ids and segments (a pair, or one segment)."""
+        new: list[tuple[int, tuple[Segment, ...]]] = []
         if num_queries > 0 and len(self.pool) >= 2:
-            pairs = self.selector.select(*self.pool.stacked(), num_queries)
-            segments = [(self.pool.segments[i], self.pool.segments[j]) for i, j in pairs]
-            ids = self.store.add_segments([s for pair in segments for s in pair], self.ppo.iteration)
-            redundancy = self.config.human.redundancy if self.people_answer else 1
-            queries = self.store.add_queries(zip(ids[0::2], ids[1::2], strict=True), redundancy)
-            new = list(zip(queries, segments, strict=True))
-            self.num_asked += len(pairs)
+            num_ratings = {"compare": 0, "rate": num_queries, "both": (num_queries + self.num_asked % 2) // 2}
+            num_ratings_due = num_ratings[self.config.feedback]
+            new = self.store_queries(self.select(num_queries - num_ratings_due, num_ratings_due))
+            self.num_asked += len(new)
         return {
             "new_queries": new,
             "preferences/num_asked": float(self.num_asked),
             "preferences/num_pending": float(self.store.num_pending()),
         }
 
-    def answer(self, queries: list[tuple[int, tuple[Segment, Segment]]]) -> None:
-        """Step 4: a labeller that answers at once labels the new queries now (their answers go into
-        the store); people answer the waiting queries in the app instead, at their own pace."""
+    def select(self, num_pairs: int, num_single: int) -> list[tuple[Segment, ...]]:
+        """Pairs of pool segments to compare, then single ones to rate."""
+        stacked = self.pool.stacked()
+        chosen = [] if num_pairs <= 0 else [tuple(p) for p in self.selector.select(*stacked, num_pairs)]
+        if num_single > 0:
+            chosen += [(int(i),) for i in self.selector.select_single(*stacked, num_single)]
+        return [tuple(self.pool.segments[i] for i in query) for query in chosen]
+
+    def store_queries(self, queries: list[tuple[Segment, ...]]) -> list[tuple[int, tuple[Segment, ...]]]:
+        """Store the segments and their queries (a pair: compare; one segment: rate) -> (query id,
+        segments) each."""
+        redundancy = self.config.human.redundancy if self.people_answer else 1
+        pairs = [q for q in queries if len(q) == 2]
+        singles = [q for q in queries if len(q) == 1]
+        ordered = pairs + singles
+        ids = self.store.add_segments([s for q in ordered for s in q], self.ppo.iteration)
+        pair_ids = ids[: 2 * len(pairs)]
+        asked = self.store.add_queries(zip(pair_ids[0::2], pair_ids[1::2], strict=True), redundancy)
+        if singles:
+            classes = self.config.reward_model.rating_classes
+            asked += self.store.add_rating_queries(ids[2 * len(pairs) :], classes, redundancy)
+        return list(zip(asked, ordered, strict=True))
+
+    def answer(self, queries: list[tuple[int, tuple[Segment, ...]]]) -> None:
+        """Step 4: a labeller that answers at once labels (or rates) the new queries now (their
+        answers go into the store); people answer the waiting queries in the app instead, at their
+        own pace."""
         if self.people_answer or not queries:
             return
-        labels = self.labeller.label([pair for _, pair in queries])
-        for (query, _), label in zip(queries, labels, strict=True):
+        pairs = [(q, pair) for q, pair in queries if len(pair) == 2]
+        labels = self.labeller.label([pair for _, pair in pairs])
+        for (query, _), label in zip(pairs, labels, strict=True):
             self.store.answer(query, label, self.labeller.name)
+        singles = [(q, one[0]) for q, one in queries if len(one) == 1]
+        if singles:
+            rate = self.labeller.rate  # type: ignore[attr-defined]  # checked in __init__
+            ratings = rate([s for _, s in singles], self.config.reward_model.rating_classes)
+            for (query, _), rating in zip(singles, ratings, strict=True):
+                self.store.rate(query, rating, self.labeller.name)
 
     def refit_due(self) -> bool:
         """The first fit, answers taken back (undo), or the labels grown by ``refit_growth``."""
@@ -384,15 +427,14 @@ class RLHPTrainer:
         ``num_epochs``, at most ``max_steps_per_refit`` gradient steps."""
         cfg = self.config.reward_trainer
         self.fitted_signature = self.store.answers_signature()  # before reading: later answers are new
-        batch = self.comparisons.batch()
+        batch, ratings = self.comparisons.batch(), self.comparisons.ratings()
         if self.reward_fitted:
-            metrics = self.reward_trainer.fit(batch, cfg.max_steps_per_refit)
+            metrics = self.reward_trainer.fit(batch, cfg.max_steps_per_refit, ratings=ratings)
         else:
-            metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs)
-        trained = "reward_model/train_loss" in metrics  # else nothing was trained on yet
-        enough = (
-            not self.people_answer or metrics["reward_model/num_comparisons"] >= self.config.human.min_labels
-        )
+            metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs, ratings=ratings)
+        trained = "reward_model/train_loss" in metrics or "reward_model/rating_train_loss" in metrics
+        answers = metrics["reward_model/num_comparisons"] + metrics.get("reward_model/num_ratings", 0.0)
+        enough = not self.people_answer or answers >= self.config.human.min_labels
         self.reward_fitted |= trained and enough
         valid = rollout.valid
         steps = (rollout.raw_obs[valid], rollout.env_actions[valid])

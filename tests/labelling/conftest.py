@@ -54,3 +54,19 @@ def comparisons(store_path) -> list[tuple[int, float | None, str]]:
     with PreferenceStore(store_path) as store:
         rows = store.db.execute("SELECT query_id, label, labeller FROM comparisons ORDER BY id").fetchall()
     return [tuple(r) for r in rows]
+
+
+def make_rating_run(run_dir, num_queries: int = 3, length: int = 12, num_classes: int = 5) -> dict:
+    """A run directory with a Pendulum store of pending rating queries and the labellers of
+    :func:`make_run`."""
+    run = make_run(run_dir, num_queries=0, length=length)
+    with PreferenceStore(run["store"]) as store:
+        ids = store.add_segments(pendulum_segments(num_queries, length, seed=1))
+        run["queries"] = store.add_rating_queries(ids, num_classes)
+    return run
+
+
+def ratings(store_path) -> list[tuple[int, int | None, str]]:
+    with PreferenceStore(store_path) as store:
+        rows = store.db.execute("SELECT query_id, rating, labeller FROM comparisons ORDER BY id").fetchall()
+    return [tuple(r) for r in rows]

@@ -258,3 +258,39 @@ def test_labeller_commands(run, capsys):
     assert main(["label", "remove-labeller", "frank", "--run-dir", run_dir]) == 0
     assert main(["label", "remove-labeller", "frank", "--run-dir", run_dir]) == 2
     assert "no labeller 'frank'" in capsys.readouterr().err
+
+
+def test_rating_queries_show_one_clip_and_take_a_rating(tmp_path):
+    from .conftest import make_rating_run, ratings
+
+    run = make_rating_run(tmp_path / "run")
+    with TestClient(create_app(run["store"], render_ahead=None)) as client:
+        query = client.get("/api/next", headers=auth(run)).json()["query"]
+        assert query["kind"] == "rate" and query["classes"] == 5 and len(query["clips"]) == 1
+        assert query["description"].startswith("Rate this clip on its own, 1 (worst) to 5 (best)")
+        clip = client.get(query["clips"][0], headers=auth(run))
+        assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+        q = query["id"]
+        for body, status, message in [
+            ({"query_id": q, "choice": "left"}, 422, "asks for a rating"),
+            ({"query_id": q}, 422, "asks for a rating"),
+            ({"query_id": q, "rating": 5}, 422, "from 0 (worst) to 4"),
+            ({"query_id": q, "rating": "3"}, 422, "bad request"),
+            ({"query_id": q, "rating": 2.0}, 422, "bad request"),
+        ]:
+            answer = client.post("/api/answer", json=body, headers=auth(run))
+            assert (answer.status_code, message in answer.json()["detail"]) == (status, True), body
+        assert ratings(run["store"]) == []  # nothing written
+        saved = client.post("/api/answer", json={"query_id": q, "rating": 4}, headers=auth(run)).json()
+        assert saved["saved"] and ratings(run["store"]) == [(q, 4, "alice")]
+        q2 = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
+        client.post("/api/answer", json={"query_id": q2, "choice": "cant_tell"}, headers=auth(run))
+        assert ratings(run["store"])[-1] == (q2, None, "alice")
+        assert client.post("/api/undo", headers=auth(run)).json()["undone"] == q2
+
+
+def test_a_rating_is_refused_for_a_comparison(run, client):
+    q = client.get("/api/next", headers=auth(run)).json()["query"]["id"]
+    answer = client.post("/api/answer", json={"query_id": q, "rating": 1}, headers=auth(run))
+    assert answer.status_code == 422 and "compares two clips" in answer.json()["detail"]
+    assert comparisons(run["store"]) == []

@@ -56,7 +56,7 @@ def test_label_with_the_keyboard_undo_and_answer_again(page, tmp_path):
     q1, q2, _ = run["queries"]
     wait_for_query(page, q1)
     page.wait_for_function(  # both clips are playing
-        "[...document.querySelectorAll('video')]"
+        "[...document.querySelectorAll('#clips video')]"
         ".every(v => v.currentTime > 0.1 && !v.paused && v.videoWidth > 0)",
         timeout=60_000,
     )
@@ -90,7 +90,7 @@ def test_at_800_by_600_everything_is_above_the_fold(page):
     page.set_viewport_size({"width": 800, "height": 600})
     wait_for_query(page, run["queries"][0])
     page.wait_for_function(
-        "[...document.querySelectorAll('video')].every(v => v.videoWidth > 0)", timeout=60_000
+        "[...document.querySelectorAll('#clips video')].every(v => v.videoWidth > 0)", timeout=60_000
     )
     for selector in ("#buttons", "#undo"):
         box = page.locator(selector).bounding_box()
@@ -158,3 +158,47 @@ def test_people_compare_two_answers_to_a_prompt(tmp_path):
             ("review of the soup :", 1.0),
             ("review of the cake :", 0.0),
         ]
+
+
+def test_people_rate_single_clips_with_the_number_keys_and_buttons(tmp_path):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    from .conftest import make_rating_run, ratings
+
+    run = make_rating_run(tmp_path / "run", num_queries=3, length=30, num_classes=5)
+    q1, q2, q3 = run["queries"]
+    server, _ = start_background(run["store"], "127.0.0.1", 0, lease_seconds=300)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            page.goto(f"{server.url}/?token={run['tokens']['alice']}")
+            wait_for_query(page, q1)
+            page.wait_for_function(  # the one clip plays
+                "(v => v.currentTime > 0.1 && !v.paused && v.videoWidth > 0)"
+                "(document.getElementById('single'))",
+                timeout=60_000,
+            )
+            assert page.inner_text("#description").startswith("Rate this clip on its own, 1 (worst) to 5")
+            assert not page.is_visible("#buttons") and not page.is_visible("#clips")  # no comparison parts
+            assert page.locator("#rating-buttons button").count() == 6  # 1..5 and can't tell
+            for selector in ("#rating-buttons", "#undo"):  # above the fold at 800 x 600
+                box = page.locator(selector).bounding_box()
+                assert box is not None and box["y"] + box["height"] <= 600, (selector, box)
+            page.keyboard.press("5")
+            wait_for_query(page, q2)
+            assert f"saved: query {q1} → rated 5 of 5" in page.inner_text("#status")
+            page.keyboard.press("u")  # undo: q1 comes back
+            wait_for_query(page, q1)
+            page.click("#rating-buttons button >> nth=1")  # "2"
+            wait_for_query(page, q2)
+            page.keyboard.press("1")
+            wait_for_query(page, q3)
+            page.keyboard.press("ArrowDown")  # can't tell
+            page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
+            assert not page.is_visible("#rating") and "waiting for new clips" in page.inner_text("#message")
+            browser.close()
+    finally:
+        server.stop()
+    assert ratings(run["store"]) == [(q1, 1, "alice"), (q2, 0, "alice"), (q3, None, "alice")]

@@ -171,3 +171,23 @@ def test_a_restarted_app_keeps_its_port_so_the_links_given_out_keep_working(tmp_
         assert again.url == url
     finally:
         again.stop()
+
+
+def test_people_rate_single_clips_while_training_goes_on(tmp_path):
+    ppo = preset_config("Pendulum-v1", num_steps=64, num_envs=4, total_timesteps=4096)
+    human = HumanLabellingConfig(queue_size=4, min_labels=3)
+    config = RLHPConfig(ppo=ppo, num_labels=12, human=human, feedback="rate")
+    envs = make_vec_env("Pendulum-v1", 4, render_states=True)
+    store = PreferenceStore(tmp_path / "p.sqlite", env_id="Pendulum-v1")
+    t = RLHPTrainer(config, HumanLabeller(config.human), store, envs)
+    t.train_iteration()
+    assert [store.query_kind(q) for q, _, _ in store.pending_queries()] == ["rate"] * 4
+    queue = LabelQueue(store)
+    queue.add_labeller("person")
+    person = queue.labellers()[0]
+    for rating in (0, 2, 4):  # a stand-in person
+        queue.answer(queue.lease(person).query_id, person, None, rating)
+    metrics = t.train_iteration()
+    assert metrics["preferences/num_labels"] == 3 and "reward_model/rating_train_loss" in metrics
+    obs, actions = np.zeros((2, 3)), np.zeros((2, 1), np.float32)
+    assert t.learned_reward(obs, actions, np.ones(2), np.zeros(2, bool)).any()  # paid from 3 ratings on

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from prefrl.datatypes import Segment
-from prefrl.preferences.store import PreferenceStore, _to_blob
+from prefrl.preferences.schema import SCHEMA_VERSION
+from prefrl.preferences.schema import to_blob as _to_blob
+from prefrl.preferences.store import PreferenceStore
 
 V1_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,14 +55,16 @@ def test_a_v1_store_is_migrated_with_its_answers(tmp_path):
     v1.execute("UPDATE queries SET status = 'answered' WHERE id = 1")
     v1.close()
     store = PreferenceStore(path, env_id="Pendulum-v1")
-    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
     assert [(c.label, c.labeller) for c in store.comparisons()] == [(1.0, "alice")]
     assert store.segments([1])[0].num_real is None  # all real
     assert store.segments([1])[0].render_state is None and store.segments([2])[0].true_return == 8.0
     assert store.pending_queries() == [(2, 2, 1)]
     store.answer(2, 0.5, "bob")
     store.close()
-    assert len(PreferenceStore(path).comparisons()) == 2  # reopening a v4 store does not migrate again
+    assert len(PreferenceStore(path).comparisons()) == 2  # reopening a migrated store does not migrate again
 
 
 def test_a_v2_store_gains_the_absorbing_steps_and_keeps_its_rows(tmp_path):
@@ -68,12 +72,15 @@ def test_a_v2_store_gains_the_absorbing_steps_and_keeps_its_rows(tmp_path):
     store = PreferenceStore(path)
     a, b = store.add_segments([seg(1), seg(2)])
     store.answer(store.add_queries([(a, b)])[0], 1.0, "alice")
+    as_schema_4(store)
     store.db.execute("ALTER TABLE segments DROP COLUMN num_real")  # as prefrl wrote schema 2
     store.db.execute("ALTER TABLE labellers DROP COLUMN token_expires")
     store.db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     store.close()
     store = PreferenceStore(path)
-    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
     assert [s.num_real for s in store.segments([a, b])] == [None, None]
     assert [c.label for c in store.comparisons()] == [1.0]
     padded = dataclasses.replace(seg(3), num_real=2)
@@ -87,11 +94,14 @@ def test_a_v3_store_gains_token_expiry_and_its_labellers_keep_their_tokens(tmp_p
     path = tmp_path / "p.sqlite"
     store = PreferenceStore(path)
     token = LabelQueue(store).add_labeller("alice")
+    as_schema_4(store)
     store.db.execute("ALTER TABLE labellers DROP COLUMN token_expires")  # as prefrl wrote schema 3
     store.db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     store.close()
     store = PreferenceStore(path)
-    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
     assert LabelQueue(store).labeller_for_token(token).name == "alice"
 
 
@@ -121,3 +131,26 @@ def test_text_pairs(tmp_path):
     assert (c.prompt, c.response_1, c.response_2, c.label) == ("2+2?", "4", "5", 1.0)
     a, b = store.add_segments([seg(1), seg(2)])
     assert store.text_pair(store.add_queries([(a, b)])[0]) is None
+
+
+def as_schema_4(store):
+    """Drop what schema 5 added (ratings), as prefrl wrote schema 4."""
+    store.db.execute("ALTER TABLE queries DROP COLUMN kind")
+    store.db.execute("ALTER TABLE comparisons DROP COLUMN rating")
+    store.db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+
+
+def test_a_v4_store_gains_ratings_and_keeps_its_comparisons(tmp_path):
+    path = tmp_path / "p.sqlite"
+    store = PreferenceStore(path)
+    a, b = store.add_segments([seg(1), seg(2)])
+    store.answer(store.add_queries([(a, b)])[0], 1.0, "alice")
+    as_schema_4(store)
+    store.close()
+    store = PreferenceStore(path)
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+    assert [c.label for c in store.comparisons()] == [1.0] and store.ratings() == []
+    (q,) = store.add_rating_queries([b], num_classes=5)
+    store.rate(q, 3, "alice")
+    assert [(r.segment, r.rating) for r in store.ratings()] == [(b, 3)]
+    assert [c.label for c in store.comparisons()] == [1.0]  # a rating is no comparison

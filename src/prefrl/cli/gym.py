@@ -40,7 +40,7 @@ from prefrl.ppo.policies import check_policy_inputs
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import check_reward_inputs
-from prefrl.rlhp import RLHPConfig, RLHPTrainer
+from prefrl.rlhp import RLHPConfig, RLHPTrainer, check_labeller
 from prefrl.validation import config_from_dict
 
 if TYPE_CHECKING:
@@ -167,6 +167,8 @@ def start_rlhp(
     check_device(config.ppo.acting_device, "--rollout-device")
     ppo = config.ppo
     check_segment_length(config)
+    labeller = make_labeller(labeller_kind, config)
+    check_labeller(config, labeller)
     human = labeller_kind == "human"
     if human:
         check_labelling_installed()
@@ -207,7 +209,6 @@ def start_rlhp(
         raise
     store = PreferenceStore(run_dir / PREFERENCES_FILE, env_id=ppo.env_id)
     store.set_meta("labeller_kind", labeller_kind)
-    labeller = make_labeller(labeller_kind, config)
     trainer = RLHPTrainer(config, labeller, store, envs)
     if state is not None:
         trainer.load_state_dict(state)

@@ -6,7 +6,8 @@ valid one. Endpoints:
 
 GET  /                  the page (plain HTML + JS)
 GET  /api/next          lease the next query: {"query": {...} or null, "message", "progress", ...}
-POST /api/answer        {"query_id": int, "choice": "left" | "right" | "equal" | "cant_tell"}
+POST /api/answer        {"query_id": int, "choice": "left" | "right" | "equal" | "cant_tell"}, or for
+                        a rating query {"query_id": int, "rating": int} (or the choice "cant_tell")
 POST /api/undo          delete your latest answer; its query is leased back to you
 GET  /api/progress      {"answered", "budget", "pending", "yours"}
 GET  /clips/{id}.mp4    a segment's clip (rendered once, cached beside the store)
@@ -54,7 +55,10 @@ Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 class AnswerBody(BaseModel):
     query_id: Id
-    choice: Annotated[str, Field(max_length=32)]
+    choice: Annotated[str, Field(max_length=32)] | None = None
+    """A comparison's answer (left, right, equal, cant_tell); cant_tell for a rating query too."""
+    rating: Annotated[int, Field(strict=True, ge=0, le=99)] | None = None
+    """A rating query's answer: 0 (worst) .. n - 1 (best)."""
 
 
 class UndoBody(BaseModel):
@@ -175,7 +179,8 @@ def create_app(
         if not context.known_token(token_of(request)):  # who asks comes before what they sent
             return JSONResponse({"detail": NO_TOKEN}, status_code=401)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:300]
-        message = f'bad request ({problems}): send JSON {{"query_id": int, "choice": str}}'
+        wanted = '{"query_id": int, "choice": str} or {"query_id": int, "rating": int}'
+        message = f"bad request ({problems}): send JSON {wanted}"
         return JSONResponse({"detail": message}, status_code=422)
 
     @app.exception_handler(HTTPException)
@@ -251,7 +256,7 @@ def add_labeller_routes(app: FastAPI, context: LabellingContext, Queue: Any, Who
 
     @app.post("/api/answer")
     def answer(body: AnswerBody, who: Who, queue: Queue) -> dict:
-        comparison = queue.answer(body.query_id, who, body.choice)  # committed when it returns
+        comparison = queue.answer(body.query_id, who, body.choice, body.rating)  # committed when it returns
         return {"saved": True, "comparison_id": comparison, "progress": queue.progress(who)}
 
     @app.post("/api/undo")
@@ -299,7 +304,7 @@ def add_admin_routes(app: FastAPI, Queue: Any, Admin: Any) -> None:
 
 
 def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -> dict[str, Any]:
-    """What the page shows for a query: two clips, or a prompt and two responses."""
+    """What the page shows for a query: two clips, one clip to rate, or a prompt and two responses."""
     row = store.db.execute("SELECT segment_1, segment_2 FROM queries WHERE id = ?", (query_id,)).fetchone()
     text = store.text_pair(query_id)
     if text is not None:
@@ -313,9 +318,15 @@ def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -
             (query_id, context.render_ahead),
         ).fetchall()
         context.prerender(store, [int(i) for pair in [row, *upcoming] for i in pair])
+    description = task_description(context.env_id)
+    if store.query_kind(query_id) == "rate":
+        classes = store.rating_classes()
+        description = f"Rate this clip on its own, 1 (worst) to {classes} (best). The task: {description}"
+        return {"id": query_id, "kind": "rate", "description": description,
+                "clips": [f"/clips/{int(row[0])}.mp4"], "classes": classes}  # fmt: skip
     return {
         "id": query_id,
         "kind": "clips",
-        "description": task_description(context.env_id),
+        "description": description,
         "clips": [f"/clips/{int(row[0])}.mp4", f"/clips/{int(row[1])}.mp4"],
     }

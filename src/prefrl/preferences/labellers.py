@@ -1,5 +1,6 @@
-"""Labellers answer "which of these two segments is better?". Synthetic teachers answer from the
-env's true reward, with the simulated irrationalities of B-Pref (Lee et al. 2021)."""
+"""Labellers answer "which of these two segments is better?" (and, those that rate, "how good is
+this one?"). Synthetic teachers answer from the env's true reward, with the simulated
+irrationalities of B-Pref (Lee et al. 2021)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ class Labeller(Protocol):
     def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]: ...
 
 
+class Rater(Protocol):
+    """A labeller that also scores single segments (``--feedback rate`` or ``both``)."""
+
+    def rate(self, segments: Sequence[Segment], num_classes: int) -> list[int | None]:
+        """Each segment's rating, 0 (worst) .. num_classes - 1 (best), or None (can't tell)."""
+        ...
+
+
 @dataclass(frozen=True)
 class SyntheticLabellerConfig:
     beta: float = math.inf
@@ -41,6 +50,10 @@ class SyntheticLabellerConfig:
     """Skip the pair (no answer) when both returns are below this (nothing worth judging)."""
     myopic_gamma: float = 1.0
     """Weigh step t of S by gamma^(S - 1 - t): < 1 remembers the end of a clip best."""
+    rating_range: tuple[float, float] | None = None
+    """Ratings: the (low, high) true segment returns the scale spans, cut into equal classes (a
+    return outside goes to the end class). None: the range of the returns rated so far, widened as
+    better or worse segments appear (a person who rescales as the agent improves)."""
 
     def __post_init__(self) -> None:
         if validation_enabled():
@@ -51,6 +64,8 @@ class SyntheticLabellerConfig:
         require(0.0 <= self.error_rate <= 0.5, f"error_rate must be in [0, 0.5], got {self.error_rate}")
         require(self.equal_threshold >= 0, f"equal_threshold must be >= 0, got {self.equal_threshold}")
         require(0.0 < self.myopic_gamma <= 1.0, f"myopic_gamma must be in (0, 1], got {self.myopic_gamma}")
+        low, high = self.rating_range or (0.0, 1.0)
+        require(low < high, f"rating_range must be (low, high) with low < high, got {self.rating_range}")
 
 
 def synthetic_labels(
@@ -74,6 +89,13 @@ def synthetic_labels(
     return labels
 
 
+def synthetic_ratings(returns: np.ndarray, low: float, high: float, num_classes: int) -> np.ndarray:
+    """(B,) true segment returns -> (B,) int64 classes: [low, high] cut into ``num_classes`` equal
+    ranges, 0 the lowest; returns outside go to the end classes."""
+    position = (returns - low) / max(high - low, 1e-12)
+    return np.clip(np.floor(position * num_classes), 0, num_classes - 1).astype(np.int64)
+
+
 class SyntheticLabeller:
     """Answers from the segments' true rewards (the paper's synthetic oracle by default)."""
 
@@ -84,13 +106,35 @@ class SyntheticLabeller:
         self.rng = rng
         self.name = name
         self.max_pending: int | None = None
+        self.seen_range: tuple[float, float] | None = None
+        """The lowest and highest true segment return rated so far (the scale without rating_range)."""
 
     def state_dict(self) -> dict:
-        """The random state, so that a resumed run's noisy answers continue the same sequence."""
-        return {"rng": self.rng.bit_generator.state}
+        """The random state (so that a resumed run's noisy answers continue the same sequence) and
+        the rating scale."""
+        return {"rng": self.rng.bit_generator.state, "seen_range": self.seen_range}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
+        self.seen_range = state.get("seen_range")
+
+    def rate(self, segments: Sequence[Segment], num_classes: int) -> list[int | None]:
+        """Rate each segment by its (myopically weighted) true return on the scale; with
+        ``error_rate``, a rating is replaced by a uniformly random one."""
+        if not segments:
+            return []
+        cfg = self.config
+        rewards = np.stack([s.true_rewards for s in segments]).astype(np.float64)
+        weights = cfg.myopic_gamma ** np.arange(rewards.shape[1] - 1, -1, -1, dtype=np.float64)
+        returns = rewards @ weights
+        if cfg.rating_range is None:
+            low, high = self.seen_range or (returns.min(), returns.max())
+            self.seen_range = (float(min(low, returns.min())), float(max(high, returns.max())))
+        low, high = cfg.rating_range or self.seen_range  # type: ignore[misc]
+        ratings = synthetic_ratings(returns, low, high, num_classes)
+        wrong = self.rng.random(len(ratings)) < cfg.error_rate
+        ratings = np.where(wrong, self.rng.integers(0, num_classes, len(ratings)), ratings)
+        return [int(r) for r in ratings]
 
     def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]:
         if not pairs:
@@ -144,3 +188,6 @@ class HumanLabeller:
 
     def label(self, pairs: Sequence[tuple[Segment, Segment]]) -> list[Label]:
         raise TypeError("people answer in the labelling app: the loop only stores queries for them")
+
+    def rate(self, segments: Sequence[Segment], num_classes: int) -> list[int | None]:
+        raise TypeError("people rate in the labelling app: the loop only stores queries for them")

@@ -1,5 +1,5 @@
 """What the loop keeps in memory between iterations: the recent segments that queries are drawn
-from, and the labelled comparisons as tensors for the reward model."""
+from, and the labelled comparisons and ratings as tensors for the reward model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from prefrl.datatypes import ComparisonBatch, Segment
+from prefrl.datatypes import ComparisonBatch, RatingBatch, Segment
 from prefrl.preferences.store import PreferenceStore
 
 
@@ -38,22 +38,36 @@ class SegmentPool:
 
 
 class ComparisonCache:
-    """The store's trainable comparisons as tensors. Each segment is read from SQLite once, so a
-    refit reads only the answers given since the last one (by this process or another)."""
+    """The store's trainable comparisons and ratings as tensors. Each segment is read from SQLite
+    once, so a refit reads only the answers given since the last one (by this process or another)."""
 
     def __init__(self, store: PreferenceStore) -> None:
         self.store = store
         self.segments: dict[int, Segment] = {}
         """segment id -> the segment (its true rewards unused here)."""
 
-    def batch(self) -> ComparisonBatch:
-        """Every trainable comparison so far, in answer order."""
-        comparisons = self.store.comparisons(trainable_only=True)
-        ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
+    def _read(self, ids: list[int]) -> list[Segment]:
         missing = [i for i in dict.fromkeys(ids) if i not in self.segments]
         for i, segment in zip(missing, self.store.segments(missing), strict=True):
             self.segments[i] = segment
-        obs, actions, masks = stack_segments([self.segments[i] for i in ids])
+        return [self.segments[i] for i in ids]
+
+    def ratings(self) -> RatingBatch | None:
+        """Every trainable rating so far, in answer order (None: there is none)."""
+        ratings = self.store.ratings(trainable_only=True)
+        if not ratings:
+            return None
+        obs, actions, masks = stack_segments(self._read([r.segment for r in ratings]))
+        classes = torch.tensor([r.rating for r in ratings], dtype=torch.int64)
+        return RatingBatch(obs, actions, classes, None if bool(masks.all()) else masks)
+
+    def batch(self) -> ComparisonBatch | None:
+        """Every trainable comparison so far, in answer order (None: there is none)."""
+        comparisons = self.store.comparisons(trainable_only=True)
+        if not comparisons:
+            return None
+        ids = [i for c in comparisons for i in (c.segment_1, c.segment_2)]
+        obs, actions, masks = stack_segments(self._read(ids))
         labels = torch.tensor([c.label for c in comparisons], dtype=torch.float32)
         all_real = bool(masks.all())
         return ComparisonBatch(

@@ -1,5 +1,6 @@
-"""Which pairs of segments to ask about: at random, or where the reward-model ensemble disagrees
-most (the variance across members of P[1 > 2]) among ~10x oversampled random candidates."""
+"""Which pairs of segments to ask about (or single segments to ask a rating of): at random, or where
+the reward-model ensemble disagrees most (the variance across members of P[1 > 2], or of where a
+segment falls on each member's scale) among ~10x oversampled random candidates."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ class QuerySelector(Protocol):
     ) -> np.ndarray:
         """(N, S, D) candidate segments, (N, S) real-step masks -> (num_pairs, 2) indices of the
         pairs to ask."""
+        ...
+
+    def select_single(
+        self, obs: torch.Tensor, actions: torch.Tensor, masks: torch.Tensor, num: int
+    ) -> np.ndarray:
+        """(N, S, D) candidate segments -> (num,) indices of distinct segments to ask a rating of
+        (fewer when N < num)."""
         ...
 
 
@@ -37,6 +45,11 @@ class RandomSelector:
     ) -> np.ndarray:
         return random_pairs(obs.shape[0], num_pairs, self.rng)
 
+    def select_single(
+        self, obs: torch.Tensor, actions: torch.Tensor, masks: torch.Tensor, num: int
+    ) -> np.ndarray:
+        return self.rng.permutation(obs.shape[0])[:num]
+
 
 class DisagreementSelector:
     """The paper's active selection: the pairs with the highest ensemble variance of P[1 > 2]."""
@@ -56,3 +69,11 @@ class DisagreementSelector:
         )
         top = torch.argsort(variance, descending=True)[:num_pairs].numpy()
         return candidates[top]
+
+    def select_single(
+        self, obs: torch.Tensor, actions: torch.Tensor, masks: torch.Tensor, num: int
+    ) -> np.ndarray:
+        candidates = self.rng.permutation(obs.shape[0])[: num * self.oversample]
+        idx = torch.from_numpy(candidates)
+        variance = self.model.rating_disagreement(obs[idx], actions[idx], masks[idx])
+        return candidates[torch.argsort(variance, descending=True)[:num].numpy()]

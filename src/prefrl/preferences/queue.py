@@ -154,19 +154,23 @@ class LabelQueue:
             )
         return Lease(int(row[0]), int(row[1]), int(row[2]), expires)
 
-    def answer(self, query_id: int, labeller: LabellerAccount, choice: str) -> int:
-        """Record the labeller's ``choice`` (a key of CHOICES) for a query leased to them; committed
-        before it returns. QueueError (nothing written) for an unknown choice or query, a query
-        leased to someone else or not leased, or a second answer."""
-        if choice not in CHOICES:
+    def answer(
+        self, query_id: int, labeller: LabellerAccount, choice: str | None, rating: int | None = None
+    ) -> int:
+        """Record the labeller's answer to a query leased to them; committed before it returns: a
+        ``choice`` (a key of CHOICES) for a comparison; a ``rating`` (0 .. n - 1), or the choice
+        "cant_tell", for a rating query. QueueError (nothing written) for an answer that does not fit
+        the query, an unknown query, a query leased to someone else or not leased, or a second answer."""
+        if choice is not None and choice not in CHOICES:
             raise QueueError(400, f"unknown choice {choice[:40]!r}: send one of {', '.join(CHOICES)}")
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
-                "SELECT status, leased_to, lease_expires FROM queries WHERE id = ?", (query_id,)
+                "SELECT status, leased_to, lease_expires, kind FROM queries WHERE id = ?", (query_id,)
             ).fetchone()
             if row is None:
                 raise QueueError(404, f"no query {query_id}: answer the query that /api/next gave you")
+            label = self._label(query_id, row[3], choice, rating)
             mine = "SELECT 1 FROM comparisons WHERE query_id = ? AND labeller = ?"
             if self.db.execute(mine, (query_id, labeller.name)).fetchone():
                 raise QueueError(409, f"you already answered query {query_id}: undo it to answer again")
@@ -176,7 +180,25 @@ class LabelQueue:
                 held = row[1] is not None and row[2] >= time.time()
                 whose = "leased to another labeller" if held else "not leased to you"
                 raise QueueError(409, f"query {query_id} is {whose}: ask /api/next for yours")
-            return self.store.record_answer(query_id, CHOICES[choice], labeller.name)
+            try:
+                return self.store.record_answer(query_id, label, labeller.name, rating)
+            except ValueError as exc:  # a rating off the scale
+                raise QueueError(422, str(exc)) from None
+
+    @staticmethod
+    def _label(query_id: int, kind: str, choice: str | None, rating: int | None) -> float | None:
+        """The label of a comparison's choice; None for a rating query (after checking the answer fits)."""
+        if kind == "rate":
+            if choice not in (None, "cant_tell") or (rating is None) == (choice is None):
+                raise QueueError(
+                    422, f'query {query_id} asks for a rating: send {{"rating": int}} or the choice cant_tell'
+                )
+            return None
+        if choice is None or rating is not None:
+            raise QueueError(
+                422, f"query {query_id} compares two clips: send a choice ({', '.join(CHOICES)})"
+            )
+        return CHOICES[choice]
 
     def undo(self, labeller: LabellerAccount, query_id: int | None = None) -> int:
         """Delete the labeller's latest answer and lease its query back to them; returns the query
@@ -232,10 +254,12 @@ class LabelQueue:
         }
 
     def agreement(self) -> dict[str, Any]:
-        """Per labeller: answers, can't-tells, and agreement with others on the queries they share;
+        """Per labeller: answers, can't-tells, and agreement with others on the queries they share (the
+        same label, or the same rating);
         per query with several answers: the labels and whether all agree (None where undefined)."""
         rows = self.db.execute(
-            "SELECT query_id, labeller, label FROM comparisons WHERE query_id IS NOT NULL ORDER BY query_id"
+            "SELECT query_id, labeller, COALESCE(rating, label) FROM comparisons WHERE query_id IS NOT NULL "
+            "ORDER BY query_id"
         ).fetchall()
         by_query: dict[int, list[tuple[str, float | None]]] = {}
         for query, name, label in rows:

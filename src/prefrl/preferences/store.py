@@ -8,11 +8,9 @@ see :meth:`PreferenceStore.add_text_pair`). Labellers, leases, undo and agreemen
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,57 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from prefrl.datatypes import Segment
+from prefrl.preferences.schema import create_or_migrate, from_blob, to_blob
 
-SCHEMA_VERSION = 4
-"""1: segments, queries, one comparison per query. 2: render states and texts of segments, prompts,
-redundancy and leases of queries, labellers, k answers per query. 3: the real steps of segments that
-end in the absorbing state after termination. 4: labellers' token expiry. Older stores are migrated
-on open."""
 VALID_LABELS = (0.0, 0.5, 1.0)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY, created REAL NOT NULL, iteration INTEGER NOT NULL,
-    obs BLOB NOT NULL, actions BLOB NOT NULL, true_rewards BLOB NOT NULL,
-    render_state BLOB, text TEXT, num_real INTEGER);
-CREATE TABLE IF NOT EXISTS queries (
-    id INTEGER PRIMARY KEY, segment_1 INTEGER NOT NULL REFERENCES segments(id),
-    segment_2 INTEGER NOT NULL REFERENCES segments(id), created REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'answered')),
-    prompt TEXT, redundancy INTEGER NOT NULL DEFAULT 1, leased_to TEXT, lease_expires REAL);
-CREATE TABLE IF NOT EXISTS comparisons (
-    id INTEGER PRIMARY KEY, query_id INTEGER REFERENCES queries(id),
-    segment_1 INTEGER NOT NULL REFERENCES segments(id), segment_2 INTEGER NOT NULL REFERENCES segments(id),
-    label REAL CHECK (label IS NULL OR label IN (0, 0.5, 1)), labeller TEXT NOT NULL,
-    answered_at REAL NOT NULL, UNIQUE (query_id, labeller));
-CREATE TABLE IF NOT EXISTS labellers (
-    id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, token_hash TEXT UNIQUE NOT NULL,
-    is_admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, token_expires REAL);
-CREATE INDEX IF NOT EXISTS queries_status ON queries(status);
-CREATE INDEX IF NOT EXISTS comparisons_query ON comparisons(query_id);
-"""
-
-_MIGRATE_1_TO_2 = """
-ALTER TABLE segments ADD COLUMN render_state BLOB;
-ALTER TABLE segments ADD COLUMN text TEXT;
-ALTER TABLE queries ADD COLUMN prompt TEXT;
-ALTER TABLE queries ADD COLUMN redundancy INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE queries ADD COLUMN leased_to TEXT;
-ALTER TABLE queries ADD COLUMN lease_expires REAL;
-ALTER TABLE comparisons RENAME TO comparisons_v1;
-"""
-_MIGRATE_2_TO_3 = """
-ALTER TABLE segments ADD COLUMN num_real INTEGER;
-"""
-_MIGRATE_3_TO_4 = """
-ALTER TABLE labellers ADD COLUMN token_expires REAL;
-"""
-_COPY_V1_COMPARISONS = """
-INSERT INTO comparisons SELECT id, query_id, segment_1, segment_2, label, labeller, answered_at
-FROM comparisons_v1;
-DROP TABLE comparisons_v1;
-"""
+RATING_CLASSES_KEY = "rating_classes"
+"""Store meta key: the points of the rating scale its rating queries use."""
 
 
 @dataclass(frozen=True)
@@ -96,22 +48,16 @@ class Comparison:
     answered_at: float
 
 
-NPY_MAGIC = b"\x93NUMPY"
-"""How an uncompressed array blob starts (stores written before compression hold only those)."""
+@dataclass(frozen=True)
+class Rating:
+    """One answer to a rating query: ``segment`` scored ``rating`` in 0 (worst) .. n - 1 (best), or
+    None for "can't tell"."""
 
-
-def _to_blob(array: np.ndarray) -> bytes:
-    """An array as .npy bytes; frames (uint8) zlib-compressed: stacked Atari frames repeat each frame
-    4 times and compress about 20-fold."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    raw = buffer.getvalue()
-    return zlib.compress(raw, 1) if array.dtype == np.uint8 else raw
-
-
-def _from_blob(blob: bytes) -> np.ndarray:
-    raw = blob if blob.startswith(NPY_MAGIC) else zlib.decompress(blob)
-    return np.load(io.BytesIO(raw), allow_pickle=False)
+    id: int
+    segment: int
+    rating: int | None
+    labeller: str
+    answered_at: float
 
 
 def check_label(label: float | None) -> float | None:
@@ -153,41 +99,7 @@ class PreferenceStore:
             )
 
     def _create_schema(self) -> None:
-        existing = self.db.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone()
-        if existing:
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else None
-            if version in (1, 2, 3):
-                self._migrate()
-            elif version != SCHEMA_VERSION:
-                raise ValueError(
-                    f"{self.path} has preference-store schema {version}, this prefrl reads "
-                    f"{SCHEMA_VERSION} (and migrates 1 to 3): use the prefrl version that wrote it"
-                )
-            return
-        self.db.executescript(
-            f"BEGIN; {_SCHEMA} INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
-        )
-
-    def _migrate(self) -> None:
-        """Schema 1, 2 or 3 -> 4 in one transaction. 1 -> 2: new nullable columns, and comparisons
-        rebuilt so that a query may hold one answer per labeller (k answers) instead of one in all
-        (the labellers table is created as today's). 2 -> 3: the segments' real-step count (NULL: all
-        real). 3 -> 4: labellers' token expiry (NULL: never)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            steps = {"1": _MIGRATE_1_TO_2 + _SCHEMA + _COPY_V1_COMPARISONS + _MIGRATE_2_TO_3}
-            steps["2"] = _MIGRATE_2_TO_3 + _MIGRATE_3_TO_4
-            steps["3"] = _MIGRATE_3_TO_4
-            for statement in steps.get(row[0], "").split(";"):  # another process may have migrated
-                if statement.strip():
-                    self.db.execute(statement)
-            self.db.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'")
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        create_or_migrate(self.db, self.path)
 
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -217,8 +129,8 @@ class PreferenceStore:
         now = time.time()
         texts = texts if texts is not None else [None] * len(segments)  # type: ignore[list-item]
         rows = [
-            (now, iteration, _to_blob(s.obs), _to_blob(s.actions), _to_blob(s.true_rewards),
-             None if s.render_state is None else _to_blob(s.render_state), text, s.num_real)
+            (now, iteration, to_blob(s.obs), to_blob(s.actions), to_blob(s.true_rewards),
+             None if s.render_state is None else to_blob(s.render_state), text, s.num_real)
             for s, text in zip(segments, texts, strict=True)
         ]  # fmt: skip
         ids = []
@@ -244,8 +156,8 @@ class PreferenceStore:
                 f"WHERE id IN ({marks})",
                 chunk,
             ):
-                state = None if row[4] is None else _from_blob(row[4])
-                arrays = (_from_blob(row[1]), _from_blob(row[2]), _from_blob(row[3]))
+                state = None if row[4] is None else from_blob(row[4])
+                arrays = (from_blob(row[1]), from_blob(row[2]), from_blob(row[3]))
                 found[row[0]] = Segment(*arrays, state, num_real=row[5])
         missing = [i for i in ids if i not in found]
         if missing:
@@ -326,23 +238,28 @@ class PreferenceStore:
             self.db.execute("BEGIN IMMEDIATE")
             return self.record_answer(query_id, label, labeller)
 
-    def record_answer(self, query_id: int, label: float | None, labeller: str) -> int:
-        """The insert of :meth:`answer`, inside the caller's ``BEGIN IMMEDIATE`` transaction: the
-        query's lease is released, and it is answered once ``redundancy`` labellers have answered."""
+    def record_answer(
+        self, query_id: int, label: float | None, labeller: str, rating: int | None = None
+    ) -> int:
+        """The insert of :meth:`answer` (or :meth:`rate`), inside the caller's ``BEGIN IMMEDIATE``
+        transaction: the query's lease is released, and it is answered once ``redundancy``
+        labellers have answered. A comparison query takes a label, a rating query a rating."""
         row = self.db.execute(
-            "SELECT segment_1, segment_2, status, redundancy FROM queries WHERE id = ?", (query_id,)
+            "SELECT segment_1, segment_2, status, redundancy, kind FROM queries WHERE id = ?", (query_id,)
         ).fetchone()
         if row is None:
             raise ValueError(f"no query {query_id}")
         if row[2] != "pending":
             raise ValueError(f"query {query_id} is already answered")
+        self._check_answer_kind(query_id, row[4], label, rating)
+        rating = None if rating is None else int(rating)
         mine = "SELECT 1 FROM comparisons WHERE query_id = ? AND labeller = ?"
         if self.db.execute(mine, (query_id, labeller)).fetchone():
             raise ValueError(f"query {query_id} is already answered by {labeller}")
         cursor = self.db.execute(
-            "INSERT INTO comparisons (query_id, segment_1, segment_2, label, labeller, answered_at) "
-            "VALUES (?,?,?,?,?,?)",
-            (query_id, row[0], row[1], label, labeller, time.time()),
+            "INSERT INTO comparisons (query_id, segment_1, segment_2, label, labeller, answered_at, rating) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (query_id, row[0], row[1], label, labeller, time.time(), rating),
         )
         count = self.db.execute("SELECT COUNT(*) FROM comparisons WHERE query_id = ?", (query_id,))
         status = "answered" if count.fetchone()[0] >= row[3] else "pending"
@@ -352,18 +269,98 @@ class PreferenceStore:
         )
         return int(cursor.lastrowid or 0)
 
+    def _check_answer_kind(self, query_id: int, kind: str, label: float | None, rating: int | None) -> None:
+        if kind == "compare" and rating is not None:
+            raise ValueError(f"query {query_id} compares two segments: answer it with a label, not a rating")
+        if kind == "rate":
+            classes = self.rating_classes()
+            if label is not None:
+                raise ValueError(f"query {query_id} asks for a rating of one segment, not a comparison")
+            whole = isinstance(rating, int | np.integer) and not isinstance(rating, bool)
+            if rating is not None and not (whole and 0 <= rating < (classes or 0)):
+                raise ValueError(
+                    f"rating must be an integer from 0 (worst) to {(classes or 1) - 1} (best), or None "
+                    f"(can't tell), got {rating!r}"
+                )
+
+    # ratings
+    def add_rating_queries(
+        self, segment_ids: Iterable[int], num_classes: int, redundancy: int = 1
+    ) -> list[int]:
+        """Ask for a rating of each stored segment on a scale of ``num_classes`` points (0 .. n - 1;
+        one scale per store); each query stays pending until ``redundancy`` labellers rated it."""
+        if num_classes < 2:
+            raise ValueError(f"a rating scale needs >= 2 points, got {num_classes}")
+        known = self.rating_classes()
+        if known is not None and known != num_classes:
+            raise ValueError(
+                f"{self.path} rates on a scale of {known} points, not {num_classes}: keep "
+                f"--reward-model.rating-classes {known} or use a new run directory"
+            )
+        if redundancy < 1:
+            raise ValueError(f"redundancy must be >= 1 (answers per query), got {redundancy}")
+        self.set_meta(RATING_CLASSES_KEY, str(num_classes))
+        now, ids = time.time(), []
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for segment in segment_ids:
+                cursor = self.db.execute(
+                    "INSERT INTO queries (segment_1, segment_2, created, redundancy, kind) "
+                    "VALUES (?,?,?,?,'rate')",
+                    (int(segment), int(segment), now, int(redundancy)),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def rating_classes(self) -> int | None:
+        """Points of the store's rating scale (None: it holds no rating queries)."""
+        value = self.meta(RATING_CLASSES_KEY)
+        return None if value is None else int(value)
+
+    def rate(self, query_id: int, rating: int | None, labeller: str) -> int:
+        """Record ``labeller``'s rating (None: can't tell) of a pending rating query; committed
+        before it returns. ValueError (nothing written) as :meth:`answer`, or for a rating off the
+        scale."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.record_answer(query_id, None, labeller, rating)
+
+    def ratings(self, trainable_only: bool = True) -> list[Rating]:
+        """Every answer to a rating query, oldest first (by default without "can't tell")."""
+        sql = (
+            "SELECT c.id, c.segment_1, c.rating, c.labeller, c.answered_at FROM comparisons c "
+            "JOIN queries q ON q.id = c.query_id WHERE q.kind = 'rate'"
+        )
+        sql += " AND c.rating IS NOT NULL" if trainable_only else ""
+        return [Rating(*row) for row in self.db.execute(sql + " ORDER BY c.id")]
+
+    def query_kind(self, query_id: int) -> str:
+        """'compare' (two segments) or 'rate' (one)."""
+        row = self.db.execute("SELECT kind FROM queries WHERE id = ?", (query_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"no query {query_id}")
+        return str(row[0])
+
     def answers_signature(self) -> tuple[int, int]:
-        """(count, last id) of the trainable comparisons: changes whenever one is added or removed."""
-        row = self.db.execute("SELECT COUNT(*), MAX(id) FROM comparisons WHERE label IS NOT NULL").fetchone()
+        """(count, last id) of the trainable answers (comparisons and ratings): changes whenever one
+        is added or removed."""
+        row = self.db.execute(
+            "SELECT COUNT(*), MAX(id) FROM comparisons WHERE label IS NOT NULL OR rating IS NOT NULL"
+        ).fetchone()
         return int(row[0]), int(row[1] or 0)
 
     def comparisons(self, trainable_only: bool = False) -> list[Comparison]:
-        sql = "SELECT id, segment_1, segment_2, label, labeller, answered_at FROM comparisons"
+        """Every answer to a comparison query, oldest first (ratings are :meth:`ratings`)."""
+        sql = (
+            "SELECT c.id, c.segment_1, c.segment_2, c.label, c.labeller, c.answered_at FROM comparisons c "
+            "LEFT JOIN queries q ON q.id = c.query_id WHERE COALESCE(q.kind, 'compare') = 'compare'"
+        )
         if trainable_only:
-            sql += " WHERE label IS NOT NULL"
-        return [Comparison(*row) for row in self.db.execute(sql + " ORDER BY id")]
+            sql += " AND c.label IS NOT NULL"
+        return [Comparison(*row) for row in self.db.execute(sql + " ORDER BY c.id")]
 
     def num_comparisons(self) -> int:
+        """Answers of every kind (comparisons and ratings, can't-tells included)."""
         return int(self.db.execute("SELECT COUNT(*) FROM comparisons").fetchone()[0])
 
     def export_jsonl(self, path: Path) -> int:

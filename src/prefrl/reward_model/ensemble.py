@@ -12,6 +12,7 @@ from torch import nn
 
 from prefrl.datatypes import is_frames
 from prefrl.reward_model.nets import EnsembleCNN, EnsembleMLP
+from prefrl.reward_model.ratings import normalised_returns
 from prefrl.validation import require, require_positive, validation_enabled
 
 RewardInputs = Literal["obs_action", "obs"]
@@ -35,6 +36,11 @@ class RewardModelConfig:
     """Share of answers assumed uniformly random in the Bradley-Terry likelihood (0: no noise model)."""
     reward_std: float = 1.0
     """Std of the normalised reward the agent sees (1 for MuJoCo, 0.05 for Atari in the paper)."""
+    rating_classes: int = 5
+    """Points of the rating scale (ratings 0 .. n - 1), when the model is fitted to ratings."""
+    rating_sharpness: float = 30.0
+    """k of the rating likelihood: how steeply a class's probability falls as the normalised return
+    leaves its range (``reward_model/ratings.py``; 10-100 fit a toy scale alike, 300 worse)."""
 
     def __post_init__(self) -> None:
         if validation_enabled():
@@ -46,6 +52,8 @@ class RewardModelConfig:
         require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         require(0.0 <= self.conv_dropout < 1.0, f"conv_dropout must be in [0, 1), got {self.conv_dropout}")
         require(0.0 <= self.noise < 1.0, f"noise must be in [0, 1), got {self.noise}: fix --noise")
+        require(self.rating_classes >= 2, f"rating_classes must be >= 2, got {self.rating_classes}")
+        require_positive("rating_sharpness", self.rating_sharpness)
 
 
 def check_reward_inputs(observation_space: gym.Space) -> None:
@@ -182,3 +190,12 @@ class RewardModel(nn.Module):
         r1 = self.segment_returns(obs_1, actions_1, mask_1)
         p = torch.sigmoid(r1 - self.segment_returns(obs_2, actions_2, mask_2))
         return p.var(0, unbiased=False) if p.shape[0] > 1 else torch.zeros(p.shape[1])
+
+    @torch.no_grad()
+    def rating_disagreement(
+        self, obs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B,) variance across members of where B candidate (S, D) segments fall on each member's
+        scale (its returns min-max normalised over the candidates, as the rating likelihood does)."""
+        normalised = normalised_returns(self.segment_returns(obs, actions, mask))
+        return normalised.var(0, unbiased=False) if normalised.shape[0] > 1 else torch.zeros(obs.shape[0])

@@ -1,5 +1,6 @@
-"""Fitting the reward-model ensemble to comparisons: bootstrap resamples per member, a held-out 1/e
-validation split, and an L2 weight adapted to keep validation loss within 1.1x-1.5x training loss."""
+"""Fitting the reward-model ensemble to comparisons and ratings: bootstrap resamples per member, a
+held-out 1/e validation split, and an L2 weight adapted to keep validation loss within 1.1x-1.5x
+training loss."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 import torch
 
-from prefrl.datatypes import ComparisonBatch
+from prefrl.datatypes import ComparisonBatch, RatingBatch
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
 from prefrl.reward_model.ensemble import RewardModel
+from prefrl.reward_model.ratings import rating_loss
 from prefrl.validation import require, require_positive, validation_enabled
 
 
@@ -63,8 +65,9 @@ class RewardTrainerConfig:
 
 
 class RewardModelTrainer:
-    """``fit(all comparisons so far) -> metrics``. Comparisons must keep their order between calls:
-    comparison i is in the validation split for good once drawn there (no leak across refits)."""
+    """``fit(all comparisons so far, all ratings so far) -> metrics``. Answers must keep their order
+    between calls: answer i is in the validation split for good once drawn there (no leak across
+    refits)."""
 
     def __init__(self, model: RewardModel, config: RewardTrainerConfig, generator: torch.Generator) -> None:
         self.model = model
@@ -72,93 +75,132 @@ class RewardModelTrainer:
         self.generator = generator
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         self.l2 = torch.full((model.config.num_members,), config.initial_l2)
-        self._split_draws = torch.empty(0)
+        self._split_draws = {"comparisons": torch.empty(0), "ratings": torch.empty(0)}
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "optimizer": self.optimizer.state_dict(),
             "l2": self.l2.clone(),
-            "split_draws": self._split_draws.clone(),
+            "split_draws": self._split_draws["comparisons"].clone(),
+            "rating_split_draws": self._split_draws["ratings"].clone(),
             "generator": self.generator.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.l2 = state["l2"].clone()
-        self._split_draws = state["split_draws"].clone()
+        self._split_draws["comparisons"] = state["split_draws"].clone()
+        self._split_draws["ratings"] = state.get("rating_split_draws", torch.empty(0)).clone()
         self.generator.set_state(state["generator"])
 
-    def split(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices (train, validation) of n comparisons; earlier comparisons keep their side."""
-        if n > len(self._split_draws):
-            extra = torch.rand(n - len(self._split_draws), generator=self.generator)
-            self._split_draws = torch.cat([self._split_draws, extra])
-        is_val = self._split_draws[:n] < self.config.validation_fraction
+    def split(self, n: int, kind: str = "comparisons") -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices (train, validation) of n answers of ``kind`` (comparisons or ratings); earlier
+        answers keep their side."""
+        draws = self._split_draws[kind]
+        if n > len(draws):
+            extra = torch.rand(n - len(draws), generator=self.generator)
+            draws = self._split_draws[kind] = torch.cat([draws, extra])
+        is_val = draws[:n] < self.config.validation_fraction
         if n >= 2 and is_val.all():
             is_val[0] = False
         idx = torch.arange(n)
         return idx[~is_val], idx[is_val]
 
     def fit(
-        self, data: ComparisonBatch, max_steps: int | None = None, num_epochs: int | None = None
+        self,
+        data: ComparisonBatch | None,
+        max_steps: int | None = None,
+        num_epochs: int | None = None,
+        ratings: RatingBatch | None = None,
     ) -> dict[str, float]:
-        """Train every member on its bootstrap sample for ``num_epochs`` (the config's by default;
-        at most ``max_steps`` minibatch steps), then adapt L2."""
-        cfg, e = self.config, self.model.config.num_members
-        train_idx, val_idx = self.split(len(data))
-        if len(train_idx) == 0:
-            return {"reward_model/num_comparisons": float(len(data))}
-        n = len(train_idx)
-        if cfg.bootstrap:
-            sample = train_idx[torch.randint(n, (e, n), generator=self.generator)]
-        else:
-            sample = train_idx.expand(e, n)
-        steps_per_epoch = math.ceil(n / cfg.batch_size)
-        num_steps = (num_epochs or cfg.num_epochs) * steps_per_epoch
+        """Train every member on its bootstrap sample of the comparisons and of the ratings (either
+        may be None) for ``num_epochs`` of the larger (the config's by default; at most
+        ``max_steps`` minibatch steps, each a minibatch of both), then adapt L2."""
+        cfg = self.config
+        parts = {
+            kind: (batch, *self.split(len(batch), kind))
+            for kind, batch in (("comparisons", data), ("ratings", ratings))
+            if batch is not None and len(batch) > 0
+        }
+        counts = {"reward_model/num_comparisons": float(len(data) if data is not None else 0)}
+        if ratings is not None:
+            counts["reward_model/num_ratings"] = float(len(ratings))
+        sizes = {kind: len(train) for kind, (_, train, _) in parts.items() if len(train) > 0}
+        if not sizes:
+            return counts
+        epoch_steps = {kind: math.ceil(n / cfg.batch_size) for kind, n in sizes.items()}
+        num_steps = (num_epochs or cfg.num_epochs) * max(epoch_steps.values())
         num_steps = num_steps if max_steps is None else min(num_steps, max_steps)
+        samples = {kind: self._bootstrap(parts[kind][1]) for kind in sizes}
+        shuffled: dict[str, torch.Tensor] = {}
         self.model.train()
         for step in range(num_steps):
-            if step % steps_per_epoch == 0:
-                order = torch.rand(e, n, generator=self.generator).argsort(dim=1)
-                shuffled = sample.gather(1, order)
-            start = (step % steps_per_epoch) * cfg.batch_size
-            self._step(data.index(shuffled[:, start : start + cfg.batch_size]))
+            losses = []
+            for kind, sample in samples.items():
+                position = step % epoch_steps[kind]
+                if position == 0:
+                    order = torch.rand(sample.shape, generator=self.generator).argsort(dim=1)
+                    shuffled[kind] = sample.gather(1, order)
+                idx = shuffled[kind][:, position * cfg.batch_size : (position + 1) * cfg.batch_size]
+                losses.append(self._loss(parts[kind][0].index(idx))[0])
+            loss = sum(losses[1:], losses[0]) + (self.l2 * self.model.net.weight_norms()).sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
         self.model.eval()
-        return {**self._evaluate(data, train_idx, val_idx), "reward_model/num_steps": float(num_steps)}
+        metrics = {**counts, **self._evaluate(parts), "reward_model/num_steps": float(num_steps)}
+        return metrics
 
-    def _step(self, mb: ComparisonBatch) -> None:
-        r1 = self.model.per_member_segment_returns(mb.obs_1, mb.actions_1, mb.mask_1)
-        r2 = self.model.per_member_segment_returns(mb.obs_2, mb.actions_2, mb.mask_2)
-        loss, _ = bradley_terry_loss(r1, r2, mb.labels, noise=self.model.config.noise)
-        loss = loss + (self.l2 * self.model.net.weight_norms()).sum()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+    def _bootstrap(self, train_idx: torch.Tensor) -> torch.Tensor:
+        """(E, n) each member's training answers: a resample with replacement, or all of them."""
+        e, n = self.model.config.num_members, len(train_idx)
+        if self.config.bootstrap:
+            return train_idx[torch.randint(n, (e, n), generator=self.generator)]
+        return train_idx.expand(e, n)
+
+    def _loss(self, mb: ComparisonBatch | RatingBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of a (per-member) minibatch of comparisons (Bradley-Terry) or ratings."""
+        model = self.model
+        if isinstance(mb, RatingBatch):
+            returns = model.per_member_segment_returns(mb.obs, mb.actions, mb.mask)
+            cfg = model.config
+            return rating_loss(returns, mb.ratings, cfg.rating_classes, cfg.rating_sharpness)
+        r1 = model.per_member_segment_returns(mb.obs_1, mb.actions_1, mb.mask_1)
+        r2 = model.per_member_segment_returns(mb.obs_2, mb.actions_2, mb.mask_2)
+        return bradley_terry_loss(r1, r2, mb.labels, noise=model.config.noise)
 
     @torch.no_grad()
-    def losses(self, data: ComparisonBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(E,) Bradley-Terry loss per member and (E,) accuracy per member on ``data``."""
+    def losses(self, data: ComparisonBatch | RatingBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E,) loss per member and (E,) accuracy per member on ``data`` (comparisons: the share of
+        clear labels ranked right; ratings: the share of segments put in the rated class)."""
+        if isinstance(data, RatingBatch):
+            returns = self.model.segment_returns(data.obs, data.actions, data.mask)
+            cfg = self.model.config
+            _, stats = rating_loss(returns, data.ratings, cfg.rating_classes, cfg.rating_sharpness)
+            return stats["loss_per_member"], stats["accuracy_per_member"]
         r1 = self.model.segment_returns(data.obs_1, data.actions_1, data.mask_1)
         r2 = self.model.segment_returns(data.obs_2, data.actions_2, data.mask_2)
         _, stats = bradley_terry_loss(r1, r2, data.labels, noise=self.model.config.noise)
-        accuracy = _accuracy(r1, r2, data.labels)
-        return stats["loss_per_member"], accuracy
+        return stats["loss_per_member"], _accuracy(r1, r2, data.labels)
 
-    def _evaluate(
-        self, data: ComparisonBatch, train_idx: torch.Tensor, val_idx: torch.Tensor
-    ) -> dict[str, float]:
-        train_loss, train_acc = self.losses(data.index(train_idx))
-        metrics = {
-            "reward_model/num_comparisons": float(len(data)),
-            "reward_model/train_loss": float(train_loss.mean()),
-            "reward_model/train_accuracy": float(train_acc.mean()),
-        }
-        if len(val_idx) > 0:
-            val_loss, val_acc = self.losses(data.index(val_idx))
-            metrics["reward_model/val_loss"] = float(val_loss.mean())
-            metrics["reward_model/val_accuracy"] = float(val_acc.mean())
-            if self.config.adapt_l2:
-                self._adapt_l2(val_loss / train_loss.clamp_min(1e-8))
+    def _evaluate(self, parts: dict[str, tuple[Any, torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+        """Training and validation loss and accuracy of each kind of answer; L2 adapted to the ratio
+        of the summed validation and training losses."""
+        metrics, train_total, val_total = {}, torch.zeros(()), torch.zeros(())
+        for kind, (batch, train_idx, val_idx) in parts.items():
+            prefix = "reward_model/" + ("" if kind == "comparisons" else "rating_")
+            for split, idx in (("train", train_idx), ("val", val_idx)):
+                if len(idx) == 0:
+                    continue
+                loss, accuracy = self.losses(batch.index(idx))
+                metrics[f"{prefix}{split}_loss"] = float(loss.mean())
+                metrics[f"{prefix}{split}_accuracy"] = float(accuracy.mean())
+                if split == "train":
+                    train_total = train_total + loss
+                elif len(train_idx) > 0:
+                    val_total = val_total + loss
+        if self.config.adapt_l2 and bool((val_total > 0).all()):
+            self._adapt_l2(val_total / train_total.clamp_min(1e-8))
         metrics["reward_model/l2"] = float(self.l2.mean())
         return metrics
 

@@ -1,4 +1,5 @@
-// The labelling page: lease a query, show it, send the answer, repeat. No build step.
+// The labelling page: lease a query (two clips, one clip to rate, or two texts), show it, send the
+// answer, repeat. No build step.
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token") || "";
@@ -55,12 +56,40 @@ function mark() {
   document.body.dataset.busy = busy ? "1" : "0";
 }
 
+function showRating(query) {
+  // one clip, looping, and a button per point of the scale (keys 1..n)
+  $("rating-max").textContent = String(query.classes);
+  const buttons = $("rating-buttons");
+  buttons.replaceChildren();
+  for (let i = 0; i < query.classes; i++) {
+    const button = document.createElement("button");
+    const end = i === 0 ? " · worst" : i === query.classes - 1 ? " · best" : "";
+    button.textContent = `${i + 1}${end}`;
+    button.title = `key ${i + 1}`;
+    button.dataset.rating = String(i);
+    button.addEventListener("click", () => send({ rating: i }, `rated ${i + 1} of ${query.classes}`));
+    buttons.appendChild(button);
+  }
+  const cantTell = document.createElement("button");
+  cantTell.textContent = "↓ Can't tell";
+  cantTell.addEventListener("click", () => send({ choice: "cant_tell" }, "can't tell"));
+  buttons.appendChild(cantTell);
+  $("single").onerror = () => setStatus("the clip failed to load: reload the page to try again", true);
+  $("single").src = query.clips[0] + "?token=" + encodeURIComponent(token);
+  $("single").play().catch(() => {});
+}
+
 function show(query) {
   current = query;
   $("description").textContent = query.description;
   $("message").hidden = true;
-  $("buttons").hidden = false;
-  if (query.kind === "clips") {
+  $("buttons").hidden = query.kind === "rate";
+  $("rating").hidden = query.kind !== "rate";
+  if (query.kind === "rate") {
+    $("clips").hidden = true;
+    $("text").hidden = true;
+    showRating(query);
+  } else if (query.kind === "clips") {
     $("text").hidden = true;
     $("clips").hidden = false;
     playTogether();
@@ -79,6 +108,7 @@ function showWaiting(message) {
   current = null;
   $("clips").hidden = true;
   $("text").hidden = true;
+  $("rating").hidden = true;
   $("buttons").hidden = true;
   $("message").hidden = false;
   $("message").textContent = message;
@@ -100,17 +130,26 @@ async function next() {
   }
 }
 
-async function answer(choice) {
+function answer(choice) {
+  // a comparison's choice; on a rating query only "can't tell" (the arrow down) applies
+  if (current && current.kind === "rate") {
+    if (choice === "cant_tell") send({ choice }, "can't tell");
+    return;
+  }
+  send({ choice }, choice.replace("_", " "));
+}
+
+async function send(body, what) {
   if (busy || !current) return;
   busy = true;
   mark();
   const query = current;
   setStatus("saving…", false);
   try {
-    const data = await api("POST", "/api/answer", { query_id: query.id, choice });
+    const data = await api("POST", "/api/answer", { query_id: query.id, ...body });
     showProgress(data.progress); // the server has committed the answer when it replies
     lastSaved = query.id;
-    setStatus(`saved: query ${query.id} → ${choice.replace("_", " ")}`, false);
+    setStatus(`saved: query ${query.id} → ${what}`, false);
     await next();
   } catch (err) {
     setStatus(err.message, true);
@@ -152,7 +191,11 @@ async function undo() {
 }
 
 document.addEventListener("keydown", (event) => {
-  if (KEYS[event.key]) { event.preventDefault(); answer(KEYS[event.key]); }
+  const point = Number.parseInt(event.key, 10);
+  if (current && current.kind === "rate" && point >= 1 && point <= current.classes) {
+    event.preventDefault();
+    send({ rating: point - 1 }, `rated ${point} of ${current.classes}`);
+  } else if (KEYS[event.key]) { event.preventDefault(); answer(KEYS[event.key]); }
   else if (event.key === "u" || event.key === "Backspace") { event.preventDefault(); undo(); }
 });
 document.querySelectorAll("[data-choice]").forEach((button) => {
