@@ -2,6 +2,7 @@
 store holds exactly the expected answers. Fails (not skips) under CI when Chromium is missing."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,22 +28,29 @@ def require_browser():
         pytest.skip(missing)
 
 
-@pytest.fixture
-def page(tmp_path):
+@contextmanager
+def open_page(store_path, token, width=1200, height=800):
+    """The app served over ``store_path``, opened in Chromium with ``token``; yields the page."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
-    run = make_run(tmp_path / "run", num_queries=3, length=30)  # 1.5 s Pendulum clips
-    server, _ = start_background(run["store"], "127.0.0.1", 0, lease_seconds=300)
+    server, _ = start_background(store_path, "127.0.0.1", 0, lease_seconds=300)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.goto(f"{server.url}/?token={run['tokens']['alice']}")
-            yield page, run
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(f"{server.url}/?token={token}")
+            yield page
             browser.close()
     finally:
         server.stop()
+
+
+@pytest.fixture
+def page(tmp_path):
+    run = make_run(tmp_path / "run", num_queries=3, length=30)  # 1.5 s Pendulum clips
+    with open_page(run["store"], run["tokens"]["alice"]) as page:
+        yield page, run
 
 
 def wait_for_query(page, query_id):
@@ -122,9 +130,6 @@ def test_a_lost_lease_moves_on_and_undo_never_takes_an_earlier_answer(page):
 
 
 def test_people_compare_two_answers_to_a_prompt(tmp_path):
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
     from prefrl.preferences.queue import LabelQueue
     from prefrl.preferences.store import PreferenceStore
 
@@ -135,24 +140,16 @@ def test_people_compare_two_answers_to_a_prompt(tmp_path):
         q1 = store.add_text_pair("review of the soup :", "the soup was great .", "<b>bad</b> soup .")
         q2 = store.add_text_pair("review of the cake :", "fine cake .", "the cake was great .")
         token = LabelQueue(store).add_labeller("alice")
-    server, _ = start_background(run_dir / "preferences.sqlite", "127.0.0.1", 0, lease_seconds=300)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 800, "height": 600})
-            page.goto(f"{server.url}/?token={token}")
-            wait_for_query(page, q1)
-            assert page.is_visible("#prompt") and not page.is_visible("#clips")  # no empty video boxes
-            assert page.inner_text("#prompt") == "review of the soup :"
-            assert page.inner_text("#response-right") == "<b>bad</b> soup ."  # text, never HTML
-            assert page.inner_text("#description") == "Which response answers the prompt better?"
-            page.keyboard.press("ArrowLeft")
-            wait_for_query(page, q2)
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
-            browser.close()
-    finally:
-        server.stop()
+    with open_page(run_dir / "preferences.sqlite", token, 800, 600) as page:
+        wait_for_query(page, q1)
+        assert page.is_visible("#prompt") and not page.is_visible("#clips")  # no empty video boxes
+        assert page.inner_text("#prompt") == "review of the soup :"
+        assert page.inner_text("#response-right") == "<b>bad</b> soup ."  # text, never HTML
+        assert page.inner_text("#description") == "Which response answers the prompt better?"
+        page.keyboard.press("ArrowLeft")
+        wait_for_query(page, q2)
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
     with PreferenceStore(run_dir / "preferences.sqlite") as store:
         assert [(c.prompt, c.label) for c in store.text_comparisons()] == [
             ("review of the soup :", 1.0),
@@ -161,44 +158,32 @@ def test_people_compare_two_answers_to_a_prompt(tmp_path):
 
 
 def test_people_rate_single_clips_with_the_number_keys_and_buttons(tmp_path):
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
     from .conftest import make_rating_run, ratings
 
     run = make_rating_run(tmp_path / "run", num_queries=3, length=30, num_classes=5)
     q1, q2, q3 = run["queries"]
-    server, _ = start_background(run["store"], "127.0.0.1", 0, lease_seconds=300)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 800, "height": 600})
-            page.goto(f"{server.url}/?token={run['tokens']['alice']}")
-            wait_for_query(page, q1)
-            page.wait_for_function(  # the one clip plays
-                "(v => v.currentTime > 0.1 && !v.paused && v.videoWidth > 0)"
-                "(document.getElementById('single'))",
-                timeout=60_000,
-            )
-            assert page.inner_text("#description").startswith("Rate this clip on its own, 1 (worst) to 5")
-            assert not page.is_visible("#buttons") and not page.is_visible("#clips")  # no comparison parts
-            assert page.locator("#rating-buttons button").count() == 6  # 1..5 and can't tell
-            for selector in ("#rating-buttons", "#undo"):  # above the fold at 800 x 600
-                box = page.locator(selector).bounding_box()
-                assert box is not None and box["y"] + box["height"] <= 600, (selector, box)
-            page.keyboard.press("5")
-            wait_for_query(page, q2)
-            assert f"saved: query {q1} → rated 5 of 5" in page.inner_text("#status")
-            page.keyboard.press("u")  # undo: q1 comes back
-            wait_for_query(page, q1)
-            page.click("#rating-buttons button >> nth=1")  # "2"
-            wait_for_query(page, q2)
-            page.keyboard.press("1")
-            wait_for_query(page, q3)
-            page.keyboard.press("ArrowDown")  # can't tell
-            page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
-            assert not page.is_visible("#rating") and "waiting for new clips" in page.inner_text("#message")
-            browser.close()
-    finally:
-        server.stop()
+    with open_page(run["store"], run["tokens"]["alice"], 800, 600) as page:
+        wait_for_query(page, q1)
+        page.wait_for_function(  # the one clip plays
+            "(v => v.currentTime > 0.1 && !v.paused && v.videoWidth > 0)(document.getElementById('single'))",
+            timeout=60_000,
+        )
+        assert page.inner_text("#description").startswith("Rate this clip on its own, 1 (worst) to 5")
+        assert not page.is_visible("#buttons") and not page.is_visible("#clips")  # no comparison parts
+        assert page.locator("#rating-buttons button").count() == 6  # 1..5 and can't tell
+        for selector in ("#rating-buttons", "#undo"):  # above the fold at 800 x 600
+            box = page.locator(selector).bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 600, (selector, box)
+        page.keyboard.press("5")
+        wait_for_query(page, q2)
+        assert f"saved: query {q1} → rated 5 of 5" in page.inner_text("#status")
+        page.keyboard.press("u")  # undo: q1 comes back
+        wait_for_query(page, q1)
+        page.click("#rating-buttons button >> nth=1")  # "2"
+        wait_for_query(page, q2)
+        page.keyboard.press("1")
+        wait_for_query(page, q3)
+        page.keyboard.press("ArrowDown")  # can't tell
+        page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
+        assert not page.is_visible("#rating") and "waiting for new clips" in page.inner_text("#message")
     assert ratings(run["store"]) == [(q1, 1, "alice"), (q2, 0, "alice"), (q3, None, "alice")]
