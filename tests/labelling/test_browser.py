@@ -187,3 +187,43 @@ def test_people_rate_single_clips_with_the_number_keys_and_buttons(tmp_path):
         page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
         assert not page.is_visible("#rating") and "waiting for new clips" in page.inner_text("#message")
     assert ratings(run["store"]) == [(q1, 1, "alice"), (q2, 0, "alice"), (q3, None, "alice")]
+
+
+def test_people_rank_four_answers_with_the_number_keys(tmp_path):
+    from prefrl.preferences.queue import LabelQueue
+    from prefrl.preferences.store import PreferenceStore
+
+    run_dir = tmp_path / "ranks"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text('{"kind": "lm-pairs", "config": {}}\n')
+    answers = ["a fine soup .", "<i>the</i> best soup .", "soup .", "the soup was cold ."]
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        q1 = store.add_text_ranking("review of the soup :", answers)
+        q2 = store.add_text_ranking("review of the cake :", ["cake .", "good cake .", "bad cake ."])
+        token = LabelQueue(store).add_labeller("alice")
+    with open_page(run_dir / "preferences.sqlite", token, 800, 600) as page:
+        wait_for_query(page, q1)
+        assert page.inner_text("#description") == "Rank the responses to the prompt from best to worst."
+        assert page.inner_text("#rank-prompt") == "review of the soup :"
+        cards = page.locator("#rank-list .card")
+        assert cards.count() == 4 and "<i>the</i> best soup ." in cards.nth(1).inner_text()  # text, not HTML
+        assert not page.is_visible("#buttons") and not page.is_visible("#clips")
+        box = cards.nth(3).bounding_box()  # the last answer is above the fold at 800 x 600
+        assert box is not None and box["y"] + box["height"] <= 600, box
+        page.keyboard.press("2")
+        page.keyboard.press("4")
+        assert "#2" in cards.nth(3).inner_text()
+        page.keyboard.press("r")  # start over
+        assert "#" not in cards.nth(1).inner_text()
+        for key in ("2", "1", "4"):  # the fourth pick is implied: the answer goes at the third
+            page.keyboard.press(key)
+        wait_for_query(page, q2)
+        assert f"saved: query {q1} → ranked 2 > 1 > 4 > 3" in page.inner_text("#status")
+        page.locator("#rank-list .card").nth(2).click()  # clicks rank too
+        page.locator("#rank-list .card").nth(0).click()
+        page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        assert [r.responses for r in store.text_rankings()] == [
+            [answers[1], answers[0], answers[3], answers[2]],
+            ["bad cake .", "cake .", "good cake ."],
+        ]

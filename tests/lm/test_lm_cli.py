@@ -571,6 +571,53 @@ def test_people_label_a_models_answers_in_the_app_and_the_reward_model_learns_fr
         assert (run / "model" / "config.json").is_file()
 
 
+def test_people_rank_four_answers_and_the_reward_model_learns_from_the_rankings(files, tmp_path, capsys):
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from prefrl.labelling.app import create_app
+    from prefrl.preferences.queue import LabelQueue
+    from prefrl.preferences.store import PreferenceStore
+
+    ranks = tmp_path / "ranks"
+    argv = ["lm", "pairs", "--model", files["base"], "--prompts", files["prompts"], "--num-pairs", "16"]
+    assert main([*argv, "--num-answers", "4", "--run-dir", str(ranks)]) == 0
+    assert "rankings of 4 answers for people" in " ".join(capsys.readouterr().err.split())
+    assert main([*argv, "--num-answers", "10", "--run-dir", str(tmp_path / "y")]) == 2
+    assert "num_answers must be 2 to 9" in capsys.readouterr().err and not (tmp_path / "y").exists()
+    with PreferenceStore(ranks / "preferences.sqlite") as store:
+        token = LabelQueue(store).add_labeller("alice")
+        num = store.num_pending()
+    assert num >= 12
+    with TestClient(create_app(ranks / "preferences.sqlite", render_ahead=None)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(num):  # a person who prefers shorter answers
+            query = client.get("/api/next", headers=headers).json()["query"]
+            assert query["kind"] == "rank" and query["prompt"] and len(query["responses"]) == 4
+            order = sorted(range(4), key=lambda k: len(query["responses"][k]))
+            bad = client.post(
+                "/api/answer", json={"query_id": query["id"], "ranking": order[:3]}, headers=headers
+            )
+            assert bad.status_code == 422 and "each of its 4 items once" in bad.json()["detail"]
+            saved = client.post(
+                "/api/answer", json={"query_id": query["id"], "ranking": order}, headers=headers
+            )
+            assert saved.status_code == 200
+    with PreferenceStore(ranks / "preferences.sqlite") as store:
+        rankings = store.text_rankings()
+        assert len(rankings) == num and all(len(r.responses) == 4 for r in rankings)
+        assert all([len(a) for a in r.responses] == sorted(len(a) for a in r.responses) for r in rankings)
+    for command, run in (("rm", tmp_path / "rm"), ("dpo", tmp_path / "dpo")):
+        assert (
+            main(["lm", command, "--model", files["base"], "--data", str(ranks), "--run-dir", str(run)]) == 0
+        )
+        assert (run / "model" / "config.json").is_file()
+    rows = [json.loads(line) for line in (tmp_path / "rm" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "lm/rm_loss" in r]
+    assert len(steps) == 1  # the rankings as rankings (16, one batch), not as their 96 pairs (3 batches)
+
+
 def test_lora_from_the_command_line_for_sft_rm_dpo_and_ppo(files, tmp_path, capsys):
     sft = tmp_path / "sft"
     lora = ["--lora.rank", "4"]

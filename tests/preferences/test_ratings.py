@@ -96,3 +96,24 @@ def test_the_synthetic_rater_widens_its_scale_as_better_segments_appear():
     ratings = noisy.rate(segments(np.linspace(0, 1, 1000)), 5)
     exact = synthetic_ratings(np.linspace(0, 1, 1000), 0.0, 1.0, 5)
     assert 0.3 < np.mean(np.array(ratings) != exact) < 0.5  # half replaced at random, 1/5 of those by chance
+
+
+def test_rankings_of_texts_are_permutations_and_come_back_best_first(tmp_path):
+    store = PreferenceStore(tmp_path / "p.sqlite")
+    q = store.add_text_ranking("prompt", ["a", "b", "c", "d"], redundancy=2)
+    assert store.query_kind(q) == "rank" and store.text_ranking(q) == ("prompt", ["a", "b", "c", "d"])
+    for bad in ([0, 1, 2], [0, 1, 2, 2], [0, 1, 2, 4], [0, 1, 2, 3.0], [True, 0, 2, 3]):
+        with pytest.raises(ValueError, match="lists each of its 4 items once"):
+            store.rank(q, bad, "alice")
+    with pytest.raises(ValueError, match="asks for a ranking"):
+        store.answer(q, 1.0, "alice")
+    with pytest.raises(ValueError, match="3 to 9 responses"):
+        store.add_text_ranking("prompt", ["a", "b"])
+    assert store.num_comparisons() == 0
+    store.rank(q, [2, 0, 3, 1], "alice")
+    store.rank(q, None, "bob")  # can't tell: recorded, not trained on
+    assert [(r.responses, r.labeller) for r in store.text_rankings()] == [(["c", "a", "d", "b"], "alice")]
+    assert store.answers_signature()[0] == 1 and store.text_comparisons() == [] and store.num_pending() == 0
+    (pair,) = [store.add_text_pair("p", "x", "y")]
+    with pytest.raises(ValueError, match="no ranking query"):
+        store.rank(pair, [0, 1], "alice")

@@ -137,6 +137,8 @@ def as_schema_4(store):
     """Drop what schema 5 added (ratings), as prefrl wrote schema 4."""
     store.db.execute("ALTER TABLE queries DROP COLUMN kind")
     store.db.execute("ALTER TABLE comparisons DROP COLUMN rating")
+    store.db.execute("ALTER TABLE comparisons DROP COLUMN ranking")
+    store.db.execute("DROP TABLE query_items")
     store.db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
 
 

@@ -1,6 +1,7 @@
 """``prefrl lm pairs``: a model's answers put before people. Two sampled answers per prompt become
-text pairs in a preference store (a run directory of its own); ``prefrl label RUN_DIR`` serves them in
-the labelling app, and ``prefrl lm rm`` / ``prefrl lm dpo --data RUN_DIR`` learn from the answers."""
+text pairs in a preference store (a run directory of its own), or K of them a ranking query
+(InstructGPT's K-way rankings); ``prefrl label RUN_DIR`` serves them in the labelling app, and
+``prefrl lm rm`` / ``prefrl lm dpo --data RUN_DIR`` learn from the answers."""
 
 from __future__ import annotations
 
@@ -16,21 +17,24 @@ from prefrl.lm.loading import load_causal_lm, load_tokenizer
 from prefrl.lm.pipeline import sample_texts
 from prefrl.preferences.queue import LabelQueue
 from prefrl.preferences.store import PreferenceStore
+from prefrl.preferences.texts import MAX_RANKED
 from prefrl.validation import require
 
 
 @dataclass(frozen=True)
 class PairsCommand:
     """Sample two answers per prompt from a model and store them as pairs for people to compare in the
-    labelling app (serve with `prefrl label RUN_DIR`; train on the answers with `prefrl lm rm --data
-    RUN_DIR` or `prefrl lm dpo --data RUN_DIR`)."""
+    labelling app, or K answers for people to rank (--num-answers K); serve them with `prefrl label
+    RUN_DIR`, train on the answers with `prefrl lm rm --data RUN_DIR` or `prefrl lm dpo --data RUN_DIR`."""
 
     model: str
     """Causal LM whose answers people judge (path or hub id)."""
     prompts: str
     """Prompts: any dataset with a 'prompt' column (or conversations, with a chat template)."""
     num_pairs: int = 100
-    """Pairs to ask about (prompts drawn at random, with repeats if there are fewer)."""
+    """Queries to ask (prompts drawn at random, with repeats if there are fewer)."""
+    num_answers: int = 2
+    """Answers per prompt: 2 to compare, 3 to 9 to rank from best to worst (InstructGPT: 4 to 9)."""
     max_new_tokens: int = 24
     """Longest answer (tokens)."""
     temperature: float = 1.0
@@ -42,6 +46,9 @@ class PairsCommand:
 
     def validate(self) -> None:
         require(self.num_pairs >= 1 and self.redundancy >= 1, "num_pairs and redundancy must be >= 1")
+        require(
+            2 <= self.num_answers <= MAX_RANKED, f"num_answers must be 2 to {MAX_RANKED}: fix --num-answers"
+        )
         require(self.temperature > 0, "temperature must be > 0: two answers to one prompt need sampling")
 
 
@@ -53,18 +60,28 @@ def run_pairs(cmd: PairsCommand, run_dir: Path | None, resume: Path | None, cons
     model = load_causal_lm(cmd.model)
     rng = random.Random(cmd.seed)
     drawn = [prompts[rng.randrange(len(prompts))] for _ in range(cmd.num_pairs)]
-    first = sample_texts(model, tokenizer, drawn, cmd.max_new_tokens, cmd.temperature, cmd.seed + 1)
-    second = sample_texts(model, tokenizer, drawn, cmd.max_new_tokens, cmd.temperature, cmd.seed + 2)
-    pairs = [
-        (p, a, b) for p, a, b in zip(drawn, first, second, strict=True) if a.strip() and b.strip() and a != b
+    samples = [
+        sample_texts(model, tokenizer, drawn, cmd.max_new_tokens, cmd.temperature, cmd.seed + 1 + k)
+        for k in range(cmd.num_answers)
     ]
-    require(bool(pairs), "every sampled pair was empty or identical: raise --temperature or --max-new-tokens")
+    queries = [  # every answer non-empty and different from the others
+        (p, list(answers)) for p, *answers in zip(drawn, *samples, strict=True)
+        if all(a.strip() for a in answers) and len(set(answers)) == len(answers)
+    ]  # fmt: skip
+    what = "pairs" if cmd.num_answers == 2 else f"rankings of {cmd.num_answers} answers"
+    require(
+        bool(queries),
+        "every sampled answer set was empty or repeated: raise --temperature or --max-new-tokens",
+    )
     run_dir = create_run_dir(run_dir or default_run_dir("lm-pairs", "lm", cmd.seed), "lm-pairs", cmd)
     with PreferenceStore(run_dir / PREFERENCES_FILE) as store:
-        for prompt, a, b in pairs:
-            store.add_text_pair(prompt, a, b, cmd.redundancy)
-        LabelQueue(store).set_budget(len(pairs) * cmd.redundancy)
-    console.print(f"{len(pairs)} pairs for people in {run_dir / PREFERENCES_FILE}", soft_wrap=True)
+        for prompt, answers in queries:
+            if cmd.num_answers == 2:
+                store.add_text_pair(prompt, answers[0], answers[1], cmd.redundancy)
+            else:
+                store.add_text_ranking(prompt, answers, cmd.redundancy)
+        LabelQueue(store).set_budget(len(queries) * cmd.redundancy)
+    console.print(f"{len(queries)} {what} for people in {run_dir / PREFERENCES_FILE}", soft_wrap=True)
     console.print(f"serve them: prefrl label {run_dir}", soft_wrap=True)
     console.print(
         f"learn from the answers: prefrl lm rm --model {cmd.model} --data {run_dir}", soft_wrap=True

@@ -7,7 +7,8 @@ valid one. Endpoints:
 GET  /                  the page (plain HTML + JS)
 GET  /api/next          lease the next query: {"query": {...} or null, "message", "progress", ...}
 POST /api/answer        {"query_id": int, "choice": "left" | "right" | "equal" | "cant_tell"}, or for
-                        a rating query {"query_id": int, "rating": int} (or the choice "cant_tell")
+                        a rating query {"query_id": int, "rating": int}, for a ranking query
+                        {"query_id": int, "ranking": [positions, best first]} (or "cant_tell")
 POST /api/undo          delete your latest answer; its query is leased back to you
 GET  /api/progress      {"answered", "budget", "pending", "yours"}
 GET  /clips/{id}.mp4    a segment's clip (rendered once, cached beside the store)
@@ -40,6 +41,7 @@ CLIP_TIMEOUT_S = 120.0
 """Longest a clip request waits for its rendering."""
 WAITING_MESSAGE = "waiting for new clips"
 NO_TOKEN = "no valid token: open your personal URL (`prefrl label add-labeller NAME` prints one)"
+RANK_DESCRIPTION = "Rank the responses to the prompt from best to worst."
 RENDER_AHEAD = 2
 """Pending queries after the one shown whose clips are rendered in advance."""
 
@@ -53,12 +55,18 @@ Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 """A query id: a JSON integer (not "405", 405.0 or true) in SQLite's range."""
 
 
+Position = Annotated[int, Field(strict=True, ge=0, le=99)]
+"""A point of a rating scale, or a position in a ranking query: a JSON integer."""
+
+
 class AnswerBody(BaseModel):
     query_id: Id
     choice: Annotated[str, Field(max_length=32)] | None = None
     """A comparison's answer (left, right, equal, cant_tell); cant_tell for a rating query too."""
-    rating: Annotated[int, Field(strict=True, ge=0, le=99)] | None = None
+    rating: Position | None = None
     """A rating query's answer: 0 (worst) .. n - 1 (best)."""
+    ranking: Annotated[list[Position], Field(max_length=9)] | None = None
+    """A ranking query's answer: the positions of its items as shown, best first."""
 
 
 class UndoBody(BaseModel):
@@ -256,7 +264,7 @@ def add_labeller_routes(app: FastAPI, context: LabellingContext, Queue: Any, Who
 
     @app.post("/api/answer")
     def answer(body: AnswerBody, who: Who, queue: Queue) -> dict:
-        comparison = queue.answer(body.query_id, who, body.choice, body.rating)  # committed when it returns
+        comparison = queue.answer(body.query_id, who, body.choice, body.rating, body.ranking)  # committed
         return {"saved": True, "comparison_id": comparison, "progress": queue.progress(who)}
 
     @app.post("/api/undo")
@@ -304,8 +312,13 @@ def add_admin_routes(app: FastAPI, Queue: Any, Admin: Any) -> None:
 
 
 def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -> dict[str, Any]:
-    """What the page shows for a query: two clips, one clip to rate, or a prompt and two responses."""
+    """What the page shows for a query: two clips, one clip to rate, or a prompt and two (or K, to
+    rank) responses."""
     row = store.db.execute("SELECT segment_1, segment_2 FROM queries WHERE id = ?", (query_id,)).fetchone()
+    if store.query_kind(query_id) == "rank":
+        prompt, responses = store.text_ranking(query_id)
+        return {"id": query_id, "kind": "rank", "description": RANK_DESCRIPTION,
+                "prompt": prompt, "responses": responses}  # fmt: skip
     text = store.text_pair(query_id)
     if text is not None:
         prompt, first, second = text

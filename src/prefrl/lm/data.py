@@ -69,21 +69,36 @@ def store_path(path: Path) -> Path | None:
     return path / STORE_FILE if (path / STORE_FILE).is_file() else None
 
 
-def _read_store(path: Path, kind: str) -> list[dict[str, Any]]:
-    """The answers people (or a labeller) gave to text pairs in a preference store, as comparisons:
-    the preferred response chosen; "equally good" and "can't tell" answers are left out."""
+def store_holds_rankings(path: Path) -> bool:
+    """Whether the preference store at ``path`` holds answered K-way rankings of texts."""
     from prefrl.preferences.store import PreferenceStore
 
-    if kind != "preference":
+    with PreferenceStore(path) as store:
+        return bool(store.text_rankings())
+
+
+def _read_store(path: Path, kind: str) -> list[dict[str, Any]]:
+    """The answers people (or a labeller) gave to texts in a preference store. ``preference``:
+    comparisons, the preferred response chosen ("equally good" and "can't tell" left out), and every
+    pair of a ranking (the better one chosen); ``ranking``: the rankings, best first."""
+    from prefrl.preferences.store import PreferenceStore
+
+    if kind not in ("preference", "ranking"):
         raise ValueError(f"a preference store holds comparisons, not {kind} records: pass it to rm or dpo")
     if not path.is_file():
         raise ValueError(f"no preference store at {path}: pass the run directory of `prefrl lm pairs`")
     with PreferenceStore(path) as store:
-        answers = store.text_comparisons()
+        answers, rankings = store.text_comparisons(), store.text_rankings()
+    if kind == "ranking":
+        return [{"prompt": r.prompt, "completions": r.responses} for r in rankings]
     rows = [
         {"prompt": a.prompt, "chosen": first if a.label == 1.0 else second,
          "rejected": second if a.label == 1.0 else first}
         for a in answers for first, second in [(a.response_1, a.response_2)] if a.label != 0.5
+    ]  # fmt: skip
+    rows += [
+        {"prompt": r.prompt, "chosen": r.responses[i], "rejected": r.responses[j]}
+        for r in rankings for i in range(len(r.responses)) for j in range(i + 1, len(r.responses))
     ]  # fmt: skip
     if not rows:
         raise ValueError(

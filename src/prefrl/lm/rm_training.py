@@ -28,6 +28,8 @@ from prefrl.lm.data import (
     make_batch,
     response_batch,
     shared_prompt_batch,
+    store_holds_rankings,
+    store_path,
 )
 from prefrl.lm.reward_model import ScalarRewardModel, disable_dropout
 from prefrl.lm.steps import SupervisedSteps
@@ -269,8 +271,12 @@ def evaluate_rm(
 
 
 def is_ranking(source: str) -> bool:
-    """Whether a .jsonl source holds K-way rankings ({"prompt", "completions"}) rather than pairs."""
+    """Whether a .jsonl source holds K-way rankings ({"prompt", "completions"}) rather than pairs, or
+    a preference store (a run directory of `prefrl lm pairs --num-answers K`) people ranked in."""
     path = Path(source)
+    found = store_path(path)
+    if found is not None and found.is_file():
+        return store_holds_rankings(found)
     if path.suffix == ".jsonl" and path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():

@@ -155,12 +155,18 @@ class LabelQueue:
         return Lease(int(row[0]), int(row[1]), int(row[2]), expires)
 
     def answer(
-        self, query_id: int, labeller: LabellerAccount, choice: str | None, rating: int | None = None
+        self,
+        query_id: int,
+        labeller: LabellerAccount,
+        choice: str | None,
+        rating: int | None = None,
+        ranking: list[int] | None = None,
     ) -> int:
         """Record the labeller's answer to a query leased to them; committed before it returns: a
-        ``choice`` (a key of CHOICES) for a comparison; a ``rating`` (0 .. n - 1), or the choice
-        "cant_tell", for a rating query. QueueError (nothing written) for an answer that does not fit
-        the query, an unknown query, a query leased to someone else or not leased, or a second answer."""
+        ``choice`` (a key of CHOICES) for a comparison; a ``rating`` (0 .. n - 1) for a rating query;
+        a ``ranking`` (the positions of its items, best first) for a ranking query; the choice
+        "cant_tell" for any. QueueError (nothing written) for an answer that does not fit the query,
+        an unknown query, a query leased to someone else or not leased, or a second answer."""
         if choice is not None and choice not in CHOICES:
             raise QueueError(400, f"unknown choice {choice[:40]!r}: send one of {', '.join(CHOICES)}")
         with self.db:
@@ -170,7 +176,7 @@ class LabelQueue:
             ).fetchone()
             if row is None:
                 raise QueueError(404, f"no query {query_id}: answer the query that /api/next gave you")
-            label = self._label(query_id, row[3], choice, rating)
+            label = self._label(query_id, row[3], choice, rating, ranking)
             mine = "SELECT 1 FROM comparisons WHERE query_id = ? AND labeller = ?"
             if self.db.execute(mine, (query_id, labeller.name)).fetchone():
                 raise QueueError(409, f"you already answered query {query_id}: undo it to answer again")
@@ -181,13 +187,27 @@ class LabelQueue:
                 whose = "leased to another labeller" if held else "not leased to you"
                 raise QueueError(409, f"query {query_id} is {whose}: ask /api/next for yours")
             try:
-                return self.store.record_answer(query_id, label, labeller.name, rating)
-            except ValueError as exc:  # a rating off the scale
+                return self.store.record_answer(query_id, label, labeller.name, rating, ranking)
+            except ValueError as exc:  # a rating off the scale, a ranking that is no permutation
                 raise QueueError(422, str(exc)) from None
 
     @staticmethod
-    def _label(query_id: int, kind: str, choice: str | None, rating: int | None) -> float | None:
-        """The label of a comparison's choice; None for a rating query (after checking the answer fits)."""
+    def _label(
+        query_id: int, kind: str, choice: str | None, rating: int | None, ranking: list[int] | None
+    ) -> float | None:
+        """The label of a comparison's choice; None for a rating or ranking query (after checking
+        that the answer fits the query)."""
+        if kind == "rank":
+            if (
+                rating is not None
+                or choice not in (None, "cant_tell")
+                or (ranking is None) == (choice is None)
+            ):
+                wanted = '{"ranking": [positions, best first]} or the choice cant_tell'
+                raise QueueError(422, f"query {query_id} asks for a ranking: send {wanted}")
+            return None
+        if ranking is not None:
+            raise QueueError(422, f"query {query_id} is no ranking query: send a choice or a rating")
         if kind == "rate":
             if choice not in (None, "cant_tell") or (rating is None) == (choice is None):
                 raise QueueError(
@@ -258,8 +278,8 @@ class LabelQueue:
         same label, or the same rating);
         per query with several answers: the labels and whether all agree (None where undefined)."""
         rows = self.db.execute(
-            "SELECT query_id, labeller, COALESCE(rating, label) FROM comparisons WHERE query_id IS NOT NULL "
-            "ORDER BY query_id"
+            "SELECT query_id, labeller, COALESCE(rating, label, ranking) FROM comparisons "
+            "WHERE query_id IS NOT NULL ORDER BY query_id"
         ).fetchall()
         by_query: dict[int, list[tuple[str, float | None]]] = {}
         for query, name, label in rows:

@@ -13,8 +13,9 @@ import numpy as np
 SCHEMA_VERSION = 5
 """1: segments, queries, one comparison per query. 2: render states and texts of segments, prompts,
 redundancy and leases of queries, labellers, k answers per query. 3: the real steps of segments that
-end in the absorbing state after termination. 4: labellers' token expiry. 5: ratings (a query's
-kind, an answer's rating). Older stores are migrated on open."""
+end in the absorbing state after termination. 4: labellers' token expiry. 5: ratings and K-way
+rankings (a query's kind and its items, an answer's rating or ranking). Older stores are migrated
+on open."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,21 +28,26 @@ CREATE TABLE IF NOT EXISTS queries (
     segment_2 INTEGER NOT NULL REFERENCES segments(id), created REAL NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'answered')),
     prompt TEXT, redundancy INTEGER NOT NULL DEFAULT 1, leased_to TEXT, lease_expires REAL,
-    kind TEXT NOT NULL DEFAULT 'compare' CHECK (kind IN ('compare', 'rate')));
+    kind TEXT NOT NULL DEFAULT 'compare' CHECK (kind IN ('compare', 'rate', 'rank')));
 CREATE TABLE IF NOT EXISTS comparisons (
     id INTEGER PRIMARY KEY, query_id INTEGER REFERENCES queries(id),
     segment_1 INTEGER NOT NULL REFERENCES segments(id), segment_2 INTEGER NOT NULL REFERENCES segments(id),
     label REAL CHECK (label IS NULL OR label IN (0, 0.5, 1)), labeller TEXT NOT NULL,
-    answered_at REAL NOT NULL, rating INTEGER CHECK (rating IS NULL OR rating >= 0),
+    answered_at REAL NOT NULL, rating INTEGER CHECK (rating IS NULL OR rating >= 0), ranking TEXT,
     UNIQUE (query_id, labeller));
 CREATE TABLE IF NOT EXISTS labellers (
     id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, token_hash TEXT UNIQUE NOT NULL,
     is_admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, token_expires REAL);
+CREATE TABLE IF NOT EXISTS query_items (
+    query_id INTEGER NOT NULL REFERENCES queries(id), position INTEGER NOT NULL,
+    segment INTEGER NOT NULL REFERENCES segments(id), PRIMARY KEY (query_id, position));
 CREATE INDEX IF NOT EXISTS queries_status ON queries(status);
 CREATE INDEX IF NOT EXISTS comparisons_query ON comparisons(query_id);
 """
 """A rating query asks about one segment: its segment_2 is its segment_1, its kind 'rate'. Its
-answers are rows of ``comparisons`` with label NULL and the rating (NULL: can't tell)."""
+answers are rows of ``comparisons`` with label NULL and the rating (NULL: can't tell). A ranking
+query (kind 'rank') asks to order K segments, listed in ``query_items`` by position (segment_1 and
+segment_2 are the first two); its answers hold the ranking, a JSON list of positions best first."""
 
 _MIGRATE_1_TO_2 = """
 ALTER TABLE segments ADD COLUMN render_state BLOB;
@@ -59,10 +65,15 @@ _MIGRATE_3_TO_4 = """
 ALTER TABLE labellers ADD COLUMN token_expires REAL;
 """
 _MIGRATE_4_TO_5_QUERIES = """
-ALTER TABLE queries ADD COLUMN kind TEXT NOT NULL DEFAULT 'compare' CHECK (kind IN ('compare', 'rate'));
+ALTER TABLE queries ADD COLUMN kind TEXT NOT NULL DEFAULT 'compare'
+    CHECK (kind IN ('compare', 'rate', 'rank'));
+CREATE TABLE IF NOT EXISTS query_items (
+    query_id INTEGER NOT NULL REFERENCES queries(id), position INTEGER NOT NULL,
+    segment INTEGER NOT NULL REFERENCES segments(id), PRIMARY KEY (query_id, position));
 """
 _MIGRATE_4_TO_5_ANSWERS = """
 ALTER TABLE comparisons ADD COLUMN rating INTEGER CHECK (rating IS NULL OR rating >= 0);
+ALTER TABLE comparisons ADD COLUMN ranking TEXT;
 """
 _COPY_V1_COMPARISONS = """
 INSERT INTO comparisons (id, query_id, segment_1, segment_2, label, labeller, answered_at)

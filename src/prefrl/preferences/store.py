@@ -19,21 +19,11 @@ import numpy as np
 
 from prefrl.datatypes import Segment
 from prefrl.preferences.schema import create_or_migrate, from_blob, to_blob
+from prefrl.preferences.texts import TextQueries
 
 VALID_LABELS = (0.0, 0.5, 1.0)
 RATING_CLASSES_KEY = "rating_classes"
 """Store meta key: the points of the rating scale its rating queries use."""
-
-
-@dataclass(frozen=True)
-class TextComparison:
-    """One answer about two responses to a prompt: label = P[response_1 preferred] (None: can't tell)."""
-
-    prompt: str
-    response_1: str
-    response_2: str
-    label: float | None
-    labeller: str
 
 
 @dataclass(frozen=True)
@@ -69,7 +59,7 @@ def check_label(label: float | None) -> float | None:
     return None if label is None else float(label)
 
 
-class PreferenceStore:
+class PreferenceStore(TextQueries):
     """Open (or create) the store at ``path``. With ``env_id``, a new store records it and an
     existing one must hold segments of that env (ValueError otherwise). ``any_thread``: the
     connection may be handed between threads (one at a time), as a web request's is."""
@@ -188,35 +178,6 @@ class PreferenceStore:
                 ids.append(int(cursor.lastrowid or 0))
         return ids
 
-    def add_text_pair(self, prompt: str, response_1: str, response_2: str, redundancy: int = 1) -> int:
-        """Ask "which response to ``prompt`` is better?" (language models); returns the query id.
-        The labelling app shows the prompt and both responses; answers come back through
-        :meth:`text_comparisons` (label 1: response 1 better)."""
-        empty = Segment(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
-        a, b = self.add_segments([empty, empty], texts=[response_1, response_2])
-        return self.add_queries([(a, b)], redundancy, prompt=prompt)[0]
-
-    def text_pair(self, query_id: int) -> tuple[str, str, str] | None:
-        """(prompt, response 1, response 2) of a text query; None for a query of clips."""
-        row = self.db.execute(
-            "SELECT q.prompt, s1.text, s2.text FROM queries q JOIN segments s1 ON s1.id = q.segment_1 "
-            "JOIN segments s2 ON s2.id = q.segment_2 WHERE q.id = ?",
-            (query_id,),
-        ).fetchone()
-        if row is None:
-            raise ValueError(f"no query {query_id} in {self.path}")
-        return None if row[1] is None else (row[0] or "", row[1], row[2] or "")
-
-    def text_comparisons(self, trainable_only: bool = True) -> list[TextComparison]:
-        """Every answer to a text query, oldest first (by default without "can't tell")."""
-        sql = (
-            "SELECT q.prompt, s1.text, s2.text, c.label, c.labeller FROM comparisons c "
-            "JOIN queries q ON q.id = c.query_id JOIN segments s1 ON s1.id = c.segment_1 "
-            "JOIN segments s2 ON s2.id = c.segment_2 WHERE s1.text IS NOT NULL"
-        )
-        sql += " AND c.label IS NOT NULL" if trainable_only else ""
-        return [TextComparison(*row) for row in self.db.execute(sql + " ORDER BY c.id")]
-
     def num_queries(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM queries").fetchone()[0])
 
@@ -239,11 +200,17 @@ class PreferenceStore:
             return self.record_answer(query_id, label, labeller)
 
     def record_answer(
-        self, query_id: int, label: float | None, labeller: str, rating: int | None = None
+        self,
+        query_id: int,
+        label: float | None,
+        labeller: str,
+        rating: int | None = None,
+        ranking: Sequence[int] | None = None,
     ) -> int:
-        """The insert of :meth:`answer` (or :meth:`rate`), inside the caller's ``BEGIN IMMEDIATE``
-        transaction: the query's lease is released, and it is answered once ``redundancy``
-        labellers have answered. A comparison query takes a label, a rating query a rating."""
+        """The insert of :meth:`answer` (or :meth:`rate`, :meth:`rank`), inside the caller's
+        ``BEGIN IMMEDIATE`` transaction: the query's lease is released, and it is answered once
+        ``redundancy`` labellers have answered. A comparison query takes a label, a rating query a
+        rating, a ranking query a ranking (positions best first); None for each: can't tell."""
         row = self.db.execute(
             "SELECT segment_1, segment_2, status, redundancy, kind FROM queries WHERE id = ?", (query_id,)
         ).fetchone()
@@ -253,13 +220,14 @@ class PreferenceStore:
             raise ValueError(f"query {query_id} is already answered")
         self._check_answer_kind(query_id, row[4], label, rating)
         rating = None if rating is None else int(rating)
+        order = None if ranking is None else json.dumps(self._check_ranking(query_id, row[4], ranking))
         mine = "SELECT 1 FROM comparisons WHERE query_id = ? AND labeller = ?"
         if self.db.execute(mine, (query_id, labeller)).fetchone():
             raise ValueError(f"query {query_id} is already answered by {labeller}")
         cursor = self.db.execute(
-            "INSERT INTO comparisons (query_id, segment_1, segment_2, label, labeller, answered_at, rating) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (query_id, row[0], row[1], label, labeller, time.time(), rating),
+            "INSERT INTO comparisons (query_id, segment_1, segment_2, label, labeller, answered_at, rating, "
+            "ranking) VALUES (?,?,?,?,?,?,?,?)",
+            (query_id, row[0], row[1], label, labeller, time.time(), rating, order),
         )
         count = self.db.execute("SELECT COUNT(*) FROM comparisons WHERE query_id = ?", (query_id,))
         status = "answered" if count.fetchone()[0] >= row[3] else "pending"
@@ -269,7 +237,22 @@ class PreferenceStore:
         )
         return int(cursor.lastrowid or 0)
 
+    def _check_ranking(self, query_id: int, kind: str, ranking: Sequence[int]) -> list[int]:
+        """A ranking of a ranking query's K items: a permutation of 0 .. K - 1, best first."""
+        if kind != "rank":
+            raise ValueError(f"query {query_id} is no ranking query: answer it with a label or a rating")
+        size = len(self.query_items(query_id))
+        order = [int(k) for k in ranking if isinstance(k, int | np.integer) and not isinstance(k, bool)]
+        if len(order) != len(ranking) or sorted(order) != list(range(size)):
+            raise ValueError(
+                f"a ranking of query {query_id} lists each of its {size} items once, best first "
+                f"(positions 0 to {size - 1}), got {list(ranking)[:12]!r}"
+            )
+        return order
+
     def _check_answer_kind(self, query_id: int, kind: str, label: float | None, rating: int | None) -> None:
+        if kind == "rank" and (label is not None or rating is not None):
+            raise ValueError(f"query {query_id} asks for a ranking: answer it with one, or None (can't tell)")
         if kind == "compare" and rating is not None:
             raise ValueError(f"query {query_id} compares two segments: answer it with a label, not a rating")
         if kind == "rate":
@@ -312,6 +295,46 @@ class PreferenceStore:
                 ids.append(int(cursor.lastrowid or 0))
         return ids
 
+    # rankings
+    def add_ranking_query(
+        self, segment_ids: Sequence[int], redundancy: int = 1, prompt: str | None = None
+    ) -> int:
+        """Ask for an order of the stored segments, best first (a ranking query of K >= 3 items);
+        returns the query id."""
+        if len(segment_ids) < 3:
+            raise ValueError(f"a ranking needs >= 3 items (two are a comparison), got {len(segment_ids)}")
+        if redundancy < 1:
+            raise ValueError(f"redundancy must be >= 1 (answers per query), got {redundancy}")
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            cursor = self.db.execute(
+                "INSERT INTO queries (segment_1, segment_2, created, redundancy, prompt, kind) "
+                "VALUES (?,?,?,?,?,'rank')",
+                (int(segment_ids[0]), int(segment_ids[1]), time.time(), int(redundancy), prompt),
+            )
+            query = int(cursor.lastrowid or 0)
+            self.db.executemany(
+                "INSERT INTO query_items (query_id, position, segment) VALUES (?,?,?)",
+                [(query, k, int(s)) for k, s in enumerate(segment_ids)],
+            )
+        return query
+
+    def query_items(self, query_id: int) -> list[int]:
+        """The segments of a ranking query, in the order shown."""
+        rows = self.db.execute(
+            "SELECT segment FROM query_items WHERE query_id = ? ORDER BY position", (query_id,)
+        )
+        return [int(r[0]) for r in rows]
+
+    def rank(self, query_id: int, ranking: Sequence[int] | None, labeller: str) -> int:
+        """Record ``labeller``'s ranking (positions of the query's items, best first; None: can't
+        tell) of a pending ranking query; committed before it returns."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if ranking is None and self.query_kind(query_id) != "rank":
+                raise ValueError(f"query {query_id} is no ranking query: answer it with a label or a rating")
+            return self.record_answer(query_id, None, labeller, None, ranking)
+
     def rating_classes(self) -> int | None:
         """Points of the store's rating scale (None: it holds no rating queries)."""
         value = self.meta(RATING_CLASSES_KEY)
@@ -345,7 +368,8 @@ class PreferenceStore:
         """(count, last id) of the trainable answers (comparisons and ratings): changes whenever one
         is added or removed."""
         row = self.db.execute(
-            "SELECT COUNT(*), MAX(id) FROM comparisons WHERE label IS NOT NULL OR rating IS NOT NULL"
+            "SELECT COUNT(*), MAX(id) FROM comparisons WHERE label IS NOT NULL OR rating IS NOT NULL "
+            "OR ranking IS NOT NULL"
         ).fetchone()
         return int(row[0]), int(row[1] or 0)
 

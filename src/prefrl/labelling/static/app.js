@@ -79,13 +79,64 @@ function showRating(query) {
   $("single").play().catch(() => {});
 }
 
+let picks = []; // a ranking in progress: the positions picked so far, best first
+
+function showRanking(query) {
+  // the prompt and K responses as cards; keys 1..K (or clicks) pick the best remaining one
+  picks = [];
+  $("rank-prompt").textContent = query.prompt;
+  const list = $("rank-list");
+  list.replaceChildren();
+  query.responses.forEach((text, k) => {
+    const card = document.createElement("div");
+    card.className = "card";
+    const key = document.createElement("span");
+    key.className = "key";
+    key.textContent = String(k + 1);
+    const body = document.createElement("pre");
+    body.className = "response";
+    body.textContent = text; // text, never HTML
+    const place = document.createElement("span");
+    place.className = "place";
+    card.append(key, body, place);
+    card.addEventListener("click", () => pick(k));
+    list.appendChild(card);
+  });
+}
+
+function pick(k) {
+  if (busy || !current || current.kind !== "rank" || picks.includes(k)) return;
+  picks.push(k);
+  const card = $("rank-list").children[k];
+  card.classList.add("placed");
+  card.querySelector(".place").textContent = `#${picks.length}`;
+  const size = current.responses.length;
+  if (picks.length === size - 1) { // the last one is the worst: the ranking is complete
+    picks.push([...Array(size).keys()].find((i) => !picks.includes(i)));
+    send({ ranking: picks.slice() }, `ranked ${picks.map((i) => i + 1).join(" > ")}`);
+  }
+}
+
+function resetPicks() {
+  picks = [];
+  for (const card of $("rank-list").children) {
+    card.classList.remove("placed");
+    card.querySelector(".place").textContent = "";
+  }
+}
+
 function show(query) {
   current = query;
   $("description").textContent = query.description;
   $("message").hidden = true;
-  $("buttons").hidden = query.kind === "rate";
+  $("buttons").hidden = query.kind === "rate" || query.kind === "rank";
   $("rating").hidden = query.kind !== "rate";
-  if (query.kind === "rate") {
+  $("ranking").hidden = query.kind !== "rank";
+  if (query.kind === "rank") {
+    $("clips").hidden = true;
+    $("text").hidden = true;
+    showRanking(query);
+  } else if (query.kind === "rate") {
     $("clips").hidden = true;
     $("text").hidden = true;
     showRating(query);
@@ -109,6 +160,7 @@ function showWaiting(message) {
   $("clips").hidden = true;
   $("text").hidden = true;
   $("rating").hidden = true;
+  $("ranking").hidden = true;
   $("buttons").hidden = true;
   $("message").hidden = false;
   $("message").textContent = message;
@@ -131,8 +183,8 @@ async function next() {
 }
 
 function answer(choice) {
-  // a comparison's choice; on a rating query only "can't tell" (the arrow down) applies
-  if (current && current.kind === "rate") {
+  // a comparison's choice; on a rating or ranking query only "can't tell" (the arrow down) applies
+  if (current && (current.kind === "rate" || current.kind === "rank")) {
     if (choice === "cant_tell") send({ choice }, "can't tell");
     return;
   }
@@ -153,6 +205,7 @@ async function send(body, what) {
     await next();
   } catch (err) {
     setStatus(err.message, true);
+    if (query.kind === "rank") resetPicks(); // nothing saved: rank again
     if (err.status === 409 || err.status === 404) {
       // the lease was lost (expired, taken, or the query is gone): nothing was saved; move on, and
       // let undo take back only what this page saved since
@@ -192,7 +245,13 @@ async function undo() {
 
 document.addEventListener("keydown", (event) => {
   const point = Number.parseInt(event.key, 10);
-  if (current && current.kind === "rate" && point >= 1 && point <= current.classes) {
+  if (current && current.kind === "rank" && point >= 1 && point <= current.responses.length) {
+    event.preventDefault();
+    pick(point - 1);
+  } else if (current && current.kind === "rank" && event.key === "r") {
+    event.preventDefault();
+    resetPicks();
+  } else if (current && current.kind === "rate" && point >= 1 && point <= current.classes) {
     event.preventDefault();
     send({ rating: point - 1 }, `rated ${point} of ${current.classes}`);
   } else if (KEYS[event.key]) { event.preventDefault(); answer(KEYS[event.key]); }
