@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from prefrl.datatypes import Segment
+from prefrl.preferences.exchange import export_jsonl, import_jsonl
 from prefrl.preferences.store import PreferenceStore
 
 
@@ -60,15 +61,15 @@ def test_export_import_jsonl(tmp_path):
     q = store.add_queries([(a, b), (b, a)])
     store.answer(q[0], 1.0, "alice")
     store.answer(q[1], None, "bob")
-    assert store.export_jsonl(tmp_path / "c.jsonl") == 2
+    assert export_jsonl(store, tmp_path / "c.jsonl") == 2
     other = PreferenceStore(tmp_path / "b.sqlite")
-    assert other.import_jsonl(tmp_path / "c.jsonl") == 2
+    assert import_jsonl(other, tmp_path / "c.jsonl") == 2
     assert [(c.label, c.labeller) for c in other.comparisons()] == [(1.0, "alice"), (None, "bob")]
     s1, s2 = other.segments([other.comparisons()[0].segment_1, other.comparisons()[0].segment_2])
     assert s1.true_return == 4.0 and s2.true_return == 8.0
     (tmp_path / "bad.jsonl").write_text('{"label": 1}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:1"):
-        other.import_jsonl(tmp_path / "bad.jsonl")
+        import_jsonl(other, tmp_path / "bad.jsonl")
 
 
 def test_schema_version_is_checked(tmp_path):
