@@ -23,6 +23,7 @@ from prefrl.datatypes import Rollout, Segment
 from prefrl.envs.render_state import CLIP_FRAMES
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
+from prefrl.preferences.asking import Query, answer_now, select_queries, store_queries
 from prefrl.preferences.labellers import HumanLabellingConfig, Labeller, SyntheticLabellerConfig
 from prefrl.preferences.pool import ComparisonCache, SegmentPool
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
@@ -348,11 +349,16 @@ class RLHPTrainer:
         """Step 3: select ``num_queries`` pairs from the pool (where the ensemble disagrees most), or
         single segments to rate (``feedback``), and store them as queries; ``new_queries``: their
         ids and segments (a pair, or one segment)."""
-        new: list[tuple[int, tuple[Segment, ...]]] = []
+        new: list[Query] = []
         if num_queries > 0 and len(self.pool) >= 2:
+            cfg = self.config
             num_ratings = {"compare": 0, "rate": num_queries, "both": (num_queries + self.num_asked % 2) // 2}
-            num_ratings_due = num_ratings[self.config.feedback]
-            new = self.store_queries(self.select(num_queries - num_ratings_due, num_ratings_due))
+            rated = num_ratings[cfg.feedback]
+            chosen = select_queries(self.selector, self.pool, num_queries - rated, rated)
+            redundancy = cfg.human.redundancy if self.people_answer else 1
+            new = store_queries(
+                self.store, chosen, self.ppo.iteration, redundancy, cfg.reward_model.rating_classes
+            )
             self.num_asked += len(new)
         return {
             "new_queries": new,
@@ -360,45 +366,12 @@ class RLHPTrainer:
             "preferences/num_pending": float(self.store.num_pending()),
         }
 
-    def select(self, num_pairs: int, num_single: int) -> list[tuple[Segment, ...]]:
-        """Pairs of pool segments to compare, then single ones to rate."""
-        stacked = self.pool.stacked()
-        chosen = [] if num_pairs <= 0 else [tuple(p) for p in self.selector.select(*stacked, num_pairs)]
-        if num_single > 0:
-            chosen += [(int(i),) for i in self.selector.select_single(*stacked, num_single)]
-        return [tuple(self.pool.segments[i] for i in query) for query in chosen]
-
-    def store_queries(self, queries: list[tuple[Segment, ...]]) -> list[tuple[int, tuple[Segment, ...]]]:
-        """Store the segments and their queries (a pair: compare; one segment: rate) -> (query id,
-        segments) each."""
-        redundancy = self.config.human.redundancy if self.people_answer else 1
-        pairs = [q for q in queries if len(q) == 2]
-        singles = [q for q in queries if len(q) == 1]
-        ordered = pairs + singles
-        ids = self.store.add_segments([s for q in ordered for s in q], self.ppo.iteration)
-        pair_ids = ids[: 2 * len(pairs)]
-        asked = self.store.add_queries(zip(pair_ids[0::2], pair_ids[1::2], strict=True), redundancy)
-        if singles:
-            classes = self.config.reward_model.rating_classes
-            asked += self.store.add_rating_queries(ids[2 * len(pairs) :], classes, redundancy)
-        return list(zip(asked, ordered, strict=True))
-
-    def answer(self, queries: list[tuple[int, tuple[Segment, ...]]]) -> None:
+    def answer(self, queries: list[Query]) -> None:
         """Step 4: a labeller that answers at once labels (or rates) the new queries now (their
         answers go into the store); people answer the waiting queries in the app instead, at their
         own pace."""
-        if self.people_answer or not queries:
-            return
-        pairs = [(q, pair) for q, pair in queries if len(pair) == 2]
-        labels = self.labeller.label([pair for _, pair in pairs])
-        for (query, _), label in zip(pairs, labels, strict=True):
-            self.store.answer(query, label, self.labeller.name)
-        singles = [(q, one[0]) for q, one in queries if len(one) == 1]
-        if singles:
-            rate = self.labeller.rate  # type: ignore[attr-defined]  # checked in __init__
-            ratings = rate([s for _, s in singles], self.config.reward_model.rating_classes)
-            for (query, _), rating in zip(singles, ratings, strict=True):
-                self.store.rate(query, rating, self.labeller.name)
+        if not self.people_answer and queries:
+            answer_now(self.store, self.labeller, queries, self.config.reward_model.rating_classes)
 
     def refit_due(self) -> bool:
         """The first fit, answers taken back (undo), or the labels grown by ``refit_growth``."""
