@@ -138,6 +138,15 @@ REFERENCE_SEGMENTS = 200
 MAX_PRETRAIN_ROLLOUTS = 100
 """Rollouts of the initial policy to fill the segment pool before giving up."""
 
+TRUE_REWARD_METRICS = ("env/episode_return", "env/return_window", "env/true_segment_return",
+                       "reward_model/segment_return_correlation", "monitor/", "eval/")  # fmt: skip
+"""Metrics (names or prefixes) that measure the env's own reward: absent while it has paid none."""
+
+
+def without_true_reward(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` without those that measure the env's reward (a task with no reward at all)."""
+    return {k: v for k, v in metrics.items() if not k.startswith(TRUE_REWARD_METRICS)}
+
 
 def check_labeller(config: RLHPConfig, labeller: Labeller) -> None:
     """ValueError when ``config.feedback`` asks for ratings and the labeller cannot rate."""
@@ -190,6 +199,8 @@ class RLHPTrainer:
         """The store's (count, last id) of trainable answers at the last fit."""
         self.reward_fitted = False
         """Whether the agent is paid the learned reward yet (zero before the first fit)."""
+        self.true_reward_seen = False
+        """Whether the env has paid any nonzero reward yet (a task with none has no true-return metrics)."""
         self.monitor = HackingMonitor(config.monitor)
         self.reference: list[Segment] = []
         """The first segments labelled (the initial policy's): the monitor's fixed yardstick."""
@@ -218,6 +229,7 @@ class RLHPTrainer:
             "rng": self.rng.bit_generator.state,
             "labeller": self.labeller.state_dict() if hasattr(self.labeller, "state_dict") else None,
             "normalization_steps": self.normalization_steps,
+            "true_reward_seen": self.true_reward_seen,
         }
         return state
 
@@ -230,6 +242,7 @@ class RLHPTrainer:
         self.reward_trainer.load_state_dict(saved["reward_trainer"])
         self.rng.bit_generator.state = saved["rng"]
         self.normalization_steps = saved.get("normalization_steps")
+        self.true_reward_seen = saved.get("true_reward_seen", True)
         if saved.get("labeller") is not None and hasattr(self.labeller, "load_state_dict"):
             self.labeller.load_state_dict(saved["labeller"])
         self.num_asked = self.store.num_queries()
@@ -266,8 +279,11 @@ class RLHPTrainer:
         self.record_frames()
         rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
         start = time.perf_counter()
+        self.true_reward_seen |= bool(rollout.true_rewards[rollout.valid].any())
         # 2. segments: cut it into segments for the pool (and check the reward model on them)
-        metrics.update(self.diagnose(self.cut_segments(rollout)))
+        fresh = self.cut_segments(rollout)
+        if self.true_reward_seen:  # the checks compare with the env's reward
+            metrics.update(self.diagnose(fresh))
         # 3-5. queries, answers, fit
         metrics.update(self.ask_and_fit(rollout))
         # 6. pay: the rollout's reward from the refitted model
@@ -280,7 +296,7 @@ class RLHPTrainer:
         metrics["time/steps_per_second"] = cfg.ppo.batch_size / (
             metrics["time/rollout_s"] + metrics["time/update_s"] + preferences_seconds
         )
-        return metrics
+        return metrics if self.true_reward_seen else without_true_reward(metrics)
 
     def pretrain(self) -> dict[str, float]:
         """Before RL: fill the pool with the initial policy's segments, ask the first queries and fit

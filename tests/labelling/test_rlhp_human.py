@@ -191,3 +191,39 @@ def test_people_rate_single_clips_while_training_goes_on(tmp_path):
     assert metrics["preferences/num_labels"] == 3 and "reward_model/rating_train_loss" in metrics
     obs, actions = np.zeros((2, 3)), np.zeros((2, 1), np.float32)
     assert t.learned_reward(obs, actions, np.ones(2), np.zeros(2, bool)).any()  # paid from 3 ratings on
+
+
+def test_a_task_with_no_reward_trains_from_people_and_reports_no_true_return(tmp_path, capsys):
+    """An env that pays nothing: training runs on people's answers; the metrics that measure the env's
+    reward (returns, evaluation, the hacking monitor) are absent rather than zero."""
+    import gymnasium as gym
+    from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+    from prefrl.rlhp import TRUE_REWARD_METRICS
+
+    class NoRewardPendulum(PendulumEnv):
+        def step(self, action):
+            obs, _, terminated, truncated, info = super().step(action)
+            return obs, 0.0, terminated, truncated, info
+
+    gym.register("prefrl_test/NoRewardPendulum-v0", entry_point=NoRewardPendulum, max_episode_steps=200)
+    ppo = preset_config("prefrl_test/NoRewardPendulum-v0", num_steps=64, num_envs=4, total_timesteps=4096)
+    config = RLHPConfig(ppo=ppo, num_labels=12, human=HumanLabellingConfig(queue_size=4, min_labels=3))
+    envs = make_vec_env(ppo.env_id, 4, render_states=True)
+    store = PreferenceStore(tmp_path / "p.sqlite", env_id=ppo.env_id)
+    t = RLHPTrainer(config, HumanLabeller(config.human), store, envs)
+    t.train_iteration()
+    queue = LabelQueue(store)
+    queue.add_labeller("person")
+    person = queue.labellers()[0]
+    for _ in range(4):  # a person who prefers the pendulum nearer the top (cos theta, obs[0])
+        lease = queue.lease(person)
+        first, second = store.segments([lease.segment_1, lease.segment_2])
+        queue.answer(
+            lease.query_id, person, "left" if first.obs[:, 0].sum() > second.obs[:, 0].sum() else "right"
+        )
+    metrics = t.train_iteration()
+    assert metrics["preferences/num_labels"] == 4 and "reward_model/train_loss" in metrics
+    assert not t.true_reward_seen and not [k for k in metrics if k.startswith(TRUE_REWARD_METRICS)]
+    obs, actions = np.zeros((2, 3)), np.zeros((2, 1), np.float32)
+    assert t.learned_reward(obs, actions, np.zeros(2), np.zeros(2, bool)).any()  # paid the learned reward

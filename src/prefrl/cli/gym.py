@@ -103,7 +103,7 @@ def train_gym(
     checkpoints = Checkpoints(run_dir / CHECKPOINT_FILE, config.checkpoint_every * config.batch_size)
     bar = Bar(console, config.num_iterations * config.batch_size, description)
     evaluate = None
-    if config.num_eval_episodes > 0:
+    if config.num_eval_episodes > 0 and getattr(trainer, "true_reward_seen", True):
         evaluate = lambda: ppo.evaluate(config.num_eval_episodes)  # noqa: E731
     return run_loop(trainer, logger, checkpoints, bar, evaluate)
 
@@ -278,8 +278,14 @@ def run_rlhp(
         )
         return 130
     plot = plot_run(run_dir)
-    console.print(
-        f"true return (last 20 episodes) {metrics.get('env/return_window', float('nan')):.1f} with "
-        f"{metrics.get('preferences/num_labels', 0):.0f} labels; plot: {plot}"
-    )
+    labels = f"{metrics.get('preferences/num_labels', 0):.0f} labels"
+    if not trainer.true_reward_seen:
+        console.print(
+            f"{labels}; the env paid no reward, so there is no true return to report: watch the "
+            f"agent with `prefrl video {run_dir}`; plot: {plot}",
+            soft_wrap=True,
+        )
+        return 0
+    window = metrics.get("env/return_window", float("nan"))
+    console.print(f"true return (last 20 episodes) {window:.1f} with {labels}; plot: {plot}")
     return 0
