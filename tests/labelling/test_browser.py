@@ -227,3 +227,28 @@ def test_people_rank_four_answers_with_the_number_keys(tmp_path):
             [answers[1], answers[0], answers[3], answers[2]],
             ["bad cake .", "cake .", "good cake ."],
         ]
+
+
+def test_people_rate_a_single_answer_to_a_prompt(tmp_path):
+    from prefrl.preferences.queue import LabelQueue
+    from prefrl.preferences.store import PreferenceStore
+
+    run_dir = tmp_path / "rated"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text('{"kind": "lm-pairs", "config": {}}\n')
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        q = store.add_text_rating("review of the soup :", "<b>great</b> soup .", num_classes=4)
+        token = LabelQueue(store).add_labeller("alice")
+    with open_page(run_dir / "preferences.sqlite", token, 800, 600) as page:
+        wait_for_query(page, q)
+        assert page.inner_text("#description").startswith(
+            "How good is this response to the prompt? 1 (worst) to 4"
+        )
+        assert page.inner_text("#rate-response") == "<b>great</b> soup ."  # text, never HTML
+        assert page.is_visible("#rate-prompt") and not page.is_visible("#single")  # no empty video box
+        assert page.locator("#rating-buttons button").count() == 5
+        page.keyboard.press("5")  # off the 4-point scale: ignored
+        page.keyboard.press("3")
+        page.wait_for_function("document.body.dataset.busy === '0' && document.body.dataset.query === ''")
+    with PreferenceStore(run_dir / "preferences.sqlite") as store:
+        assert [(r.response, r.rating) for r in store.text_ratings()] == [("<b>great</b> soup .", 2)]

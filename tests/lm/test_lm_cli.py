@@ -585,7 +585,7 @@ def test_people_rank_four_answers_and_the_reward_model_learns_from_the_rankings(
     assert main([*argv, "--num-answers", "4", "--run-dir", str(ranks)]) == 0
     assert "rankings of 4 answers for people" in " ".join(capsys.readouterr().err.split())
     assert main([*argv, "--num-answers", "10", "--run-dir", str(tmp_path / "y")]) == 2
-    assert "num_answers must be 2 to 9" in capsys.readouterr().err and not (tmp_path / "y").exists()
+    assert "num_answers must be 1 to 9" in capsys.readouterr().err and not (tmp_path / "y").exists()
     with PreferenceStore(ranks / "preferences.sqlite") as store:
         token = LabelQueue(store).add_labeller("alice")
         num = store.num_pending()
@@ -616,6 +616,39 @@ def test_people_rank_four_answers_and_the_reward_model_learns_from_the_rankings(
     rows = [json.loads(line) for line in (tmp_path / "rm" / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "lm/rm_loss" in r]
     assert len(steps) == 1  # the rankings as rankings (16, one batch), not as their 96 pairs (3 batches)
+
+
+def test_people_rate_single_answers_and_the_reward_model_learns_from_the_ratings(files, tmp_path, capsys):
+    from fastapi.testclient import TestClient
+
+    from prefrl.labelling.app import create_app
+    from prefrl.preferences.queue import LabelQueue
+    from prefrl.preferences.store import PreferenceStore
+
+    rated = tmp_path / "rated"
+    argv = ["lm", "pairs", "--model", files["base"], "--prompts", files["prompts"], "--num-pairs", "40"]
+    assert main([*argv, "--num-answers", "1", "--rating-classes", "4", "--run-dir", str(rated)]) == 0
+    assert "answers to rate for people" in " ".join(capsys.readouterr().err.split())
+    with PreferenceStore(rated / "preferences.sqlite") as store:
+        token = LabelQueue(store).add_labeller("alice")
+        num = store.num_pending()
+    with TestClient(create_app(rated / "preferences.sqlite", render_ahead=None)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(num):  # a person who likes short answers: 3 for the shortest, 0 for the longest
+            query = client.get("/api/next", headers=headers).json()["query"]
+            assert query["kind"] == "rate" and query["classes"] == 4 and query["prompt"]
+            assert query["description"].startswith("How good is this response to the prompt?")
+            rating = max(0, 3 - len(query["response"].split()) // 3)
+            saved = client.post(
+                "/api/answer", json={"query_id": query["id"], "rating": rating}, headers=headers
+            )
+            assert saved.status_code == 200
+    with PreferenceStore(rated / "preferences.sqlite") as store:
+        assert len(store.text_ratings()) == num and store.text_comparisons() == []
+    run = tmp_path / "rm"
+    assert main(["lm", "rm", "--model", files["base"], "--data", str(rated), "--run-dir", str(run)]) == 0
+    assert (run / "model" / "config.json").is_file()
+    assert "held-out accuracy" in capsys.readouterr().err  # the pairs of held-out answers rated apart
 
 
 def test_lora_from_the_command_line_for_sft_rm_dpo_and_ppo(files, tmp_path, capsys):

@@ -25,8 +25,8 @@ from prefrl.lm.rm_training import (
     NEAR_CHANCE,
     RMConfig,
     RMTrainer,
+    answer_kind,
     evaluate_rm,
-    is_ranking,
     shift_to_first_answers,
     split_held_out,
 )
@@ -164,10 +164,9 @@ def run_rm(cmd: RMCommand, run_dir: Path | None, resume: Path | None, console: C
     """``prefrl lm rm``: fit, shift so the chosen answers of the data score 0 on average, save."""
     require(0 <= cmd.eval_fraction <= 0.5, "eval_fraction must be in [0, 0.5]: fix --eval-fraction")
     tokenizer = load_tokenizer(cmd.model)
-    records = load_records(cmd.data, "ranking" if is_ranking(cmd.data) else "preference", tokenizer)
+    records = load_records(cmd.data, answer_kind(cmd.data), tokenizer)
     if cmd.eval_data is not None:
-        ranking = is_ranking(cmd.eval_data)
-        eval_records = load_records(cmd.eval_data, "ranking" if ranking else "preference", tokenizer)
+        eval_records = load_records(cmd.eval_data, answer_kind(cmd.eval_data), tokenizer)
     else:
         records, eval_records = split_held_out(records, cmd.eval_fraction, cmd.config.seed)
     lm = load_causal_lm(cmd.model)

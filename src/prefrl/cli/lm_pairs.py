@@ -34,7 +34,10 @@ class PairsCommand:
     num_pairs: int = 100
     """Queries to ask (prompts drawn at random, with repeats if there are fewer)."""
     num_answers: int = 2
-    """Answers per prompt: 2 to compare, 3 to 9 to rank from best to worst (InstructGPT: 4 to 9)."""
+    """Answers per prompt: 2 to compare, 3 to 9 to rank from best to worst (InstructGPT: 4 to 9), 1
+    to rate on a scale of --rating-classes points."""
+    rating_classes: int = 5
+    """With --num-answers 1: points of the rating scale."""
     max_new_tokens: int = 24
     """Longest answer (tokens)."""
     temperature: float = 1.0
@@ -47,9 +50,10 @@ class PairsCommand:
     def validate(self) -> None:
         require(self.num_pairs >= 1 and self.redundancy >= 1, "num_pairs and redundancy must be >= 1")
         require(
-            2 <= self.num_answers <= MAX_RANKED, f"num_answers must be 2 to {MAX_RANKED}: fix --num-answers"
+            1 <= self.num_answers <= MAX_RANKED, f"num_answers must be 1 to {MAX_RANKED}: fix --num-answers"
         )
         require(self.temperature > 0, "temperature must be > 0: two answers to one prompt need sampling")
+        require(self.rating_classes >= 2, "rating_classes must be >= 2: fix --rating-classes")
 
 
 def run_pairs(cmd: PairsCommand, run_dir: Path | None, resume: Path | None, console: Console) -> int:
@@ -68,7 +72,7 @@ def run_pairs(cmd: PairsCommand, run_dir: Path | None, resume: Path | None, cons
         (p, list(answers)) for p, *answers in zip(drawn, *samples, strict=True)
         if all(a.strip() for a in answers) and len(set(answers)) == len(answers)
     ]  # fmt: skip
-    what = "pairs" if cmd.num_answers == 2 else f"rankings of {cmd.num_answers} answers"
+    what = {1: "answers to rate", 2: "pairs"}.get(cmd.num_answers, f"rankings of {cmd.num_answers} answers")
     require(
         bool(queries),
         "every sampled answer set was empty or repeated: raise --temperature or --max-new-tokens",
@@ -76,7 +80,9 @@ def run_pairs(cmd: PairsCommand, run_dir: Path | None, resume: Path | None, cons
     run_dir = create_run_dir(run_dir or default_run_dir("lm-pairs", "lm", cmd.seed), "lm-pairs", cmd)
     with PreferenceStore(run_dir / PREFERENCES_FILE) as store:
         for prompt, answers in queries:
-            if cmd.num_answers == 2:
+            if cmd.num_answers == 1:
+                store.add_text_rating(prompt, answers[0], cmd.rating_classes, cmd.redundancy)
+            elif cmd.num_answers == 2:
                 store.add_text_pair(prompt, answers[0], answers[1], cmd.redundancy)
             else:
                 store.add_text_ranking(prompt, answers, cmd.redundancy)

@@ -42,6 +42,7 @@ CLIP_TIMEOUT_S = 120.0
 WAITING_MESSAGE = "waiting for new clips"
 NO_TOKEN = "no valid token: open your personal URL (`prefrl label add-labeller NAME` prints one)"
 RANK_DESCRIPTION = "Rank the responses to the prompt from best to worst."
+RATE_TEXT_DESCRIPTION = "How good is this response to the prompt? 1 (worst) to {} (best)."
 RENDER_AHEAD = 2
 """Pending queries after the one shown whose clips are rendered in advance."""
 
@@ -320,6 +321,10 @@ def describe(store: PreferenceStore, query_id: int, context: LabellingContext) -
         return {"id": query_id, "kind": "rank", "description": RANK_DESCRIPTION,
                 "prompt": prompt, "responses": responses}  # fmt: skip
     text = store.text_pair(query_id)
+    if text is not None and store.query_kind(query_id) == "rate":  # one answer to a prompt
+        classes = store.rating_classes()
+        return {"id": query_id, "kind": "rate", "description": RATE_TEXT_DESCRIPTION.format(classes),
+                "prompt": text[0], "response": text[1], "classes": classes}  # fmt: skip
     if text is not None:
         prompt, first, second = text
         return {"id": query_id, "kind": "text", "description": task_description(None),

@@ -28,12 +28,13 @@ import torch
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-Kind = Literal["sft", "preference", "ranking", "prompts"]
+Kind = Literal["sft", "preference", "ranking", "rating", "prompts"]
 COLUMNS: dict[str, tuple[str, ...]] = {
     "prompts": ("prompt",),
     "sft": ("prompt", "completion"),
     "preference": ("prompt", "chosen", "rejected"),
     "ranking": ("prompt", "completions"),
+    "rating": ("prompt", "completion", "rating"),
 }
 
 
@@ -69,28 +70,32 @@ def store_path(path: Path) -> Path | None:
     return path / STORE_FILE if (path / STORE_FILE).is_file() else None
 
 
-def store_holds_rankings(path: Path) -> bool:
-    """Whether the preference store at ``path`` holds answered K-way rankings of texts."""
+def store_answer_kind(path: Path) -> Literal["preference", "ranking", "rating"]:
+    """What people gave for the texts of the preference store at ``path``: K-way rankings, ratings,
+    or (else) comparisons."""
     from prefrl.preferences.store import PreferenceStore
 
     with PreferenceStore(path) as store:
-        return bool(store.text_rankings())
+        return "ranking" if store.text_rankings() else "rating" if store.text_ratings() else "preference"
 
 
 def _read_store(path: Path, kind: str) -> list[dict[str, Any]]:
     """The answers people (or a labeller) gave to texts in a preference store. ``preference``:
     comparisons, the preferred response chosen ("equally good" and "can't tell" left out), and every
-    pair of a ranking (the better one chosen); ``ranking``: the rankings, best first."""
+    pair of a ranking (the better one chosen); ``ranking``: the rankings, best first; ``rating``: the
+    ratings of single answers."""
     from prefrl.preferences.store import PreferenceStore
 
-    if kind not in ("preference", "ranking"):
+    if kind not in ("preference", "ranking", "rating"):
         raise ValueError(f"a preference store holds comparisons, not {kind} records: pass it to rm or dpo")
     if not path.is_file():
         raise ValueError(f"no preference store at {path}: pass the run directory of `prefrl lm pairs`")
     with PreferenceStore(path) as store:
-        answers, rankings = store.text_comparisons(), store.text_rankings()
+        answers, rankings, ratings = store.text_comparisons(), store.text_rankings(), store.text_ratings()
     if kind == "ranking":
         return [{"prompt": r.prompt, "completions": r.responses} for r in rankings]
+    if kind == "rating":
+        return [{"prompt": r.prompt, "completion": r.response, "rating": r.rating} for r in ratings]
     rows = [
         {"prompt": a.prompt, "chosen": first if a.label == 1.0 else second,
          "rejected": second if a.label == 1.0 else first}
@@ -139,6 +144,16 @@ def _load_hf(name: str) -> list[dict[str, Any]]:
     return [dict(row) for row in loaded]
 
 
+def record_answers(record: dict[str, Any]) -> list[str]:
+    """A record's answers best first: a ranking's completions, [chosen, rejected], or a rated
+    record's one completion."""
+    if "completions" in record:
+        return list(record["completions"])
+    if "rating" in record:
+        return [record["completion"]]
+    return [record["chosen"], record["rejected"]]
+
+
 def check_record(row: Any, kind: Kind, index: int) -> None:
     columns = COLUMNS[kind]
     if not isinstance(row, dict):
@@ -151,7 +166,11 @@ def check_record(row: Any, kind: Kind, index: int) -> None:
             )
     if not isinstance(row["prompt"], str) or not row["prompt"].strip():
         raise ValueError(f"record {index} has an empty prompt: every record needs a non-empty prompt")
-    responses = row["completions"] if kind == "ranking" else [row[c] for c in columns[1:]]
+    rating = row.get("rating")
+    if kind == "rating" and (not isinstance(rating, int) or isinstance(rating, bool) or rating < 0):
+        raise ValueError(f"record {index}: 'rating' must be an integer >= 0 (0 the worst), got {rating!r}")
+    responses = [row[c] for c in columns[1:]] if kind in ("prompts", "sft") else record_answers(row)
+    responses = row["completions"] if kind == "ranking" else responses
     if kind == "ranking" and (not isinstance(responses, list) or len(responses) < 2):
         raise ValueError(f"record {index}: 'completions' must be a list of >= 2 answers, best first")
     for response in responses:

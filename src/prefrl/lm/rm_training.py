@@ -12,7 +12,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import torch
 import tyro
@@ -26,15 +26,17 @@ from prefrl.lm.data import (
     encode,
     length_chunks,
     make_batch,
+    record_answers,
     response_batch,
     shared_prompt_batch,
-    store_holds_rankings,
+    store_answer_kind,
     store_path,
 )
 from prefrl.lm.reward_model import ScalarRewardModel, disable_dropout
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.optim import LRSchedule
 from prefrl.reward_model.bradley_terry import bradley_terry_loss
+from prefrl.reward_model.ratings import DEFAULT_SHARPNESS, rating_loss
 from prefrl.validation import require, require_positive, validation_enabled
 
 if TYPE_CHECKING:
@@ -90,6 +92,10 @@ class RMConfig:
     """Passes over the comparisons (InstructGPT: 1; more overfits)."""
     margin: float = 0.0
     """Subtracted from r_chosen - r_rejected in the loss (a preference-strength margin)."""
+    rating_classes: int | None = None
+    """Ratings of single answers: points of the scale (None: one more than the highest rating)."""
+    rating_sharpness: float = DEFAULT_SHARPNESS
+    """Ratings: k of the rating likelihood (``reward_model/ratings.py``)."""
     disable_dropout: bool = True
     """Turn dropout off in the reward model while it trains (TRL's default too)."""
     group_by_length: bool = False
@@ -118,8 +124,9 @@ class RMConfig:
 
 
 def ranked_answers(records: list[dict[str, Any]]) -> list[list[str]]:
-    """Each record's answers best first: [chosen, rejected] or a ranking's completions (same K)."""
-    answers = [r["completions"] if "completions" in r else [r["chosen"], r["rejected"]] for r in records]
+    """Each record's answers best first: [chosen, rejected], a ranking's completions (same K), or a
+    rated record's one completion."""
+    answers = [record_answers(r) for r in records]
     sizes = {len(a) for a in answers}
     require(len(sizes) == 1, f"rankings have {sorted(sizes)} answers: give every prompt the same number")
     return answers
@@ -175,6 +182,16 @@ class RMTrainer(SupervisedSteps):
         check_tokenizer(tokenizer)
         self.model, self.tokenizer, self.records, self.config = model, tokenizer, records, config
         self.num_answers = len(ranked_answers(records)[0])
+        self.ratings = torch.tensor([r["rating"] for r in records]) if "rating" in records[0] else None
+        """(N,) the ratings of single answers (rating records), else None."""
+        self.rating_classes = 0
+        if self.ratings is not None:
+            self.rating_classes = config.rating_classes or int(self.ratings.max()) + 1
+            require(
+                self.rating_classes >= 2 and int(self.ratings.max()) < self.rating_classes,
+                f"ratings run 0 to {int(self.ratings.max())} on a scale of {self.rating_classes} points: "
+                "fix --rating-classes (or rate on at least two points)",
+            )
         self.prompt_ids, self.response_ids = tokenize_rankings(tokenizer, records)
         self.lengths = [
             len(p) + max(len(a) for a in r) for p, r in zip(self.prompt_ids, self.response_ids, strict=True)
@@ -238,7 +255,14 @@ class RMTrainer(SupervisedSteps):
         def loss_of(part: list[int], share: float) -> tuple[torch.Tensor, dict[str, Any]]:
             with self.autocast():
                 scores = self.scores(part, self.forward_model)
-            loss, stats = kway_loss(scores, self.config.margin)
+            if self.ratings is not None:  # one answer per record, scored on the rating scale
+                rated = self.ratings[part].to(scores.device)
+                cfg = self.config
+                loss, stats = rating_loss(
+                    scores.view(-1).float(), rated, self.rating_classes, cfg.rating_sharpness
+                )
+            else:
+                loss, stats = kway_loss(scores, self.config.margin)
             return loss * share, {
                 "lm/rm_loss": loss.detach() * share,
                 "lm/rm_accuracy": stats["accuracy"] * share,
@@ -256,8 +280,11 @@ def evaluate_rm(
     records: list[dict[str, Any]],
     batch_size: int = 64,
 ) -> float:
-    """Share of held-out pairs (all C(K, 2) pairs of rankings) ordered as labelled."""
+    """Share of held-out pairs (all C(K, 2) pairs of rankings; for ratings, the pairs of answers
+    rated differently) ordered as labelled."""
     model.eval()
+    if "rating" in records[0]:
+        return _rating_order_accuracy(model, tokenizer, records, batch_size)
     num_answers = len(ranked_answers(records)[0])
     better, worse = ranking_pairs(num_answers)
     right = total = 0
@@ -270,21 +297,43 @@ def evaluate_rm(
     return right / max(total, 1)
 
 
-def is_ranking(source: str) -> bool:
-    """Whether a .jsonl source holds K-way rankings ({"prompt", "completions"}) rather than pairs, or
-    a preference store (a run directory of `prefrl lm pairs --num-answers K`) people ranked in."""
+def _rating_order_accuracy(
+    model: ScalarRewardModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: list[dict[str, Any]],
+    batch_size: int,
+) -> float:
+    """Share of the pairs of rated answers with different ratings whose scores are in that order."""
+    scores = torch.cat([
+        model(encode_rankings(tokenizer, records, list(range(start, min(start + batch_size, len(records)))))
+              .to(model.head.weight.device)).view(-1).float().cpu()
+        for start in range(0, len(records), batch_size)
+    ])  # fmt: skip
+    ratings = torch.tensor([r["rating"] for r in records], dtype=torch.float32)
+    apart = ratings[:, None] != ratings[None, :]
+    agree = ((scores[:, None] - scores[None, :]) * (ratings[:, None] - ratings[None, :])) > 0
+    return float((agree & apart).sum() / apart.sum().clamp_min(1))
+
+
+def answer_kind(source: str) -> Literal["preference", "ranking", "rating"]:
+    """What a source holds: K-way rankings ({"prompt", "completions"}), ratings of single answers
+    ({"prompt", "completion", "rating"}) or comparisons: by a .jsonl file's first record, or by what
+    people gave in a preference store (a run directory of `prefrl lm pairs`)."""
     path = Path(source)
     found = store_path(path)
     if found is not None and found.is_file():
-        return store_holds_rankings(found)
+        return store_answer_kind(found)
     if path.suffix == ".jsonl" and path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 try:
-                    return "completions" in json.loads(line)
+                    first = json.loads(line)
                 except json.JSONDecodeError:
-                    return False
-    return False
+                    return "preference"
+                return (
+                    "ranking" if "completions" in first else "rating" if "rating" in first else "preference"
+                )
+    return "preference"
 
 
 @torch.no_grad()
@@ -294,7 +343,7 @@ def shift_to_first_answers(
     """Shift the RM so the preferred (reference) answers of ``records`` score 0 on average."""
 
     model.eval()
-    firsts = [r["completions"][0] if "completions" in r else r["chosen"] for r in records]
+    firsts = [record_answers(r)[0] for r in records]
     scores = [
         model(
             response_batch(tokenizer, [r["prompt"] for r in records[i : i + 64]], firsts[i : i + 64]).to(

@@ -268,7 +268,7 @@ class PreferenceStore(TextQueries):
 
     # ratings
     def add_rating_queries(
-        self, segment_ids: Iterable[int], num_classes: int, redundancy: int = 1
+        self, segment_ids: Iterable[int], num_classes: int, redundancy: int = 1, prompt: str | None = None
     ) -> list[int]:
         """Ask for a rating of each stored segment on a scale of ``num_classes`` points (0 .. n - 1;
         one scale per store); each query stays pending until ``redundancy`` labellers rated it."""
@@ -288,9 +288,9 @@ class PreferenceStore(TextQueries):
             self.db.execute("BEGIN IMMEDIATE")
             for segment in segment_ids:
                 cursor = self.db.execute(
-                    "INSERT INTO queries (segment_1, segment_2, created, redundancy, kind) "
-                    "VALUES (?,?,?,?,'rate')",
-                    (int(segment), int(segment), now, int(redundancy)),
+                    "INSERT INTO queries (segment_1, segment_2, created, redundancy, prompt, kind) "
+                    "VALUES (?,?,?,?,?,'rate')",
+                    (int(segment), int(segment), now, int(redundancy), prompt),
                 )
                 ids.append(int(cursor.lastrowid or 0))
         return ids

@@ -1,6 +1,7 @@
 """Language-model answers in the preference store: pairs of responses to a prompt that people
-compare, and K responses they rank (InstructGPT's K-way rankings). Each response is a segment that
-holds only its text; the labelling app shows the prompt and the responses as text, never HTML."""
+compare, K responses they rank (InstructGPT's K-way rankings), and single responses they rate.
+Each response is a segment that holds only its text; the labelling app shows the prompt and the
+responses as text, never HTML."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ class TextComparison:
     response_1: str
     response_2: str
     label: float | None
+    labeller: str
+
+
+@dataclass(frozen=True)
+class TextRating:
+    """One rating of a response to a prompt: 0 (worst) .. n - 1 (best)."""
+
+    prompt: str
+    response: str
+    rating: int
     labeller: str
 
 
@@ -67,6 +78,10 @@ class TextQueries:
 
         def query_items(self, query_id: int) -> list[int]: ...
 
+        def add_rating_queries(
+            self, segment_ids: Iterable[int], num_classes: int, redundancy: int = 1, prompt: str | None = None
+        ) -> list[int]: ...
+
     def add_text_pair(self, prompt: str, response_1: str, response_2: str, redundancy: int = 1) -> int:
         """Ask "which response to ``prompt`` is better?" (language models); returns the query id.
         The labelling app shows the prompt and both responses; answers come back through
@@ -84,6 +99,12 @@ class TextQueries:
             )
         ids = self.add_segments(_text_segments(len(responses)), texts=list(responses))
         return self.add_ranking_query(ids, redundancy, prompt=prompt)
+
+    def add_text_rating(self, prompt: str, response: str, num_classes: int, redundancy: int = 1) -> int:
+        """Ask "how good is this response to ``prompt``?" on a scale of ``num_classes`` points;
+        returns the query id. Answers come back through :meth:`text_ratings`."""
+        (segment,) = self.add_segments(_text_segments(1), texts=[response])
+        return self.add_rating_queries([segment], num_classes, redundancy, prompt=prompt)[0]
 
     def text_pair(self, query_id: int) -> tuple[str, str, str] | None:
         """(prompt, response 1, response 2) of a text query; None for a query of clips."""
@@ -116,6 +137,18 @@ class TextQueries:
         )
         sql += " AND c.label IS NOT NULL" if trainable_only else ""
         return [TextComparison(*row) for row in self.db.execute(sql + " ORDER BY c.id")]
+
+    def text_ratings(self) -> list[TextRating]:
+        """Every rating of a response to a prompt, oldest first ("can't tell" left out)."""
+        rows = self.db.execute(
+            "SELECT q.prompt, s.text, c.rating, c.labeller FROM comparisons c "
+            "JOIN queries q ON q.id = c.query_id JOIN segments s ON s.id = c.segment_1 "
+            "WHERE q.kind = 'rate' AND s.text IS NOT NULL "
+            "AND c.rating IS NOT NULL ORDER BY c.id"
+        )
+        return [
+            TextRating(prompt or "", text, int(rating), labeller) for prompt, text, rating, labeller in rows
+        ]
 
     def text_rankings(self) -> list[TextRanking]:
         """Every ranking people gave to a query of texts, oldest first ("can't tell" left out)."""

@@ -12,7 +12,7 @@ from torch import nn
 
 from prefrl.datatypes import is_frames
 from prefrl.reward_model.nets import EnsembleCNN, EnsembleMLP
-from prefrl.reward_model.ratings import normalised_returns
+from prefrl.reward_model.ratings import DEFAULT_SHARPNESS, normalised_returns
 from prefrl.validation import require, require_positive, validation_enabled
 
 RewardInputs = Literal["obs_action", "obs"]
@@ -38,7 +38,7 @@ class RewardModelConfig:
     """Std of the normalised reward the agent sees (1 for MuJoCo, 0.05 for Atari in the paper)."""
     rating_classes: int = 5
     """Points of the rating scale (ratings 0 .. n - 1), when the model is fitted to ratings."""
-    rating_sharpness: float = 30.0
+    rating_sharpness: float = DEFAULT_SHARPNESS
     """k of the rating likelihood: how steeply a class's probability falls as the normalised return
     leaves its range (``reward_model/ratings.py``; 10-100 fit a toy scale alike, 300 worse)."""
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+DEFAULT_SHARPNESS = 30.0
+"""k: 10-100 fit a toy scale alike, 300 worse (tests/reward_model/test_ratings.py's fit)."""
+
 
 def normalised_returns(returns: torch.Tensor) -> torch.Tensor:
     """(..., B) segment returns -> (..., B) in [0, 1]: min-max over the batch (the last dim)."""

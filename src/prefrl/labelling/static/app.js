@@ -74,6 +74,15 @@ function showRating(query) {
   cantTell.textContent = "↓ Can't tell";
   cantTell.addEventListener("click", () => send({ choice: "cant_tell" }, "can't tell"));
   buttons.appendChild(cantTell);
+  const isText = query.response !== undefined; // one answer to a prompt, or one clip
+  $("rate-text").hidden = !isText;
+  $("rate-clip").hidden = isText;
+  if (isText) {
+    $("single").removeAttribute("src");
+    $("rate-prompt").textContent = query.prompt; // text, never HTML
+    $("rate-response").textContent = query.response;
+    return;
+  }
   $("single").onerror = () => setStatus("the clip failed to load: reload the page to try again", true);
   $("single").src = query.clips[0] + "?token=" + encodeURIComponent(token);
   $("single").play().catch(() => {});
