@@ -69,6 +69,7 @@ def test_rlhp_cli_writes_a_preference_run(tmp_path):
     rows = read_metrics(run_dir / "metrics.jsonl")
     assert [r["step"] for r in rows] == [2048, 4096, 6144, 8192]
     assert "reward_model/val_accuracy" in rows[-1] and "env/return_window" in rows[-1]
+    assert "eval/return_mean" in rows[-1]  # the deterministic evaluation at the end
     last = rows[-1]  # throughput counts the preference steps (queries, labels, refits) too
     seconds = last["time/rollout_s"] + last["time/update_s"] + last["time/preferences_s"]
     assert last["time/preferences_s"] > 0 and last["time/steps_per_second"] == pytest.approx(2048 / seconds)

@@ -103,8 +103,9 @@ def train_gym(
     checkpoints = Checkpoints(run_dir / CHECKPOINT_FILE, config.checkpoint_every * config.batch_size)
     bar = Bar(console, config.num_iterations * config.batch_size, description)
     evaluate = None
-    if config.num_eval_episodes > 0 and getattr(trainer, "true_reward_seen", True):
-        evaluate = lambda: ppo.evaluate(config.num_eval_episodes)  # noqa: E731
+    if config.num_eval_episodes > 0:  # a task whose env paid no reward has no return to evaluate
+        seen = lambda: getattr(trainer, "true_reward_seen", True)  # noqa: E731
+        evaluate = lambda: ppo.evaluate(config.num_eval_episodes) if seen() else {}  # noqa: E731
     return run_loop(trainer, logger, checkpoints, bar, evaluate)
 
 
