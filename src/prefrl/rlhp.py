@@ -422,9 +422,7 @@ class RLHPTrainer:
         else:
             metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs, ratings=ratings)
         trained = "reward_model/train_loss" in metrics or "reward_model/rating_train_loss" in metrics
-        answers = metrics.get("reward_model/num_comparisons", 0.0) + metrics.get(
-            "reward_model/num_ratings", 0.0
-        )
+        answers = sum(metrics.get(f"reward_model/num_{kind}", 0.0) for kind in ("comparisons", "ratings"))
         enough = not self.people_answer or answers >= self.config.human.min_labels
         self.reward_fitted |= trained and enough
         valid = rollout.valid
