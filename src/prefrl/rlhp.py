@@ -91,7 +91,8 @@ class RLHPConfig:
     """Steps the learned reward is normalised on after each fit: the first rollout's, kept (the
     reward of a state then changes only when the model is refitted, not as the policy moves), or the
     latest rollout's (the paper). On Pendulum-v1 (200 labels, 5 seeds) the worst seed's evaluation
-    return was -222 with ``initial`` and -530 with ``rollout`` (benchmarks/RESULTS.md)."""
+    return was -222 with ``initial`` and -530 with ``rollout`` with the paper's 1/e split and bagging;
+    with the current fit -420 and -207, within the seeds' noise (benchmarks/RESULTS.md)."""
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     """The reward-hacking monitor (predicted vs true return; warns, never stops the run)."""
 

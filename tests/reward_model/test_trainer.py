@@ -1,3 +1,5 @@
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -51,11 +53,13 @@ def test_the_learning_check_fails_on_shuffled_labels():
     assert metrics["reward_model/val_accuracy"] < 0.65
 
 
-def test_validation_split_is_about_one_over_e_and_stable_as_data_grows():
+@pytest.mark.parametrize("fraction", [0.1, 1 / math.e])
+def test_validation_split_is_about_its_fraction_and_stable_as_data_grows(fraction):
     model = RewardModel(OBS, ACT, RewardModelConfig())
-    trainer = RewardModelTrainer(model, RewardTrainerConfig(), torch.Generator().manual_seed(0))
+    config = RewardTrainerConfig(validation_fraction=fraction)
+    trainer = RewardModelTrainer(model, config, torch.Generator().manual_seed(0))
     train, val = trainer.split(1000)
-    assert 0.33 < len(val) / 1000 < 0.41 and len(train) + len(val) == 1000
+    assert abs(len(val) / 1000 - fraction) < 0.04 and len(train) + len(val) == 1000
     _, val_more = trainer.split(1500)
     assert set(val.tolist()) <= set(val_more.tolist())
     assert len(trainer.split(2)[0]) >= 1
@@ -85,10 +89,38 @@ def test_normalised_reward_for_the_agent(inputs):
 def test_a_capped_refit_stops_at_max_steps_and_warm_refits_keep_learning():
     data, _ = synthetic(400, seed=0)
     model = RewardModel(OBS, ACT, RewardModelConfig())
-    trainer = RewardModelTrainer(model, RewardTrainerConfig(num_epochs=5), torch.Generator().manual_seed(0))
+    config = RewardTrainerConfig(num_epochs=5, validation_fraction=1 / math.e)  # a large validation set
+    trainer = RewardModelTrainer(model, config, torch.Generator().manual_seed(0))
     num_train = len(trainer.split(400)[0])
     assert trainer.fit(data)["reward_model/num_steps"] == 5 * -(-num_train // 64)  # uncapped: epochs
     assert trainer.fit(data, num_epochs=2)["reward_model/num_steps"] == 2 * -(-num_train // 64)
     accuracies = [trainer.fit(data, max_steps=7) for _ in range(15)]
     assert {m["reward_model/num_steps"] for m in accuracies} == {7.0}
     assert accuracies[-1]["reward_model/val_accuracy"] > max(0.9, accuracies[0]["reward_model/val_accuracy"])
+
+
+def held_out_correlation(num_labels: int, seed: int, **trainer_overrides) -> float:
+    """Correlation of the fitted ensemble's segment returns with the true ones on fresh segments."""
+    data, _ = synthetic(num_labels, seed)
+    torch.manual_seed(seed)
+    model = RewardModel(OBS, ACT, RewardModelConfig())
+    config = RewardTrainerConfig(num_epochs=200, **trainer_overrides)
+    RewardModelTrainer(model, config, torch.Generator().manual_seed(seed)).fit(data)
+    test, _ = synthetic(300, 100 + seed)
+    predicted = model.segment_returns(test.obs_1, test.actions_1).mean(0).detach()
+    return float(
+        np.corrcoef(predicted.numpy(), true_reward(test.obs_1, test.actions_1).sum(-1).numpy())[0, 1]
+    )
+
+
+def test_the_defaults_learn_more_from_few_labels_than_the_papers_split_and_bagging():
+    """Each member learns from every training answer and 10% are held out, where the paper bags
+    (each member sees ~63%) and holds out 1/e: with 30 and 60 labels the learned reward ranks fresh
+    segments better (0.94 against 0.91 mean correlation here; on Hopper-v5 with 700 labels it took
+    the agent from 0.48 to 0.95 of PPO's return, benchmarks/RESULTS.md)."""
+    runs = [(n, seed) for n in (30, 60) for seed in range(5)]
+    ours = np.mean([held_out_correlation(n, seed) for n, seed in runs])
+    papers = np.mean(
+        [held_out_correlation(n, s, validation_fraction=1 / math.e, bootstrap=True) for n, s in runs]
+    )
+    assert ours > papers + 0.015, (ours, papers)

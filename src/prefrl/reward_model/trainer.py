@@ -1,6 +1,6 @@
-"""Fitting the reward-model ensemble to comparisons and ratings: bootstrap resamples per member, a
-held-out 1/e validation split, and an L2 weight adapted to keep validation loss within 1.1x-1.5x
-training loss."""
+"""Fitting the reward-model ensemble to comparisons and ratings: a held-out validation split (10%;
+the paper's 1/e and its bootstrap resamples per member are switches), and an L2 weight adapted to
+keep validation loss within 1.1x-1.5x training loss."""
 
 from __future__ import annotations
 
@@ -34,10 +34,17 @@ class RewardTrainerConfig:
     labels). None: num_epochs every refit, the paper's choice. On Pendulum-v1 with 700 labels (5 seeds)
     the cap of 32 left the returns as they were (evaluation median -184, worst -205; uncapped -177,
     -187) and cut the refit time about fourfold (benchmarks/RESULTS.md)."""
-    validation_fraction: float = 1.0 / math.e
-    """Share of comparisons held out for validation (the paper's 1/e)."""
-    bootstrap: bool = True
-    """Train each member on its own resample (with replacement) of the training comparisons."""
+    validation_fraction: float = 0.1
+    """Share of answers held out for validation (they only steer the adaptive L2). The paper holds
+    out 1/e; with 700 labels that leaves 440 to learn from, and on Hopper-v5 (700 labels, 3 seeds,
+    with ``bootstrap`` off) 0.1 took the agent from 0.48 to 0.95 of PPO's median return
+    (benchmarks/RESULTS.md)."""
+    bootstrap: bool = False
+    """Train each member on its own resample (with replacement) of the training answers (the
+    paper's bagging: each member sees ~63% of them). Off: every member learns from every training
+    answer and the members differ by their initialisation and minibatch order, which keeps enough
+    disagreement for active selection; on Hopper-v5 with 700 labels off raised the median from 0.67
+    to 0.95 of PPO's return (validation 0.1 in both)."""
     initial_l2: float = 1e-3
     """Starting L2 coefficient on each member's weights."""
     adapt_l2: bool = True
