@@ -24,14 +24,24 @@ from prefrl.envs.render_state import CLIP_FRAMES
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.asking import Query, answer_now, select_queries, store_queries
-from prefrl.preferences.labellers import HumanLabellingConfig, Labeller, SyntheticLabellerConfig
+from prefrl.preferences.labellers import (
+    HumanLabellingConfig,
+    Labeller,
+    SyntheticLabellerConfig,
+    check_labeller,
+)
 from prefrl.preferences.pool import ComparisonCache, SegmentPool
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
 from prefrl.preferences.schedule import labels_due
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
-from prefrl.reward_model.monitor import HackingMonitor, MonitorConfig, segment_diagnostics
+from prefrl.reward_model.monitor import (
+    HackingMonitor,
+    MonitorConfig,
+    segment_diagnostics,
+    without_true_reward,
+)
 from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
 from prefrl.validation import require, require_positive, validation_enabled
 
@@ -139,24 +149,6 @@ REFERENCE_SEGMENTS = 200
 MAX_PRETRAIN_ROLLOUTS = 100
 """Rollouts of the initial policy to fill the segment pool before giving up."""
 
-TRUE_REWARD_METRICS = ("env/episode_return", "env/return_window", "env/true_segment_return",
-                       "reward_model/segment_return_correlation", "monitor/", "eval/")  # fmt: skip
-"""Metrics (names or prefixes) that measure the env's own reward: absent while it has paid none."""
-
-
-def without_true_reward(metrics: dict[str, float]) -> dict[str, float]:
-    """``metrics`` without those that measure the env's reward (a task with no reward at all)."""
-    return {k: v for k, v in metrics.items() if not k.startswith(TRUE_REWARD_METRICS)}
-
-
-def check_labeller(config: RLHPConfig, labeller: Labeller) -> None:
-    """ValueError when ``config.feedback`` asks for ratings and the labeller cannot rate."""
-    if config.feedback != "compare" and not hasattr(labeller, "rate"):
-        raise ValueError(
-            f"--feedback {config.feedback} asks for ratings, and the {labeller.name} labeller only "
-            "compares: use --feedback compare, or the synthetic or human labeller"
-        )
-
 
 class RLHPTrainer:
     """The loop. Queries and answers all go through ``store``; ``labeller`` answers each query when
@@ -174,7 +166,7 @@ class RLHPTrainer:
         self.config = config
         self.labeller = labeller
         self.store = store
-        check_labeller(config, labeller)
+        check_labeller(config.feedback, labeller)
         self.rng = np.random.default_rng(config.ppo.seed)
         self.normalization_steps: tuple[torch.Tensor, torch.Tensor] | None = None
         """(obs, actions) the learned reward is normalised on, with ``reward_normalization`` initial."""

@@ -199,7 +199,7 @@ def test_a_task_with_no_reward_trains_from_people_and_reports_no_true_return(tmp
     import gymnasium as gym
     from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-    from prefrl.rlhp import TRUE_REWARD_METRICS
+    from prefrl.reward_model.monitor import TRUE_REWARD_METRICS
 
     class NoRewardPendulum(PendulumEnv):
         def step(self, action):

@@ -38,9 +38,10 @@ from prefrl.envs.make import make_vec_env
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.policies import check_policy_inputs
 from prefrl.ppo.trainer import PPOTrainer
+from prefrl.preferences.labellers import check_labeller
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import check_reward_inputs
-from prefrl.rlhp import RLHPConfig, RLHPTrainer, check_labeller
+from prefrl.rlhp import RLHPConfig, RLHPTrainer
 from prefrl.validation import config_from_dict
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def start_rlhp(
     ppo = config.ppo
     check_segment_length(config)
     labeller = make_labeller(labeller_kind, config)
-    check_labeller(config, labeller)
+    check_labeller(config.feedback, labeller)
     human = labeller_kind == "human"
     if human:
         check_labelling_installed()

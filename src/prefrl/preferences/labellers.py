@@ -191,3 +191,12 @@ class HumanLabeller:
 
     def rate(self, segments: Sequence[Segment], num_classes: int) -> list[int | None]:
         raise TypeError("people rate in the labelling app: the loop only stores queries for them")
+
+
+def check_labeller(feedback: str, labeller: Labeller) -> None:
+    """ValueError when ``feedback`` (compare, rate, both) asks for ratings and the labeller cannot rate."""
+    if feedback != "compare" and not hasattr(labeller, "rate"):
+        raise ValueError(
+            f"--feedback {feedback} asks for ratings, and the {labeller.name} labeller only compares: "
+            "use --feedback compare, or the synthetic or human labeller"
+        )

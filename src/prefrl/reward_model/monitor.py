@@ -158,3 +158,13 @@ class HackingMonitor:
             "monitor/return_gap": pred_up - true_up,
             "monitor/hacking": float(hacking),
         }
+
+
+TRUE_REWARD_METRICS = ("env/episode_return", "env/return_window", "env/true_segment_return",
+                       "reward_model/segment_return_correlation", "monitor/", "eval/")  # fmt: skip
+"""Metrics (names or prefixes) that measure the env's own reward: absent while it has paid none."""
+
+
+def without_true_reward(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` without those that measure the env's reward (a task with no reward at all)."""
+    return {k: v for k, v in metrics.items() if not k.startswith(TRUE_REWARD_METRICS)}
