@@ -81,3 +81,15 @@ def test_comparisons_and_ratings_are_fitted_together():
     again = RewardModelTrainer(model, RewardTrainerConfig(), torch.Generator())
     again.load_state_dict(state)
     assert torch.equal(again.split(200, "ratings")[1], trainer.split(200, "ratings")[1])
+
+
+def test_ratings_keep_the_papers_split_and_bagging_unless_told_otherwise():
+    model = RewardModel(OBS, ACT, RewardModelConfig())
+    trainer = RewardModelTrainer(model, RewardTrainerConfig(), torch.Generator().manual_seed(0))
+    assert trainer.fit_settings("comparisons") == (0.1, False)
+    assert trainer.fit_settings("ratings") == (pytest.approx(0.3679, abs=1e-4), True)
+    told = RewardModelTrainer(
+        model, RewardTrainerConfig(validation_fraction=0.2, bootstrap=False), torch.Generator()
+    )
+    assert told.fit_settings("ratings") == (0.2, False) and told.fit_settings("comparisons") == (0.2, False)
+    assert 0.3 < len(trainer.split(1000, "ratings")[1]) / 1000 < 0.45 and len(trainer.split(1000)[1]) < 150
