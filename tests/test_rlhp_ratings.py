@@ -8,7 +8,6 @@ from prefrl.cli.main import main
 from prefrl.ppo.presets import preset_config
 from prefrl.preferences.labellers import SyntheticLabeller, SyntheticLabellerConfig
 from prefrl.preferences.store import PreferenceStore
-from prefrl.reward_model.trainer import RewardTrainerConfig
 from prefrl.rlhp import RLHPConfig, RLHPTrainer
 
 
@@ -19,12 +18,11 @@ class RandomRater(SyntheticLabeller):
         return [int(x) for x in self.rng.integers(0, num_classes, len(segments))]
 
 
-def run(tmp_path, feedback, steps, labels, rater=SyntheticLabeller, fit=None) -> RLHPTrainer:
+def run(tmp_path, feedback, steps, labels, rater=SyntheticLabeller) -> RLHPTrainer:
     config = RLHPConfig(
         ppo=preset_config("Pendulum-v1", seed=1, total_timesteps=steps, num_eval_episodes=50),
         num_labels=labels,
         feedback=feedback,
-        reward_trainer=fit or RewardTrainerConfig(),
     )
     labeller = rater(SyntheticLabellerConfig(), np.random.default_rng(3))
     t = RLHPTrainer(config, labeller, PreferenceStore(tmp_path / "p.sqlite"))
