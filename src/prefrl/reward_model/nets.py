@@ -50,7 +50,8 @@ class EnsembleMLP(nn.Module):
         assert x.shape[0] == self.num_members and x.shape[-1] == self.in_dim, tuple(x.shape)
         for layer in self.hidden:
             x = self.dropout(nn.functional.leaky_relu(layer(x), LEAKY_SLOPE))
-        return self.out(x).squeeze(-1)
+        with torch.autocast(x.device.type, enabled=False):  # the per-step reward in float32 always
+            return self.out(x.float()).squeeze(-1)
 
     def weight_norms(self) -> torch.Tensor:
         """(E,) sum of squared weights (not biases) of each member, for the L2 penalty."""
