@@ -3,7 +3,7 @@
 import pytest
 
 from prefrl.lm.chat import to_plain
-from prefrl.lm.data import load_records
+from prefrl.lm.records import load_records
 
 TEMPLATE = (
     "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"

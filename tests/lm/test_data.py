@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from prefrl.lm.data import check_lengths, check_tokenizer, left_pad, load_records, make_batch, position_ids
+from prefrl.lm.data import check_lengths, check_tokenizer, left_pad, make_batch, position_ids
+from prefrl.lm.records import load_records
 
 
 def test_jsonl_list_and_hf_dataset_with_trl_columns(tmp_path):

@@ -15,11 +15,11 @@ import tyro
 from rich.console import Console
 
 from prefrl.cli.lm_runs import MODEL_DIR, Devices, as_dict, make_accelerator, train_stage, whole_model
-from prefrl.lm.data import load_records
 from prefrl.lm.dpo import DPOConfig, DPOTrainer
 from prefrl.lm.loading import load_causal_lm, load_function, load_tokenizer, model_path, save_model
 from prefrl.lm.lora import AdaptersOff, LoRAConfig, apply_lora, merged
 from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
+from prefrl.lm.records import load_records
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.rm_training import (
     NEAR_CHANCE,

@@ -12,9 +12,9 @@ from pathlib import Path
 from rich.console import Console
 
 from prefrl.cli.run_dir import PREFERENCES_FILE, create_run_dir, default_run_dir
-from prefrl.lm.data import load_records
 from prefrl.lm.loading import load_causal_lm, load_tokenizer
 from prefrl.lm.pipeline import sample_texts
+from prefrl.lm.records import load_records
 from prefrl.preferences.queue import LabelQueue
 from prefrl.preferences.store import PreferenceStore
 from prefrl.preferences.texts import MAX_RANKED

@@ -26,12 +26,10 @@ from prefrl.lm.data import (
     encode,
     length_chunks,
     make_batch,
-    record_answers,
     response_batch,
     shared_prompt_batch,
-    store_answer_kind,
-    store_path,
 )
+from prefrl.lm.records import record_answers, store_answer_kind, store_path
 from prefrl.lm.reward_model import ScalarRewardModel, disable_dropout
 from prefrl.lm.steps import SupervisedSteps
 from prefrl.optim import LRSchedule
