@@ -70,3 +70,41 @@ def test_gumbel_max_samples_follow_the_softmax():
     samples = gumbel_max_sample(logits, torch.Generator().manual_seed(0))
     freq = torch.bincount(samples, minlength=4).float() / samples.numel()
     torch.testing.assert_close(freq, torch.softmax(logits[0], -1), atol=4e-3, rtol=0)
+
+
+def test_gsde_noise_is_linear_in_the_features_held_between_draws_and_its_logprob_is_the_gaussian():
+    """gSDE (Raffin et al. 2022): a = mu(s) + phi(s) W with W (F, A) drawn per env, so the action's
+    std is sqrt(sum_f phi_f^2 std_fa^2); the same W gives the same action for the same state."""
+    torch.manual_seed(0)
+    policy = ActorCritic(box(3, -np.inf, np.inf), box(2), hidden_sizes=(8, 8), init_log_std=-0.5, sde=True)
+    assert policy.log_std.shape == (8, 2)
+    obs = torch.randn(4, 3).repeat(2, 1)  # envs 0-3 and 4-7 see the same states
+    generator = torch.Generator().manual_seed(1)
+    policy.reset_noise(8, generator)
+    first = policy.sample(obs, generator)
+    torch.testing.assert_close(policy.sample(obs, generator), first)  # noise held until the next draw
+    assert not torch.allclose(first[:4], first[4:])  # each env its own weights
+    policy.reset_noise(8, generator)
+    assert not torch.allclose(policy.sample(obs, generator), first)
+
+    features, mean = policy._actor(obs[:1])
+    std = (features.pow(2) @ policy.log_std.exp().pow(2) + 1e-6).sqrt()
+    draws = []
+    for _ in range(4000):
+        policy.reset_noise(1, generator)
+        draws.append(policy.sample(obs[:1], generator))
+    draws = torch.cat(draws)
+    torch.testing.assert_close(draws.mean(0), mean[0], atol=0.05, rtol=0)
+    torch.testing.assert_close(draws.std(0), std[0], atol=0.0, rtol=0.05)
+    logprob, entropy, _ = policy.evaluate(obs[:1].expand(5, 3), draws[:5])
+    dist = torch.distributions.Normal(mean, std)
+    torch.testing.assert_close(logprob, dist.log_prob(draws[:5]).sum(-1))
+    torch.testing.assert_close(entropy, dist.entropy().sum(-1).expand(5))
+    torch.testing.assert_close(policy.sample(obs[:1], deterministic=True), mean)
+
+
+def test_gsde_wants_box_actions():
+    from prefrl.ppo.policies import check_policy_inputs
+
+    with pytest.raises(ValueError, match="drop --use-sde"):
+        check_policy_inputs(box(3), gym.spaces.Discrete(2), False, "CartPole-v1", use_sde=True)

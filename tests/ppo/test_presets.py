@@ -36,7 +36,6 @@ def test_every_preset_makes_a_valid_config_and_names_its_source():
     "env_id,expected,why",
     [
         ("Pusher-v5", CONTINUOUS_DEFAULTS, "continuous"),
-        ("MountainCarContinuous-v0", CONTINUOUS_DEFAULTS, "continuous"),
         ("prefrl-test/DiscreteWalk-v0", {}, "discrete"),
     ],
 )

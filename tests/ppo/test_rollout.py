@@ -95,3 +95,32 @@ def test_rewards_are_scaled_in_time_order_like_step_by_step(collect_counter):
         )
         np.testing.assert_allclose(rollout.rewards[:, t].numpy(), step, rtol=1e-6)
     np.testing.assert_allclose(scaler.rms.var, reference.rms.var)
+
+
+def test_a_gsde_policys_noise_is_drawn_at_each_rollouts_start_and_every_sde_sample_freq_steps():
+    import gymnasium as gym
+
+    from prefrl.envs.normalize import ObsNormalizer
+    from prefrl.ppo.policy import ActorCritic
+    from prefrl.ppo.rollout import RolloutCollector
+
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("Pendulum-v1")] * 2)
+    draws = []
+
+    class Counting(ActorCritic):
+        def reset_noise(self, num_envs, generator=None):
+            draws.append(num_envs)
+            super().reset_noise(num_envs, generator)
+
+    policy = Counting(envs.single_observation_space, envs.single_action_space, sde=True)
+    generator = torch.Generator().manual_seed(0)
+    for freq, expected in ((4, [2, 2, 2]), (-1, [2])):
+        draws.clear()
+        collector = RolloutCollector(
+            envs, ObsNormalizer((3,), False), RewardScaler(2, 0.9, False), 0, torch.device("cpu"),
+            sde_sample_freq=freq,
+        )  # fmt: skip
+        rollout, _ = collector.collect(policy, 10, generator)  # steps 0, 4, 8 draw with freq 4
+        assert draws == expected, (freq, draws)
+        mean = policy.sample(rollout.obs.reshape(20, 3), deterministic=True).reshape(2, 10, 1)
+        assert (rollout.actions - mean).abs().min() > 0  # every action explored

@@ -70,7 +70,14 @@ class PPOConfig:
     activation: Activation = "tanh"
     """Hidden activation."""
     init_log_std: float = 0.0
-    """Initial log-std of Gaussian (Box) policies."""
+    """Initial log-std of Gaussian (Box) policies (with ``use_sde``: of the noise's weights)."""
+    use_sde: bool = False
+    """Box actions: generalized state-dependent exploration (gSDE, Raffin et al. 2022), the noise a
+    linear map of the actor's last hidden features whose weights are drawn per env at the start of
+    each rollout and every ``sde_sample_freq`` steps: smooth, state-dependent exploration (rl-zoo3's
+    presets for Pendulum-v1 and MountainCarContinuous-v0 use it)."""
+    sde_sample_freq: int = -1
+    """With ``use_sde``: draw new noise weights every this many steps (-1: once per rollout)."""
     no_early_termination: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
     """MuJoCo: keep episodes running when the body is unhealthy (Christiano et al. 2017 removed early
     termination: it leaks reward information; the env's terminate_when_unhealthy=False)."""
@@ -143,6 +150,10 @@ class PPOConfig:
             require_positive(name, getattr(self, name))
         require_unit_interval("gamma", self.gamma)
         require_unit_interval("gae_lambda", self.gae_lambda)
+        require(
+            self.sde_sample_freq == -1 or self.sde_sample_freq > 0,
+            f"sde_sample_freq must be -1 (once per rollout) or > 0, got {self.sde_sample_freq}",
+        )
         for name in ("ent_coef", "vf_coef", "num_eval_episodes"):
             value = getattr(self, name)
             require(value >= 0, f"{name} must be >= 0, got {value}: fix --{name.replace('_', '-')}")

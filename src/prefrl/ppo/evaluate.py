@@ -43,7 +43,12 @@ def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, A
     obs_space = env.observation_space
     assert isinstance(obs_space, gym.spaces.Box)
     policy = build_policy(
-        obs_space, env.action_space, config.hidden_sizes, config.activation, config.init_log_std
+        obs_space,
+        env.action_space,
+        config.hidden_sizes,
+        config.activation,
+        config.init_log_std,
+        config.use_sde,
     ).to(device)
     env.close()
     policy.load_state_dict(state["policy"])

@@ -13,10 +13,19 @@ Policy = ActorCritic | CnnActorCritic
 
 
 def check_policy_inputs(
-    observation_space: gym.Space, action_space: gym.Space, normalize_obs: bool, env_id: str
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    normalize_obs: bool,
+    env_id: str,
+    use_sde: bool = False,
 ) -> None:
     """A ValueError with the fix for what the policies cannot take: frames with continuous actions,
-    frames with observation normalisation."""
+    frames with observation normalisation, state-dependent exploration without Box actions."""
+    if use_sde and not isinstance(action_space, gym.spaces.Box):
+        raise ValueError(
+            f"--use-sde explores continuous (Box) actions; {env_id} has {action_space} actions: "
+            "drop --use-sde"
+        )
     if not is_frames(observation_space):
         return
     if not isinstance(action_space, gym.spaces.Discrete):
@@ -34,9 +43,10 @@ def build_policy(
     hidden_sizes: tuple[int, ...] = (64, 64),
     activation: Activation = "tanh",
     init_log_std: float = 0.0,
+    sde: bool = False,
 ) -> Policy:
     """The Nature CNN for (C, H, W) uint8 frames, else the MLPs (``hidden_sizes`` and the rest apply
     to the MLPs only)."""
     if is_frames(observation_space):
         return CnnActorCritic(observation_space, action_space)
-    return ActorCritic(observation_space, action_space, hidden_sizes, activation, init_log_std)
+    return ActorCritic(observation_space, action_space, hidden_sizes, activation, init_log_std, sde)

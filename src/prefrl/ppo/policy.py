@@ -1,7 +1,9 @@
 """Actor-critic MLPs for Discrete and Box action spaces, with orthogonal init.
 
-Box actions come from a diagonal Gaussian with a learned, state-independent log-std; samples are
-kept unclipped for the log-probabilities and clipped to the bounds only where they enter the env
+Box actions come from a diagonal Gaussian with a learned, state-independent log-std, or with
+generalized state-dependent exploration (gSDE, Raffin et al. 2022: the noise is a linear function of
+the actor's last hidden features, its weights drawn every few steps); samples are kept unclipped for
+the log-probabilities and clipped to the bounds only where they enter the env
 (:meth:`ActorCritic.env_actions`). The distributions are written out as log-space formulas, which
 are several times faster than ``torch.distributions`` at these sizes.
 """
@@ -18,6 +20,8 @@ from torch import nn
 from torch.nn import functional as F
 
 LOG_2PI = math.log(2.0 * math.pi)
+SDE_EPS = 1e-6
+"""Added to the state-dependent variance before its square root (as Stable-Baselines3 does)."""
 Activation = Literal["tanh", "relu"]
 
 
@@ -63,7 +67,8 @@ def gumbel_max_sample(logits: torch.Tensor, generator: torch.Generator | None = 
 def gaussian_logprob_entropy(
     mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, A) mean, (A,) log-std, (N, A) actions -> (N,) log pi(a), (N,) entropy (diagonal)."""
+    """(N, A) mean, (A,) or (N, A) log-std, (N, A) actions -> (N,) log pi(a), (N,) entropy
+    (diagonal)."""
     z = (actions - mean) * torch.exp(-log_std)
     logprob = (-0.5 * z.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
     entropy = (0.5 + 0.5 * LOG_2PI + log_std).sum(-1).expand(mean.shape[0])
@@ -85,10 +90,16 @@ class ActorCritic(nn.Module):
         hidden_sizes: tuple[int, ...] = (64, 64),
         activation: Activation = "tanh",
         init_log_std: float = 0.0,
+        sde: bool = False,
     ) -> None:
         super().__init__()
         obs_dim = int(np.prod(observation_space.shape))
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.sde = sde and not self.discrete
+        """gSDE: ``log_std`` is (F, A), the log-std of the weights of the noise's linear map from the
+        actor's last hidden features (F of them) to the actions."""
+        self.exploration = torch.zeros(0)
+        """(B, F, A) the noise's weights per env, drawn by :meth:`reset_noise` (not saved)."""
         if self.discrete:
             assert isinstance(action_space, gym.spaces.Discrete)
             out_dim = int(action_space.n)
@@ -97,7 +108,9 @@ class ActorCritic(nn.Module):
             out_dim = int(action_space.shape[0])
             self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
             self.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))
-            self.log_std = nn.Parameter(torch.full((out_dim,), float(init_log_std)))
+            features = hidden_sizes[-1] if hidden_sizes else obs_dim
+            shape = (features, out_dim) if self.sde else (out_dim,)
+            self.log_std = nn.Parameter(torch.full(shape, float(init_log_std)))
         self.actor = mlp(obs_dim, hidden_sizes, out_dim, 0.01, activation)
         self.critic = mlp(obs_dim, hidden_sizes, 1, 1.0, activation)
         self._activation = torch.tanh if activation == "tanh" else torch.relu
@@ -115,6 +128,25 @@ class ActorCritic(nn.Module):
             x = self._activation(F.linear(x, layer.weight, layer.bias))
         return F.linear(x, last.weight, last.bias)
 
+    def _actor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, D) -> the actor's last hidden features (N, F) and its output (N, A) or logits."""
+        *hidden, last = self._linears["actor"]
+        for layer in hidden:
+            x = self._activation(F.linear(x, layer.weight, layer.bias))
+        return x, F.linear(x, last.weight, last.bias)
+
+    def reset_noise(self, num_envs: int, generator: torch.Generator | None = None) -> None:
+        """gSDE: draw each of ``num_envs`` envs' noise weights, (F, A) ~ N(0, exp(log_std)^2)."""
+        std = self.log_std.detach().exp()
+        self.exploration = torch.empty((num_envs, *std.shape), device=std.device).normal_(generator=generator)
+        self.exploration.mul_(std)
+
+    def _sde_log_std(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, F) -> (N, A) log-std of gSDE's actions: the variance sum_f features_f^2 std_fa^2 (the
+        features detached, as SB3's default: the noise does not train the actor's layers)."""
+        variance = features.detach().pow(2) @ self.log_std.exp().pow(2)
+        return 0.5 * torch.log(variance + SDE_EPS)
+
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, D) -> (N,)"""
         return self._forward("critic", obs).squeeze(-1)
@@ -128,11 +160,15 @@ class ActorCritic(nn.Module):
         """(N, D) -> actions (N,) or (N, A), sampled (or the mode when ``deterministic``). The actor
         alone: a rollout calls this every step and gets log-probs and values of all its steps from
         one batched :meth:`evaluate` afterwards (the policy does not change during a rollout)."""
-        out = self._forward("actor", obs)
+        features, out = self._actor(obs)
         if self.discrete:
             return out.argmax(-1) if deterministic else gumbel_max_sample(out, generator)
         if deterministic:
             return out
+        if self.sde:
+            if self.exploration.shape[0] != out.shape[0]:  # a batch of another size (not a rollout's)
+                self.reset_noise(out.shape[0], generator)
+            return out + torch.einsum("nf,nfa->na", features, self.exploration)
         noise = torch.empty_like(out).normal_(generator=generator)
         return out + noise * self.log_std.exp()
 
@@ -151,11 +187,12 @@ class ActorCritic(nn.Module):
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, D), actions -> log-probs (N,), entropies (N,), values (N,)."""
-        out = self._forward("actor", obs)
+        features, out = self._actor(obs)
         if self.discrete:
             logprob, entropy = categorical_logprob_entropy(out, actions)
         else:
-            logprob, entropy = gaussian_logprob_entropy(out, self.log_std, actions)
+            log_std = self._sde_log_std(features) if self.sde else self.log_std
+            logprob, entropy = gaussian_logprob_entropy(out, log_std, actions)
         return logprob, entropy, self.value(obs)
 
     def env_actions(self, actions: torch.Tensor) -> np.ndarray:

@@ -140,6 +140,30 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "normalize_reward": True,
         },
     ),
+    "MountainCarContinuous-v0": (
+        "rl-zoo3 hyperparams/ppo.yml (MountainCarContinuous-v0, tuned): gSDE with log-std -3.29 "
+        "(zoo also turns orthogonal init off; prefrl keeps it)",
+        {
+            "total_timesteps": 20_000,
+            "num_envs": 1,
+            "num_steps": 8,
+            "num_minibatches": 1,  # zoo's batch 256 is more than its 8-step rollout: the whole rollout
+            "gamma": 0.9999,
+            "gae_lambda": 0.9,
+            "update_epochs": 10,
+            "ent_coef": 0.00429,
+            "learning_rate": 7.77e-5,
+            "anneal_lr": False,
+            "clip_coef": 0.1,
+            "clip_vloss": False,
+            "max_grad_norm": 5.0,
+            "vf_coef": 0.19,
+            "use_sde": True,
+            "init_log_std": -3.29,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+    ),
     "LunarLander-v3": (
         "rl-zoo3 hyperparams/ppo.yml (LunarLander-v2)",
         {
@@ -219,6 +243,50 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "update_epochs": 5,
             "max_grad_norm": 0.9,
             "vf_coef": 0.950368,
+        },
+    ),
+    "Humanoid-v5": (
+        "rl-zoo3 hyperparams/ppo.yml (Humanoid-v3, tuned): ReLU 256 x 256, log-std -2 (zoo also turns "
+        "orthogonal init off; prefrl keeps it)",
+        {
+            **_MUJOCO,
+            "total_timesteps": 10_000_000,
+            "num_steps": 512,
+            "num_minibatches": 2,  # zoo's batch 256
+            "anneal_lr": False,
+            "gamma": 0.95,
+            "gae_lambda": 0.9,
+            "learning_rate": 3.56987e-5,
+            "ent_coef": 0.00238306,
+            "clip_coef": 0.3,
+            "update_epochs": 5,
+            "max_grad_norm": 2.0,
+            "vf_coef": 0.431892,
+            "hidden_sizes": (256, 256),
+            "activation": "relu",
+            "init_log_std": -2.0,
+        },
+    ),
+    "HumanoidStandup-v5": (
+        "rl-zoo3 hyperparams/ppo.yml (HumanoidStandup-v3, tuned): ReLU 256 x 256, log-std -2 (zoo also "
+        "turns orthogonal init off; prefrl keeps it)",
+        {
+            **_MUJOCO,
+            "total_timesteps": 10_000_000,
+            "num_steps": 512,
+            "num_minibatches": 16,  # zoo's batch 32
+            "anneal_lr": False,
+            "gamma": 0.99,
+            "gae_lambda": 0.9,
+            "learning_rate": 2.55673e-5,
+            "ent_coef": 3.62109e-06,
+            "clip_coef": 0.3,
+            "update_epochs": 20,
+            "max_grad_norm": 0.7,
+            "vf_coef": 0.430793,
+            "hidden_sizes": (256, 256),
+            "activation": "relu",
+            "init_log_std": -2.0,
         },
     ),
     "InvertedDoublePendulum-v5": (

@@ -17,6 +17,7 @@ from prefrl.envs.atari import FIRE_ACTION, life_lost
 from prefrl.envs.normalize import ObsNormalizer, RewardScaler
 from prefrl.envs.render_state import RENDER_STATE_KEY
 from prefrl.ppo.policies import Policy
+from prefrl.ppo.policy import ActorCritic
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(raw obs (N, D), env actions (N, ...), env rewards (N,), terminated (N,) bool) -> rewards the
@@ -53,8 +54,12 @@ class RolloutCollector:
         output_device: torch.device | None = None,
         clip_reward: bool = False,
         terminal_on_life_loss: bool = False,
+        sde_sample_freq: int = -1,
     ) -> None:
         self.envs = envs
+        self.sde_sample_freq = sde_sample_freq
+        """A gSDE policy's noise weights are drawn at each rollout's start and every this many steps
+        (-1: never within a rollout)."""
         self.pixels = is_frames(envs.single_observation_space)
         """Frames (uint8) are kept as they are: no normaliser, no float copies."""
         self.clip_reward = clip_reward
@@ -131,7 +136,11 @@ class RolloutCollector:
 
         stats = EpisodeStats()
         recorded = np.zeros(num_steps, dtype=bool)
+        sde = isinstance(policy, ActorCritic) and policy.sde
         for t in range(num_steps):
+            if sde and (t == 0 or (self.sde_sample_freq > 0 and t % self.sde_sample_freq == 0)):
+                assert isinstance(policy, ActorCritic)
+                policy.reset_noise(self.num_envs, generator)
             obs = self._policy_obs()
             actions = self._act(policy, obs, generator, partial(store, t))
             env_actions, forced = self._fire_after_life_loss(policy.env_actions(actions))

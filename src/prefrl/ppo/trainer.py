@@ -74,13 +74,16 @@ class PPOTrainer:
         )
         obs_space = self.envs.single_observation_space
         assert isinstance(obs_space, gym.spaces.Box)
-        check_policy_inputs(obs_space, self.envs.single_action_space, config.normalize_obs, config.env_id)
+        check_policy_inputs(
+            obs_space, self.envs.single_action_space, config.normalize_obs, config.env_id, config.use_sde
+        )
         self.policy = build_policy(
             obs_space,
             self.envs.single_action_space,
             config.hidden_sizes,
             config.activation,
             config.init_log_std,
+            config.use_sde,
         ).to(self.device)
         self.acting_device = torch.device(config.acting_device)
         self.rollout_policy = (
@@ -109,6 +112,7 @@ class PPOTrainer:
             output_device=self.device,
             clip_reward=config.clip_reward,
             terminal_on_life_loss=config.terminal_on_life_loss,
+            sde_sample_freq=config.sde_sample_freq,
         )
         self._rollout_seconds = 0.0
         self.iteration = 0
