@@ -99,10 +99,9 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "Pendulum-v1": (
-        # rl-zoo3's Pendulum-v1 PPO relies on gSDE (state-dependent exploration), which prefrl does not
-        # have; without it (4 x 1024 steps, gamma 0.9, lr 1e-3) two of five seeds stayed near -550
-        # after 102,400 steps. These settings ended at -170 to -224 on the same five seeds
-        # (benchmarks/RESULTS.md, "PPO on Pendulum-v1").
+        # These settings ended at -170 to -224 on five seeds after 102,400 steps; rl-zoo3's Pendulum-v1
+        # PPO as zoo writes it (gSDE: --use-sde --sde-sample-freq 4) at -175 to -238, and the same
+        # without gSDE at -189 to -222 (benchmarks/RESULTS.md, "PPO on Pendulum-v1").
         "imitation's preference-comparisons tutorial (SB3 PPO on Pendulum-v1) with SB3's unclipped "
         "value loss and return-based reward scaling",
         {
