@@ -278,3 +278,25 @@ def test_a_run_saved_before_the_new_switches_resumes_as_it_ran():
     assert (old.absorbing, old.reward_after_fit, old.refit_growth) == (False, False, 0.0)
     new = config_from_dict(RLHPConfig, dataclasses.asdict(RLHPConfig()))
     assert new == RLHPConfig() and new.absorbing and new.reward_after_fit
+
+
+def test_an_async_refit_runs_beside_the_ppo_update_and_is_joined_before_use_or_a_checkpoint(tmp_path):
+    """--async-refit: the refit of iteration i runs in a thread during PPO's update and the next
+    rollout; the next iteration waits for it (its metrics arrive then) before the reward model
+    pays, selects or is saved, so each rollout is paid by the model before its own refit."""
+    t = trainer(tmp_path, num_labels=60, async_refit=True, ppo={"total_timesteps": 20480})
+    t.pretrain()  # the first fit, before RL, is never in the background
+    assert t.refit is None and t.reward_fitted
+    first = t.train_iteration()  # no new labels yet at step 0 (the schedule): no refit
+    while t.refit is None:
+        first = t.train_iteration()
+    assert "reward_model/num_steps" not in first  # started, still running or not yet joined
+    second = t.train_iteration()  # joined that refit, started its own
+    assert second["reward_model/num_steps"] == 10 and t.refit is not None
+    t.state_dict()  # joins: the checkpoint holds the finished refit
+    assert t.refit is None
+    assert "reward_model/num_steps" in t.train_iteration()  # the joined refit's metrics are not lost
+    sync = trainer(tmp_path / "sync", num_labels=60, ppo={"total_timesteps": 20480})
+    sync.pretrain()
+    sync.train_iteration()
+    assert sync.refit is None  # the default fits in line

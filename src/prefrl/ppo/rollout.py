@@ -136,11 +136,8 @@ class RolloutCollector:
 
         stats = EpisodeStats()
         recorded = np.zeros(num_steps, dtype=bool)
-        sde = isinstance(policy, ActorCritic) and policy.sde
         for t in range(num_steps):
-            if sde and (t == 0 or (self.sde_sample_freq > 0 and t % self.sde_sample_freq == 0)):
-                assert isinstance(policy, ActorCritic)
-                policy.reset_noise(self.num_envs, generator)
+            self._draw_noise(policy, t, generator)
             obs = self._policy_obs()
             actions = self._act(policy, obs, generator, partial(store, t))
             env_actions, forced = self._fire_after_life_loss(policy.env_actions(actions))
@@ -183,6 +180,13 @@ class RolloutCollector:
         if self.pixels:
             tensors["raw_obs"] = tensors["obs"]
         return Rollout(**tensors, last_values=last_values.float().to(self.output_device)), stats
+
+    def _draw_noise(self, policy: Policy, t: int, generator: torch.Generator) -> None:
+        """gSDE: a policy's noise weights are drawn at step 0 of a rollout and every
+        ``sde_sample_freq`` steps."""
+        due = t == 0 or (self.sde_sample_freq > 0 and t % self.sde_sample_freq == 0)
+        if due and isinstance(policy, ActorCritic) and policy.sde:
+            policy.reset_noise(self.num_envs, generator)
 
     def _act(
         self, policy: Policy, obs: np.ndarray, generator: torch.Generator, store: Callable[..., None]

@@ -168,6 +168,20 @@ class RewardModel(nn.Module):
         return normalised.mean(0) * self.config.reward_std
 
     @torch.no_grad()
+    def agent_reward(
+        self, obs: np.ndarray, actions: np.ndarray, terminated: np.ndarray, gamma: float | None
+    ) -> np.ndarray:
+        """(N, D) raw observations, (N, ...) env actions, (N,) terminated -> (N,) float64 reward the
+        agent is paid: the normalised reward, plus on a terminating step the absorbing state's
+        discounted value (``gamma``; None: no absorbing state)."""
+        x = torch.from_numpy(obs)
+        x = x if x.dtype == torch.uint8 else x.float()  # frames stay uint8: the conv net scales them
+        reward = self(x, torch.from_numpy(np.asarray(actions))).numpy().astype(np.float64)
+        if gamma is not None and terminated.any():
+            reward = reward + terminated * float(self.absorbing_value(gamma))
+        return reward
+
+    @torch.no_grad()
     def fit_normalization(self, obs: torch.Tensor, actions: torch.Tensor) -> None:
         """Set each member's mean and std from (N, D), (N, ...) recent steps."""
         raw = self.net(self.features(obs, actions))

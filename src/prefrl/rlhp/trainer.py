@@ -11,23 +11,19 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-import tyro
 
 from prefrl.datatypes import Rollout, Segment
 from prefrl.envs.render_state import CLIP_FRAMES
-from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.asking import Query, answer_now, select_queries, store_queries
 from prefrl.preferences.labellers import (
-    HumanLabellingConfig,
     Labeller,
-    SyntheticLabellerConfig,
     check_labeller,
 )
 from prefrl.preferences.pool import ComparisonCache, SegmentPool
@@ -35,108 +31,14 @@ from prefrl.preferences.query_selection import DisagreementSelector, QuerySelect
 from prefrl.preferences.schedule import labels_due
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
-from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
+from prefrl.reward_model.ensemble import RewardModel
 from prefrl.reward_model.monitor import (
     HackingMonitor,
-    MonitorConfig,
     segment_diagnostics,
     without_true_reward,
 )
-from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
-from prefrl.validation import require, require_positive, validation_enabled
-
-
-@dataclass(frozen=True)
-class RLHPConfig:
-    SAVED_BEFORE: ClassVar[dict[str, object]] = dict(absorbing=False, reward_after_fit=False, refit_growth=0)
-    """What runs saved before these fields existed did, so that they resume unchanged."""
-
-    ppo: Annotated[PPOConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PPOConfig)
-    """The agent's PPO (its env id is the task)."""
-    reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
-    """The reward-model ensemble."""
-    reward_trainer: RewardTrainerConfig = field(default_factory=RewardTrainerConfig)
-    """How the reward model is fitted."""
-    teacher: SyntheticLabellerConfig = field(default_factory=SyntheticLabellerConfig)
-    """The synthetic labeller's simulated irrationality (B-Pref), when labels are synthetic."""
-    human: HumanLabellingConfig = field(default_factory=HumanLabellingConfig)
-    """The queue of queries for people and the labelling app, when labels are human."""
-    num_labels: int = 700
-    """Label budget: comparisons asked over the whole run."""
-    initial_label_fraction: float = 0.25
-    """Share of the budget asked about the initial policy's segments, fitted before RL starts."""
-    label_decay_steps: int | None = None
-    """c of the label rate c / (T + c) after T env steps (None: total_timesteps / 5)."""
-    segment_length: int | None = None
-    """Steps per segment (None: ~1.5 s of simulated time for the env)."""
-    feedback: Literal["compare", "rate", "both"] = "compare"
-    """What each label asks: which of two segments is better (the paper), how good one segment is
-    on a scale of ``reward_model.rating_classes`` points (rating-based RL, White et al. 2024), or
-    the two alternately. A rating shows one clip where a comparison shows two."""
-    query_selection: Literal["disagreement", "random"] = "disagreement"
-    """Ask where the ensemble disagrees most (among oversampled candidates), or at random."""
-    oversample: int = 10
-    """Candidate pairs per asked pair for disagreement selection."""
-    env_reward_coef: float = 0.0
-    """Agent's reward = env_reward_coef * env reward + learned reward (0: learned reward only)."""
-    refit_growth: float = 0.0
-    """Refit the reward model only once the trainable labels have grown by this share since the last
-    fit (0: after every new answer). Cheaper, but between refits the policy exploits the model's
-    errors in states it was not fitted on: on Pendulum-v1 (200 labels) 0.1 and 0.25 left the worst of
-    five seeds at -877 and -1432 against -222 (benchmarks/RESULTS.md)."""
-    pool_size: int = 2000
-    """Most recent segments that queries are drawn from."""
-    online: bool = True
-    """Ask for labels and refit the reward model as the agent improves (the paper); --no-online fits
-    it once, on the whole budget asked about the initial policy (the paper's offline ablation)."""
-    absorbing: bool = True
-    """Segments may run past a termination into the absorbing state after it, whose reward the
-    reward model learns (the agent is paid its discounted value on terminating): tasks whose
-    episodes end early (a pole that falls) work with any segment length. --no-absorbing: segments
-    only within episodes (runs shorter than a segment give none), no terminal payment."""
-    reward_after_fit: bool = True
-    """Pay the agent for a rollout with the reward model refitted (and renormalised) on it, as the
-    update trains on it; --no-reward-after-fit pays the reward of the model before that refit."""
-    reward_normalization: Literal["rollout", "initial"] = "initial"
-    """Steps the learned reward is normalised on after each fit: the first rollout's, kept (the
-    reward of a state then changes only when the model is refitted, not as the policy moves), or the
-    latest rollout's (the paper). On Pendulum-v1 (200 labels, 5 seeds) the worst seed's evaluation
-    return was -222 with ``initial`` and -530 with ``rollout`` with the paper's 1/e split and bagging;
-    with the current fit -420 and -207, within the seeds' noise (benchmarks/RESULTS.md)."""
-    monitor: MonitorConfig = field(default_factory=MonitorConfig)
-    """The reward-hacking monitor (predicted vs true return; warns, never stops the run)."""
-
-    def __post_init__(self) -> None:
-        if validation_enabled():
-            self.validate()
-
-    def validate(self) -> None:
-        self.ppo.validate()
-        self.reward_model.validate()
-        self.reward_trainer.validate()
-        self.teacher.validate()
-        self.human.validate()
-        self.monitor.validate()
-        require_positive("num_labels", self.num_labels)
-        require(0 <= self.initial_label_fraction <= 1, "initial_label_fraction must be in [0, 1]")
-        require(
-            self.num_initial_labels >= 1,
-            f"num_labels {self.num_labels} x initial_label_fraction {self.initial_label_fraction} asks "
-            f"{self.num_initial_labels} labels before RL starts, and the reward model needs some to fit: "
-            "raise --num-labels or --initial-label-fraction",
-        )
-        require(self.segment_length is None or self.segment_length >= 2, "segment_length must be >= 2")
-        require(self.label_decay_steps is None or self.label_decay_steps > 0, "label_decay_steps must be > 0")
-        require_positive("oversample", self.oversample)
-        require(self.refit_growth >= 0, f"refit_growth must be >= 0, got {self.refit_growth}")
-        require_positive("pool_size", self.pool_size)
-
-    @property
-    def num_initial_labels(self) -> int:
-        if not self.online:
-            return self.num_labels
-        return round(self.num_labels * self.initial_label_fraction)
-
+from prefrl.reward_model.trainer import RewardModelTrainer
+from prefrl.rlhp.config import RLHPConfig
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +99,12 @@ class RLHPTrainer:
         self.monitor = HackingMonitor(config.monitor)
         self.reference: list[Segment] = []
         """The first segments labelled (the initial policy's): the monitor's fixed yardstick."""
+        self.background = ThreadPoolExecutor(1) if config.async_refit else None
+        self.refit: Future[dict[str, float]] | None = None
+        """The refit running in ``background`` (``async_refit``), if any: joined before the reward
+        model is used or saved."""
+        self.refit_metrics: dict[str, float] = {}
+        """A refit's metrics joined for a checkpoint, logged with the next iteration."""
 
     @property
     def done(self) -> bool:
@@ -214,6 +122,7 @@ class RLHPTrainer:
     def state_dict(self) -> dict[str, Any]:
         """The PPO state (readable by ``load_agent`` and ``prefrl video``) plus, under ``rlhp``, the
         reward model, its trainer and the random states. The answers live in the store."""
+        self.refit_metrics = self.join_refit()  # logged with the next iteration
         state = self.ppo.state_dict()
         state["rlhp"] = {
             "config": dataclasses.asdict(self.config),
@@ -250,16 +159,11 @@ class RLHPTrainer:
         plus on a terminating step the absorbing state's discounted value (with ``absorbing``). Zero
         until the first fit (on ``human.min_labels`` answers when people answer): an untrained or
         barely trained network's reward would send the policy astray."""
+        paid = self.config.env_reward_coef * env_rewards
         if not self.reward_fitted:
-            return self.config.env_reward_coef * env_rewards
-        with torch.no_grad():
-            x = torch.from_numpy(obs)
-            x = x if x.dtype == torch.uint8 else x.float()  # frames stay uint8: the conv net scales them
-            r = self.reward_model(x, torch.from_numpy(np.asarray(actions)))
-            r = r.numpy().astype(np.float64)
-            if self.config.absorbing and terminated.any():
-                r = r + terminated * float(self.reward_model.absorbing_value(self.config.ppo.gamma))
-        return self.config.env_reward_coef * env_rewards + r
+            return paid
+        gamma = self.config.ppo.gamma if self.config.absorbing else None
+        return paid + self.reward_model.agent_reward(obs, actions, terminated, gamma)
 
     def train_iteration(self) -> dict[str, float]:
         """One iteration of the paper's loop, as its named steps (the first iteration starts with
@@ -267,20 +171,23 @@ class RLHPTrainer:
         iteration (``reward_after_fit``; else the model before the refit), never on the env's."""
         metrics = {} if self.pretrained else self.pretrain()
         cfg = self.config
-        # 1. collect: a rollout of the current policy (paid below, with reward_after_fit); frames for
-        #    people's clips are drawn only when new queries will be asked about it
+        # 1. collect: a rollout of the current policy (paid below); frames for people's clips are
+        #    drawn only when new queries will be asked about it
         self.record_frames()
-        rollout, episodes = self.ppo.collect_rollout(rewards=not cfg.reward_after_fit)
+        rollout, episodes = self.ppo.collect_rollout(rewards=not (cfg.reward_after_fit or cfg.async_refit))
         start = time.perf_counter()
+        metrics.update(self.join_refit())  # async_refit: the last iteration's refit, in the background
         self.true_reward_seen |= bool(rollout.true_rewards[rollout.valid].any())
         # 2. segments: cut it into segments for the pool (and check the reward model on them)
         fresh = self.cut_segments(rollout)
         if self.true_reward_seen:  # the checks compare with the env's reward
             metrics.update(self.diagnose(fresh))
+        if cfg.async_refit:  # 6 before 5: pay with the model before this refit, which runs meanwhile
+            rollout = self.ppo.collector.with_rewards(rollout)
         # 3-5. queries, answers, fit
         metrics.update(self.ask_and_fit(rollout))
         # 6. pay: the rollout's reward from the refitted model
-        if cfg.reward_after_fit:
+        if cfg.reward_after_fit and not cfg.async_refit:
             rollout = self.ppo.collector.with_rewards(rollout)
         preferences_seconds = time.perf_counter() - start
         # 7. PPO update on the learned reward
@@ -407,9 +314,21 @@ class RLHPTrainer:
         """Step 5: fit the ensemble to every comparison so far, renormalise its reward (on the first
         rollout's steps, or this one's). The first fit runs ``initial_num_epochs``; later ones
         ``num_epochs``, at most ``max_steps_per_refit`` gradient steps."""
-        cfg = self.config.reward_trainer
         self.fitted_signature = self.store.answers_signature()  # before reading: later answers are new
         batch, ratings = self.comparisons.batch(), self.comparisons.ratings()
+        steps = (rollout.raw_obs[rollout.valid], rollout.env_actions[rollout.valid])
+        if self.config.reward_normalization == "initial":
+            self.normalization_steps = self.normalization_steps or steps
+            steps = self.normalization_steps
+        if self.background is not None and self.reward_fitted:  # the first fit before RL stays here
+            self.refit = self.background.submit(self.fit, batch, ratings, steps)
+            return {}
+        return self.fit(batch, ratings, steps)
+
+    def fit(self, batch: Any, ratings: Any, steps: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        """Fit the reward model to these answers and renormalise its reward on ``steps``: touches
+        nothing but the reward model and its trainer (it may run in ``background``)."""
+        cfg = self.config.reward_trainer
         if self.reward_fitted:
             metrics = self.reward_trainer.fit(batch, cfg.max_steps_per_refit, ratings=ratings)
         else:
@@ -417,13 +336,16 @@ class RLHPTrainer:
         trained = "reward_model/train_loss" in metrics or "reward_model/rating_train_loss" in metrics
         answers = sum(metrics.get(f"reward_model/num_{kind}", 0.0) for kind in ("comparisons", "ratings"))
         enough = not self.people_answer or answers >= self.config.human.min_labels
-        self.reward_fitted |= trained and enough
-        valid = rollout.valid
-        steps = (rollout.raw_obs[valid], rollout.env_actions[valid])
-        if self.config.reward_normalization == "initial":
-            self.normalization_steps = self.normalization_steps or steps
-            steps = self.normalization_steps
         self.reward_model.fit_normalization(*steps)
+        self.reward_fitted |= trained and enough
+        return metrics
+
+    def join_refit(self) -> dict[str, float]:
+        """Wait for the background refit (``async_refit``) and return its metrics (and any kept from
+        a refit joined for a checkpoint); {} when there is none."""
+        metrics, self.refit_metrics = self.refit_metrics, {}
+        if self.refit is not None:
+            metrics, self.refit = {**metrics, **self.refit.result()}, None
         return metrics
 
     def diagnose(self, fresh: list[Segment]) -> dict[str, float]:
