@@ -87,7 +87,7 @@ def test_gsde_noise_is_linear_in_the_features_held_between_draws_and_its_logprob
     policy.reset_noise(8, generator)
     assert not torch.allclose(policy.sample(obs, generator), first)
 
-    features, mean = policy._actor(obs[:1])
+    features, mean = policy._forward("actor", obs[:1])
     std = (features.pow(2) @ policy.log_std.exp().pow(2) + 1e-6).sqrt()
     draws = []
     for _ in range(4000):

@@ -119,18 +119,12 @@ class ActorCritic(nn.Module):
             for name, net in (("actor", self.actor), ("critic", self.critic))
         }
 
-    def _forward(self, name: str, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, name: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``self.actor(x)`` or ``self.critic(x)`` with ``F.linear`` and the activation called
         directly: the same values at half the cost for one row on a CPU, where nn.Module's per-call
-        dispatch outweighs the arithmetic (module hooks are not run)."""
+        dispatch outweighs the arithmetic (module hooks are not run). (N, D) -> the last hidden
+        features (N, F) (gSDE's noise is a map of the actor's) and the output."""
         *hidden, last = self._linears[name]
-        for layer in hidden:
-            x = self._activation(F.linear(x, layer.weight, layer.bias))
-        return F.linear(x, last.weight, last.bias)
-
-    def _actor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, D) -> the actor's last hidden features (N, F) and its output (N, A) or logits."""
-        *hidden, last = self._linears["actor"]
         for layer in hidden:
             x = self._activation(F.linear(x, layer.weight, layer.bias))
         return x, F.linear(x, last.weight, last.bias)
@@ -149,7 +143,7 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, D) -> (N,)"""
-        return self._forward("critic", obs).squeeze(-1)
+        return self._forward("critic", obs)[1].squeeze(-1)
 
     def sample(
         self,
@@ -160,7 +154,7 @@ class ActorCritic(nn.Module):
         """(N, D) -> actions (N,) or (N, A), sampled (or the mode when ``deterministic``). The actor
         alone: a rollout calls this every step and gets log-probs and values of all its steps from
         one batched :meth:`evaluate` afterwards (the policy does not change during a rollout)."""
-        features, out = self._actor(obs)
+        features, out = self._forward("actor", obs)
         if self.discrete:
             return out.argmax(-1) if deterministic else gumbel_max_sample(out, generator)
         if deterministic:
@@ -187,7 +181,7 @@ class ActorCritic(nn.Module):
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, D), actions -> log-probs (N,), entropies (N,), values (N,)."""
-        features, out = self._actor(obs)
+        features, out = self._forward("actor", obs)
         if self.discrete:
             logprob, entropy = categorical_logprob_entropy(out, actions)
         else:

@@ -56,7 +56,7 @@ class RewardTrainerConfig:
     """Factor by which L2 moves when the ratio leaves the band."""
     mixed_precision: bool = False
     """Fit with the hidden layers in bfloat16 (``torch.autocast``; the weights, the per-step reward,
-    the sums over segments and the losses stay float32). 2-2.5x faster refit steps on a CPU with
+    the sums over segments and the losses stay float32). 2-2.4x faster refit steps on a CPU with
     native bf16 (AVX512-BF16) for 25-188-step segments; off by default: on Hopper-v5 with 700 labels
     every seed's return came out lower (median 0.88 of PPO against 0.95; benchmarks/RESULTS.md)."""
 

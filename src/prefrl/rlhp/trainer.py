@@ -22,21 +22,14 @@ from prefrl.datatypes import Rollout, Segment
 from prefrl.envs.render_state import CLIP_FRAMES
 from prefrl.ppo.trainer import PPOTrainer
 from prefrl.preferences.asking import Query, answer_now, select_queries, store_queries
-from prefrl.preferences.labellers import (
-    Labeller,
-    check_labeller,
-)
+from prefrl.preferences.labellers import Labeller, check_labeller
 from prefrl.preferences.pool import ComparisonCache, SegmentPool
 from prefrl.preferences.query_selection import DisagreementSelector, QuerySelector, RandomSelector
 from prefrl.preferences.schedule import labels_due
 from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import RewardModel
-from prefrl.reward_model.monitor import (
-    HackingMonitor,
-    segment_diagnostics,
-    without_true_reward,
-)
+from prefrl.reward_model.monitor import HackingMonitor, segment_diagnostics, without_true_reward
 from prefrl.reward_model.trainer import RewardModelTrainer
 from prefrl.rlhp.config import RLHPConfig
 

@@ -1,0 +1,50 @@
+"""Time of one reward-model refit step (forward and backward of the ensemble over a minibatch of
+pairs of segments), float32 against bfloat16 mixed precision (``--reward-trainer.mixed-precision``),
+at the segment lengths of the tasks in benchmarks/RESULTS.md. One torch thread.
+
+    python benchmarks/reward_fit_step.py [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from prefrl.reward_model.nets import EnsembleMLP
+
+CASES = (("Hopper-v5", 188, 14), ("Hopper-v5, --segment-length 50", 50, 14), ("Pendulum-v1", 30, 4))
+"""(task, steps per segment, observation + action size)."""
+
+
+def step_ms(net: EnsembleMLP, x: torch.Tensor, mixed: bool, repeats: int) -> float:
+    def once() -> None:
+        with torch.autocast("cpu", torch.bfloat16, enabled=mixed):
+            out = net(x)
+        out.sum().backward()
+
+    for _ in range(3):
+        once()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    return (time.perf_counter() - start) / repeats * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--pairs", type=int, default=64, help="pairs per minibatch (the default batch)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print("| task | steps per segment | float32 ms | bfloat16 ms | speed-up |\n|---|---:|---:|---:|---:|")
+    for task, steps, dim in CASES:
+        net = EnsembleMLP(3, dim)
+        x = torch.randn(3, 2 * args.pairs * steps, dim)
+        full, mixed = (step_ms(net, x, m, args.repeats) for m in (False, True))
+        print(f"| {task} | {steps} | {full:.1f} | {mixed:.1f} | {full / mixed:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
