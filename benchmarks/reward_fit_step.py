@@ -1,8 +1,9 @@
 """Time of one reward-model refit step (forward and backward of the ensemble over a minibatch of
 pairs of segments), float32 against bfloat16 mixed precision (``--reward-trainer.mixed-precision``),
-at the segment lengths of the tasks in benchmarks/RESULTS.md. One torch thread.
+at the segment lengths of the tasks in benchmarks/RESULTS.md, on one torch thread and on more
+(``--threads``; the loop fits on one thread per core, ``--reward-trainer.num-threads``).
 
-    python benchmarks/reward_fit_step.py [--repeats 20]
+    python benchmarks/reward_fit_step.py [--repeats 20] [--threads 1 2]
 """
 
 from __future__ import annotations
@@ -36,14 +37,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=64, help="pairs per minibatch (the default batch)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads to time")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    print("| task | steps per segment | float32 ms | bfloat16 ms | speed-up |\n|---|---:|---:|---:|---:|")
+    print(
+        "| task | steps per segment | threads | float32 ms | bfloat16 ms | bf16 speed-up | float32 speed-up "
+        "over 1 thread |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
     for task, steps, dim in CASES:
         net = EnsembleMLP(3, dim)
         x = torch.randn(3, 2 * args.pairs * steps, dim)
-        full, mixed = (step_ms(net, x, m, args.repeats) for m in (False, True))
-        print(f"| {task} | {steps} | {full:.1f} | {mixed:.1f} | {full / mixed:.1f}x |")
+        single = None
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            full, mixed = (step_ms(net, x, m, args.repeats) for m in (False, True))
+            single = single or full
+            print(
+                f"| {task} | {steps} | {threads} | {full:.1f} | {mixed:.1f} | {full / mixed:.1f}x "
+                f"| {single / full:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ and the worst seed.
 Every run is a real CLI run with its own run directory under ``--out`` (rows are appended to
 ``OUT/results.jsonl`` as runs finish: a killed benchmark keeps what it had, and a rerun skips the
 runs already there and resumes the unfinished ones from their checkpoints; ``seconds`` then counts
-only the last process). ``--jobs`` runs go at once (one torch thread each). ``final`` = the mean episode
-return over the last tenth of the iterations (as ``prefrl demo`` reports it), ``eval`` = the
-deterministic evaluation at the end (``--eval-episodes``), R_random = uniformly random actions.
+only the last process). ``--jobs`` runs go at once (one torch thread each, refits included;
+alone, a run refits on every core). ``final`` = the mean episode return over the last tenth of
+the iterations (as ``prefrl demo`` reports it), ``eval`` = the deterministic evaluation at the end
+(``--eval-episodes``), R_random = uniformly random actions.
 
     python benchmarks/rlhp_variants.py --env-id Pendulum-v1 --steps 102400 --labels 200 \
         --seeds 1 2 3 4 5 --variant default= --variant initial="--reward-normalization initial" \
@@ -56,6 +57,8 @@ def run_one(job: dict, args: argparse.Namespace) -> dict:
         argv += ["--num-eval-episodes", str(args.eval_episodes), *shlex.split(job["flags"])]
         if job["kind"] == "rlhp" and "--num-labels" not in job["flags"]:  # a variant may set its own
             argv += ["--num-labels", str(args.labels)]
+        if job["kind"] == "rlhp" and args.jobs > 1 and "--reward-trainer.num-threads" not in job["flags"]:
+            argv += ["--reward-trainer.num-threads", "1"]  # runs side by side: one core each
     start = time.perf_counter()
     done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:

@@ -1,4 +1,5 @@
 import math
+import threading
 
 import gymnasium as gym
 import numpy as np
@@ -136,3 +137,26 @@ def test_a_mixed_precision_fit_learns_as_well_and_keeps_the_reward_in_float32():
     full = [held_out_correlation(60, seed) for seed in range(3)]
     mixed = [held_out_correlation(60, seed, mixed_precision=True) for seed in range(3)]
     assert min(mixed) > 0.85 and np.mean(mixed) > np.mean(full) - 0.02, (mixed, full)
+
+
+def test_a_fit_runs_on_its_threads_and_gives_the_loop_back_its_own():
+    """The loop's PPO runs on one thread; a refit takes ``num_threads`` (None: every core) and
+    restores the threads it found, and leaves them alone in a background thread (--async-refit)."""
+    seen = []
+    data, _ = synthetic(50, seed=0)
+    model = RewardModel(OBS, ACT, RewardModelConfig())
+    trainer = RewardModelTrainer(model, RewardTrainerConfig(num_threads=2), torch.Generator().manual_seed(0))
+    real_loss = trainer._loss
+    trainer._loss = lambda mb: (seen.append(torch.get_num_threads()), real_loss(mb))[1]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer.fit(data, max_steps=2)
+        assert seen == [2, 2] and torch.get_num_threads() == 1
+        seen.clear()
+        worker = threading.Thread(target=trainer.fit, args=(data, 2))
+        worker.start()
+        worker.join()
+        assert seen == [1, 1] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -4,7 +4,11 @@ and an L2 weight adapted to keep validation loss within 1.1x-1.5x training loss.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +63,11 @@ class RewardTrainerConfig:
     the sums over segments and the losses stay float32). 2-2.4x faster refit steps on a CPU with
     native bf16 (AVX512-BF16) for 25-188-step segments; off by default: on Hopper-v5 with 700 labels
     every seed's return came out lower (median 0.88 of PPO against 0.95; benchmarks/RESULTS.md)."""
+    num_threads: int | None = None
+    """Torch threads while fitting (None: one per core). The loop's PPO runs on one thread, so the
+    other cores would sit idle during a refit: on Pendulum-v1 with 700 labels two threads cut the
+    refits from 34 to 27 s of a 77 s run, same returns (benchmarks/RESULTS.md). Pass 1 when runs
+    share the cores. A fit in a background thread (``--async-refit``) keeps the threads it has."""
 
     def __post_init__(self) -> None:
         if validation_enabled():
@@ -67,6 +76,8 @@ class RewardTrainerConfig:
     def validate(self) -> None:
         for name in ("learning_rate", "batch_size", "num_epochs", "initial_num_epochs"):
             require_positive(name, getattr(self, name))
+        if self.num_threads is not None:
+            require_positive("num_threads", self.num_threads)
         if self.max_steps_per_refit is not None:
             require_positive("max_steps_per_refit", self.max_steps_per_refit)
         fraction = self.validation_fraction
@@ -134,6 +145,16 @@ class RewardModelTrainer:
         """Train every member on its bootstrap sample of the comparisons and of the ratings (either
         may be None) for ``num_epochs`` of the larger (the config's by default; at most
         ``max_steps`` minibatch steps, each a minibatch of both), then adapt L2."""
+        with torch_threads(self.config.num_threads):
+            return self._fit(data, max_steps, num_epochs, ratings)
+
+    def _fit(
+        self,
+        data: ComparisonBatch | None,
+        max_steps: int | None,
+        num_epochs: int | None,
+        ratings: RatingBatch | None,
+    ) -> dict[str, float]:
         cfg = self.config
         parts = {
             kind: (batch, *self.split(len(batch), kind))
@@ -238,6 +259,22 @@ class RewardModelTrainer:
         low, high = self.config.l2_band
         step = self.config.l2_step
         self.l2 = torch.where(ratio > high, self.l2 * step, torch.where(ratio < low, self.l2 / step, self.l2))
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run torch with ``num_threads`` intra-op threads (None: one per core) inside the block, then go
+    back to the threads before. Only in the main thread: the setting is process-wide, and a fit in a
+    background thread must not change the threads of the PPO update beside it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(num_threads or os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _accuracy(r1: torch.Tensor, r2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
