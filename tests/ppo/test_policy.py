@@ -108,3 +108,18 @@ def test_gsde_wants_box_actions():
 
     with pytest.raises(ValueError, match="drop --use-sde"):
         check_policy_inputs(box(3), gym.spaces.Discrete(2), False, "CartPole-v1", use_sde=True)
+
+
+def test_orthogonal_init_or_torchs_default():
+    """The PPO detail (orthogonal weights, zero biases, a 0.01-gain action head) by default; torch's
+    nn.Linear init with --no-ortho-init (rl-zoo3's Humanoid presets), which the presets can ask for."""
+    from prefrl.ppo.presets import preset_config
+
+    torch.manual_seed(0)
+    ortho = ActorCritic(box(8, -np.inf, np.inf), box(3), hidden_sizes=(16, 16))
+    plain = ActorCritic(box(8, -np.inf, np.inf), box(3), hidden_sizes=(16, 16), ortho_init=False)
+    first, head = ortho.actor[0], ortho.actor[-1]
+    torch.testing.assert_close(first.weight.T @ first.weight, 2.0 * torch.eye(8))  # orthogonal, gain sqrt 2
+    assert first.bias.abs().max() == 0 and head.weight.abs().max() < 0.02
+    assert plain.actor[0].bias.abs().max() > 0 and plain.actor[-1].weight.abs().max() > 0.05
+    assert not preset_config("Humanoid-v5").ortho_init and preset_config("Hopper-v5").ortho_init

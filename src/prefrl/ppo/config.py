@@ -71,6 +71,10 @@ class PPOConfig:
     """Hidden activation."""
     init_log_std: float = 0.0
     """Initial log-std of Gaussian (Box) policies (with ``use_sde``: of the noise's weights)."""
+    ortho_init: bool = True
+    """Orthogonal initial weights (gain sqrt 2 in the hidden layers, 0.01 on the action head, 1 on
+    the value head; the PPO implementation detail) or --no-ortho-init: torch's default ``nn.Linear``
+    init (rl-zoo3's tuned presets for Humanoid and MountainCarContinuous turn it off)."""
     use_sde: bool = False
     """Box actions: generalized state-dependent exploration (gSDE, Raffin et al. 2022), the noise a
     linear map of the actor's last hidden features whose weights are drawn per env at the start of

@@ -49,6 +49,7 @@ def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, A
         config.activation,
         config.init_log_std,
         config.use_sde,
+        config.ortho_init,
     ).to(device)
     env.close()
     policy.load_state_dict(state["policy"])

@@ -44,9 +44,12 @@ def build_policy(
     activation: Activation = "tanh",
     init_log_std: float = 0.0,
     sde: bool = False,
+    ortho_init: bool = True,
 ) -> Policy:
     """The Nature CNN for (C, H, W) uint8 frames, else the MLPs (``hidden_sizes`` and the rest apply
     to the MLPs only)."""
     if is_frames(observation_space):
         return CnnActorCritic(observation_space, action_space)
-    return ActorCritic(observation_space, action_space, hidden_sizes, activation, init_log_std, sde)
+    return ActorCritic(
+        observation_space, action_space, hidden_sizes, activation, init_log_std, sde, ortho_init
+    )

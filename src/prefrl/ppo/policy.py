@@ -1,4 +1,4 @@
-"""Actor-critic MLPs for Discrete and Box action spaces, with orthogonal init.
+"""Actor-critic MLPs for Discrete and Box action spaces, with orthogonal init (or torch's default).
 
 Box actions come from a diagonal Gaussian with a learned, state-independent log-std, or with
 generalized state-dependent exploration (gSDE, Raffin et al. 2022: the noise is a linear function of
@@ -25,25 +25,27 @@ SDE_EPS = 1e-6
 Activation = Literal["tanh", "relu"]
 
 
-def layer_init(layer: nn.Linear, gain: float) -> nn.Linear:
-    """Orthogonal weights with ``gain`` and zero bias (the PPO implementation-detail default)."""
-    nn.init.orthogonal_(layer.weight, gain)
-    nn.init.zeros_(layer.bias)
+def layer_init(layer: nn.Linear, gain: float, ortho: bool = True) -> nn.Linear:
+    """Orthogonal weights with ``gain`` and zero bias (the PPO implementation-detail default), or
+    (``ortho`` False) the layer as torch initialised it."""
+    if ortho:
+        nn.init.orthogonal_(layer.weight, gain)
+        nn.init.zeros_(layer.bias)
     return layer
 
 
 def mlp(
-    in_dim: int, hidden: tuple[int, ...], out_dim: int, out_gain: float, act: Activation
+    in_dim: int, hidden: tuple[int, ...], out_dim: int, out_gain: float, act: Activation, ortho: bool = True
 ) -> nn.Sequential:
     layers: list[nn.Module] = []
     last = in_dim
     for size in hidden:
         layers += [
-            layer_init(nn.Linear(last, size), math.sqrt(2)),
+            layer_init(nn.Linear(last, size), math.sqrt(2), ortho),
             nn.Tanh() if act == "tanh" else nn.ReLU(),
         ]
         last = size
-    layers.append(layer_init(nn.Linear(last, out_dim), out_gain))
+    layers.append(layer_init(nn.Linear(last, out_dim), out_gain, ortho))
     return nn.Sequential(*layers)
 
 
@@ -91,6 +93,7 @@ class ActorCritic(nn.Module):
         activation: Activation = "tanh",
         init_log_std: float = 0.0,
         sde: bool = False,
+        ortho_init: bool = True,
     ) -> None:
         super().__init__()
         obs_dim = int(np.prod(observation_space.shape))
@@ -111,8 +114,8 @@ class ActorCritic(nn.Module):
             features = hidden_sizes[-1] if hidden_sizes else obs_dim
             shape = (features, out_dim) if self.sde else (out_dim,)
             self.log_std = nn.Parameter(torch.full(shape, float(init_log_std)))
-        self.actor = mlp(obs_dim, hidden_sizes, out_dim, 0.01, activation)
-        self.critic = mlp(obs_dim, hidden_sizes, 1, 1.0, activation)
+        self.actor = mlp(obs_dim, hidden_sizes, out_dim, 0.01, activation, ortho_init)
+        self.critic = mlp(obs_dim, hidden_sizes, 1, 1.0, activation, ortho_init)
         self._activation = torch.tanh if activation == "tanh" else torch.relu
         self._linears = {
             name: tuple(layer for layer in net if isinstance(layer, nn.Linear))

@@ -84,6 +84,7 @@ class PPOTrainer:
             config.activation,
             config.init_log_std,
             config.use_sde,
+            config.ortho_init,
         ).to(self.device)
         self.acting_device = torch.device(config.acting_device)
         self.rollout_policy = (
