@@ -15,7 +15,7 @@ from prefrl.checkpoint import load_checkpoint
 from prefrl.envs.make import make_env
 from prefrl.envs.normalize import ObsNormalizer
 from prefrl.ppo.config import PPOConfig
-from prefrl.ppo.policies import Policy, build_policy
+from prefrl.ppo.policies import Policy, policy_for
 from prefrl.validation import config_from_dict
 
 
@@ -42,15 +42,7 @@ def load_agent(checkpoint_path: Path, device: str = "cpu") -> tuple[PPOConfig, A
     env = make_env(config.env_id, **config.env_kwargs)
     obs_space = env.observation_space
     assert isinstance(obs_space, gym.spaces.Box)
-    policy = build_policy(
-        obs_space,
-        env.action_space,
-        config.hidden_sizes,
-        config.activation,
-        config.init_log_std,
-        config.use_sde,
-        config.ortho_init,
-    ).to(device)
+    policy = policy_for(config, obs_space, env.action_space).to(device)
     env.close()
     policy.load_state_dict(state["policy"])
     policy.eval()

@@ -6,6 +6,7 @@ import gymnasium as gym
 
 from prefrl.datatypes import is_frames
 from prefrl.ppo.cnn import CnnActorCritic
+from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.policy import Activation, ActorCritic
 
 Policy = ActorCritic | CnnActorCritic
@@ -53,3 +54,11 @@ def build_policy(
     return ActorCritic(
         observation_space, action_space, hidden_sizes, activation, init_log_std, sde, ortho_init
     )
+
+
+def policy_for(config: PPOConfig, observation_space: gym.spaces.Box, action_space: gym.Space) -> Policy:
+    """The actor-critic ``config`` asks for on these spaces (for training, and to load a checkpoint)."""
+    return build_policy(
+        observation_space, action_space, config.hidden_sizes, config.activation, config.init_log_std,
+        config.use_sde, config.ortho_init,
+    )  # fmt: skip

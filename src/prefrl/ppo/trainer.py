@@ -23,7 +23,7 @@ from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.evaluate import evaluate_policy
 from prefrl.ppo.gae import gae
 from prefrl.ppo.losses import entropy_bonus, explained_variance, policy_loss, value_loss
-from prefrl.ppo.policies import build_policy, check_policy_inputs
+from prefrl.ppo.policies import check_policy_inputs, policy_for
 from prefrl.ppo.rollout import EpisodeStats, RewardFn, RolloutCollector
 
 RETURN_WINDOW = 20
@@ -77,15 +77,7 @@ class PPOTrainer:
         check_policy_inputs(
             obs_space, self.envs.single_action_space, config.normalize_obs, config.env_id, config.use_sde
         )
-        self.policy = build_policy(
-            obs_space,
-            self.envs.single_action_space,
-            config.hidden_sizes,
-            config.activation,
-            config.init_log_std,
-            config.use_sde,
-            config.ortho_init,
-        ).to(self.device)
+        self.policy = policy_for(config, obs_space, self.envs.single_action_space).to(self.device)
         self.acting_device = torch.device(config.acting_device)
         self.rollout_policy = (
             self.policy
