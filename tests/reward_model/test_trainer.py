@@ -77,6 +77,18 @@ def test_l2_moves_against_overfitting():
     assert trainer.l2.max() > 1e-3
 
 
+def test_the_adapted_l2_stops_at_its_cap():
+    data, _ = synthetic(30, seed=2)  # as above: the L2 would rise past 1e-3
+    model = RewardModel(OBS, ACT, RewardModelConfig(hidden_sizes=(256, 256)))
+    config = RewardTrainerConfig(num_epochs=200, max_l2=1e-3)
+    trainer = RewardModelTrainer(model, config, torch.Generator().manual_seed(0))
+    for _ in range(3):
+        trainer.fit(data)
+        assert trainer.l2.max() <= 1e-3
+    trainer._adapt_l2(torch.full((3,), 0.5))  # validation below training: it still comes down
+    assert trainer.l2.max() < 1e-3
+
+
 @pytest.mark.parametrize("inputs", ["obs_action", "obs"])
 def test_normalised_reward_for_the_agent(inputs):
     model = RewardModel(OBS, gym.spaces.Discrete(3), RewardModelConfig(inputs=inputs, reward_std=0.5))
