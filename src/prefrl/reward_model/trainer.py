@@ -61,7 +61,8 @@ class RewardTrainerConfig:
     max_l2: float | None = None
     """Upper bound of the adapted L2 (None: unbounded, the paper). With a noiseless labeller the
     validation loss stays well above the training loss, and the unbounded L2 grew to 0.15-0.28 on
-    Swimmer-v5 and HalfCheetah-v5 (benchmarks/RESULTS.md)."""
+    Swimmer-v5 and HalfCheetah-v5; a cap of 1e-3 changed which Swimmer seeds got stuck in its local
+    optimum, not how many (4 of 8 either way; benchmarks/RESULTS.md)."""
     mixed_precision: bool = False
     """Fit with the hidden layers in bfloat16 (``torch.autocast``; the weights, the per-step reward,
     the sums over segments and the losses stay float32). 2-2.4x faster refit steps on a CPU with
