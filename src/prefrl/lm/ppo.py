@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from prefrl.lm import distributed
+from prefrl.lm import distributed, ppo_update
 from prefrl.lm.data import (
     Batch,
     batch_from_tensors,
@@ -26,20 +26,17 @@ from prefrl.lm.data import (
     context_length,
     encode,
     left_pad,
-    make_batch,
 )
-from prefrl.lm.estimators import GROUPED, k3_kl
-from prefrl.lm.generation import response_logprobs, sample, token_entropy, token_logprobs
+from prefrl.lm.estimators import GROUPED
+from prefrl.lm.generation import response_logprobs, sample
 from prefrl.lm.lora import AdaptersOff
 from prefrl.lm.policy_critic import PolicyAndCritic, rl_roles
 from prefrl.lm.ppo_config import LMPPOConfig
 from prefrl.lm.reward_model import ScalarRewardModel
 from prefrl.lm.rollout import TokenRollout, draw_prompts, token_rollout
 from prefrl.lm.scores import ScoreFn, adaptive_kl_coef, check_scores, dense_scores, segment_end_tokens
-from prefrl.lm.sft import encode_sft, sft_loss
-from prefrl.masked import masked_mean
+from prefrl.lm.sft import encode_sft
 from prefrl.optim import adam, set_learning_rate
-from prefrl.ppo.losses import policy_loss, value_loss
 from prefrl.validation import require
 
 if TYPE_CHECKING:
@@ -320,95 +317,8 @@ class LMPPOTrainer:
         )
 
     def update(self, rollout: TokenRollout) -> dict[str, float]:
-        """``update_epochs`` passes of clipped PPO over shuffled minibatches (statistics averaged
-        over minibatches and ranks); ends early past ``target_kl``."""
-        cfg = self.config
-        sums: dict[str, float] = {}
-        count = 0
-        stopped = False
-        for _ in range(cfg.update_epochs):
-            order = torch.randperm(cfg.batch_size, generator=self.shuffle_generator)
-            for start in range(0, cfg.batch_size, cfg.minibatch_size):
-                stats = self._minibatch_step(rollout, order[start : start + cfg.minibatch_size])
-                if stats is None:
-                    stopped = True
-                    break
-                for key, value in stats.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                count += 1
-            if stopped:
-                break
-        keys = list(sums)
-        metrics = {"lm/num_updates": float(count), "lm/early_stopped": float(stopped)}
-        if count:
-            means = distributed.mean_over_ranks(
-                self.accelerator, torch.tensor([sums[k] / count for k in keys])
-            )
-            metrics.update(zip(keys, means.tolist(), strict=True))
-        return metrics
-
-    def _minibatch_step(self, rollout: TokenRollout, global_idx: torch.Tensor) -> dict[str, float] | None:
-        """One gradient step on a minibatch (this rank's share of it); None, without a step, when its
-        approx-KL is past ``target_kl``."""
-        cfg, b, acc = self.config, rollout.batch, self.accelerator
-        idx = global_idx[distributed.chunk(len(global_idx), acc)]  # this rank's share
-        share = distributed.token_share(b.response_mask[idx], b.response_mask[global_idx], acc)
-        batch = Batch(
-            b.input_ids[idx],
-            b.attention_mask[idx],
-            b.position_ids[idx],
-            b.response_mask[idx],
-            b.prompt_length,
-        )
-        mask = batch.response_mask
-        ptx_batch, ptx_share = self._ptx_batch(len(global_idx)) if cfg.ptx_coef > 0 else (None, 0.0)
-        with self.autocast():
-            logits, values, ptx_logits = self.forward_model(batch, ptx_batch)
-        logprobs = token_logprobs(logits, batch.input_ids[:, batch.prompt_length :], cfg.temperature)
-        pg_loss, stats = policy_loss(
-            logprobs, rollout.logprobs[idx], rollout.advantages[idx], cfg.clip_coef, mask
-        )
-        if cfg.target_kl is not None:  # every rank must take the same decision
-            approx_kl = distributed.mean_over_ranks(acc, torch.tensor(float(stats["approx_kl"])))
-            if float(approx_kl) > cfg.target_kl:
-                return None
-        loss = pg_loss
-        metrics = {"lm/policy_loss": float(pg_loss.detach())}
-        if cfg.has_critic:
-            clip = cfg.clip_coef if cfg.clip_vloss else None
-            v_loss = value_loss(values, rollout.values[idx], rollout.returns[idx], clip, mask)
-            loss = loss + cfg.vf_coef * v_loss
-            metrics["lm/value_loss"] = float(v_loss.detach())
-        if cfg.kl_in_loss:
-            kl_loss = masked_mean(k3_kl(logprobs, rollout.ref_logprobs[idx]), mask)
-            loss = loss + self.kl_coef * kl_loss
-            metrics["lm/kl_loss"] = float(kl_loss.detach())
-        loss = loss * share
-        if ptx_batch is not None:
-            ptx = sft_loss(
-                ptx_logits, ptx_batch.input_ids[:, ptx_batch.prompt_length :], ptx_batch.response_mask
-            )
-            loss = loss + cfg.ptx_coef * ptx * ptx_share
-            metrics["lm/ptx_loss"] = float(ptx.detach())
-        distributed.optimizer_step(acc, self.model.parameters(), self.optimizer, loss)
-        with torch.no_grad():
-            metrics["lm/entropy"] = float(masked_mean(token_entropy(logits.detach(), cfg.temperature), mask))
-        metrics["lm/approx_kl"] = float(stats["approx_kl"])
-        metrics["lm/clip_frac"] = float(stats["clip_frac"])
-        return metrics
-
-    def _ptx_batch(self, num: int) -> tuple[Batch, float]:
-        """This rank's share of ``num`` demonstrations drawn for PPO-ptx, and its token share."""
-        assert self.ptx is not None
-        prompts, responses = self.ptx
-        drawn = [self.rng.randrange(len(prompts)) for _ in range(num)]
-        idx = drawn[distributed.chunk(num, self.accelerator)]
-        batch = make_batch(
-            [prompts[i] for i in idx], [responses[i] for i in idx], self.tokenizer.pad_token_id
-        ).to(self.device)
-        _, world = distributed.rank_and_world(self.accelerator)
-        total = sum(len(responses[i]) for i in drawn)
-        return batch, sum(len(responses[i]) for i in idx) * world / total
+        """``update_epochs`` passes of clipped PPO over shuffled minibatches (:mod:`prefrl.lm.ppo_update`)."""
+        return ppo_update.update(self, rollout)
 
     def state_dict(self) -> dict[str, Any]:
         """Whole tensors; collective for a sharded model or under ZeRO (rank 0 gets them)."""
