@@ -89,6 +89,20 @@ def test_the_adapted_l2_stops_at_its_cap():
     assert trainer.l2.max() < 1e-3
 
 
+def test_the_l2_is_steered_by_at_most_max_evaluated_training_answers(monkeypatch):
+    monkeypatch.setattr("prefrl.reward_model.trainer.MAX_EVALUATED", 40)
+    data, _ = synthetic(300, seed=3)
+    model = RewardModel(OBS, ACT, RewardModelConfig())
+    trainer = RewardModelTrainer(model, RewardTrainerConfig(num_epochs=1), torch.Generator().manual_seed(0))
+    sizes = []
+    losses = trainer.losses
+    monkeypatch.setattr(trainer, "losses", lambda batch: (sizes.append(len(batch)), losses(batch))[1])
+    metrics = trainer.fit(data)
+    train, val = trainer.split(300)
+    assert sizes == [math.ceil(len(train) / math.ceil(len(train) / 40)), len(val)] and sizes[0] <= 40
+    assert 0 < metrics["reward_model/train_loss"] < 1 and "reward_model/val_loss" in metrics
+
+
 @pytest.mark.parametrize("inputs", ["obs_action", "obs"])
 def test_normalised_reward_for_the_agent(inputs):
     model = RewardModel(OBS, gym.spaces.Discrete(3), RewardModelConfig(inputs=inputs, reward_std=0.5))

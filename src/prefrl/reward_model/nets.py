@@ -48,10 +48,16 @@ class EnsembleMLP(nn.Module):
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.num_members, *x.shape)
         assert x.shape[0] == self.num_members and x.shape[-1] == self.in_dim, tuple(x.shape)
+        return torch.stack([self._member(x[e], e) for e in range(self.num_members)])
+
+    def _member(self, x: torch.Tensor, e: int) -> torch.Tensor:
+        """(N, in) -> (N,) member e. One matmul per member and layer (``addmm``) rather than one
+        batched matmul over the members: the same sums, and 1.3x faster fits on a CPU, whose batched
+        matmul backward is the slow part (``benchmarks/reward_fit_step.py``)."""
         for layer in self.hidden:
-            x = self.dropout(nn.functional.leaky_relu(layer(x), LEAKY_SLOPE))
+            x = self.dropout(nn.functional.leaky_relu(torch.addmm(layer.bias[e], x, layer.weight[e]), LEAKY_SLOPE))
         with torch.autocast(x.device.type, enabled=False):  # the per-step reward in float32 always
-            return self.out(x.float()).squeeze(-1)
+            return torch.addmm(self.out.bias[e], x.float(), self.out.weight[e]).squeeze(-1)
 
     def weight_norms(self) -> torch.Tensor:
         """(E,) sum of squared weights (not biases) of each member, for the L2 penalty."""
