@@ -107,7 +107,8 @@ def train(args: argparse.Namespace) -> None:
         PPOConfig(), **{**fields, "env_id": FROZEN_ID, "seed": args.seed, "total_timesteps": args.steps},
         vectorization="sync", num_eval_episodes=0,
     )  # fmt: skip
-    print(f"PPO with {source}, paid {'r(s_t+1)' if next_obs else 'r(s_t, a_t)'} of the frozen model")
+    paid = "r(s_t+1)" if next_obs else "r(s_t)" if model.action_dim == 0 else "r(s_t, a_t)"
+    print(f"PPO with {source}, paid {paid} of the frozen model")
     run_ppo(config, args.run_dir, None, 1, Console())
     rows = [json.loads(line) for line in (args.run_dir / "metrics.jsonl").read_text().splitlines()]
     tail = [r["env/true_return"] for r in rows[-max(1, len(rows) // 10) :] if "env/true_return" in r]
