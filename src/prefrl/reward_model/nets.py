@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -54,8 +55,9 @@ class EnsembleMLP(nn.Module):
         """(N, in) -> (N,) member e. One matmul per member and layer (``addmm``) rather than one
         batched matmul over the members: the same sums, and 1.3x faster fits on a CPU, whose batched
         matmul backward is the slow part (``benchmarks/reward_fit_step.py``)."""
-        for layer in self.hidden:
-            x = self.dropout(nn.functional.leaky_relu(torch.addmm(layer.bias[e], x, layer.weight[e]), LEAKY_SLOPE))
+        for layer in cast("list[EnsembleLinear]", self.hidden):
+            x = torch.addmm(layer.bias[e], x, layer.weight[e])
+            x = self.dropout(nn.functional.leaky_relu(x, LEAKY_SLOPE))
         with torch.autocast(x.device.type, enabled=False):  # the per-step reward in float32 always
             return torch.addmm(self.out.bias[e], x.float(), self.out.weight[e]).squeeze(-1)
 
