@@ -37,7 +37,8 @@ class RewardTrainerConfig:
     warm-started), so that a refit's cost stays flat as comparisons accumulate (binding from ~300
     labels). None: num_epochs every refit, the paper's choice. On Pendulum-v1 with 700 labels (5 seeds)
     the cap of 32 left the returns as they were (evaluation median -184, worst -205; uncapped -177,
-    -187) and cut the refit time about fourfold (benchmarks/RESULTS.md)."""
+    -187) and cut the refit time about fourfold; 16 (with 100 first epochs) held on Pendulum but took
+    Hopper-v5's seed 1 from 2293 to 881, and 8 broke two Pendulum seeds of five (benchmarks/RESULTS.md)."""
     validation_fraction: float | None = None
     """Share of answers held out for validation (they only steer the adaptive L2). None: 0.1 of the
     comparisons, 1/e of the ratings. The paper holds out 1/e; with 700 labels that leaves 440 to learn
