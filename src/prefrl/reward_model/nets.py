@@ -53,8 +53,8 @@ class EnsembleMLP(nn.Module):
 
     def _member(self, x: torch.Tensor, e: int) -> torch.Tensor:
         """(N, in) -> (N,) member e. One matmul per member and layer (``addmm``) rather than one
-        batched matmul over the members: the same sums, and 1.3x faster fits on a CPU, whose batched
-        matmul backward is the slow part (``benchmarks/reward_fit_step.py``)."""
+        batched matmul over the members: the same sums, and cheaper fits on a CPU, whose batched matmul
+        backward was the slow part (the demo's refits 23% cheaper; ``benchmarks/reward_fit_step.py``)."""
         for layer in cast("list[EnsembleLinear]", self.hidden):
             x = torch.addmm(layer.bias[e], x, layer.weight[e])
             x = self.dropout(nn.functional.leaky_relu(x, LEAKY_SLOPE))
