@@ -9,7 +9,7 @@ import random
 import pytest
 import torch
 
-import prefrl.lm.ppo as lm_ppo
+import prefrl.lm.ppo_update as lm_ppo_update
 from prefrl.lm import pipeline, tiny_task
 from prefrl.lm.pipeline import PipelineConfig
 from prefrl.lm.ppo import LMPPOConfig
@@ -66,13 +66,13 @@ def test_gold_score_rises(sft_and_rm):
 
 @pytest.mark.slow
 def test_gold_score_does_not_rise_when_learning_is_broken(sft_and_rm, monkeypatch):
-    original = lm_ppo.policy_loss
+    original = lm_ppo_update.policy_loss
 
     def zeroed(*args, **kwargs):
         loss, stats = original(*args, **kwargs)
         return loss * 0.0, stats
 
-    monkeypatch.setattr(lm_ppo, "policy_loss", zeroed)
+    monkeypatch.setattr(lm_ppo_update, "policy_loss", zeroed)
     before, after = ppo_gold(sft_and_rm)
     print(f"broken: gold {before:.2f} -> {after:.2f}")
     assert after < before + 0.15, (before, after)
