@@ -30,7 +30,7 @@ import torch
 from rich.console import Console
 
 from prefrl.datatypes import ComparisonBatch
-from prefrl.envs.learned_reward import load_reward_model
+from prefrl.envs.learned_reward import LearnedReward, load_reward_model
 from prefrl.ppo.config import PPOConfig
 from prefrl.ppo.presets import preset_and_source
 from prefrl.preferences.pool import ComparisonCache
@@ -41,32 +41,16 @@ from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
 FROZEN_ID = "FrozenReward-v0"
 
 
-class FrozenReward(gym.Wrapper):
-    """Pays ``model``'s normalised reward of (s_t, a_t), or of s_{t+1} with ``next_obs``; the env's own
-    reward goes to ``info["true_reward"]``."""
-
-    def __init__(self, env: gym.Env, model: RewardModel, next_obs: bool) -> None:
-        super().__init__(env)
-        self.model, self.next_obs = model.eval(), next_obs
-        self._obs: np.ndarray | None = None
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(**kwargs)
-        self._obs = np.asarray(obs)
-        return obs, info
+class NextObsReward(LearnedReward):
+    """``LearnedReward`` paying an observation-only model's reward of the observation after the step,
+    r(s_{t+1}), rather than before it."""
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        seen = np.asarray(obs) if self.next_obs else self._obs
         with torch.no_grad():
-            paid = float(
-                self.model(
-                    torch.as_tensor(seen, dtype=torch.float32)[None],
-                    torch.as_tensor(np.asarray(action), dtype=torch.float32)[None],
-                )[0]
-            )
-        self._obs = np.asarray(obs)
-        return obs, paid, terminated, truncated, {**info, "true_reward": float(reward)}
+            x = torch.as_tensor(np.asarray(obs), dtype=torch.float32)[None]
+            learned = float(self.reward_model(x, torch.as_tensor(np.asarray(action))[None])[0])
+        return obs, learned, terminated, truncated, {**info, "true_reward": float(reward)}
 
 
 def refit(args: argparse.Namespace) -> None:
@@ -84,7 +68,7 @@ def refit(args: argparse.Namespace) -> None:
     env = gym.make(env_id)
     torch.manual_seed(args.seed)
     config = RewardModelConfig(inputs="obs" if args.inputs == "next_obs" else "obs_action")
-    model = RewardModel(env.observation_space, env.action_space, config)  # type: ignore[arg-type]
+    model = RewardModel(env.observation_space, env.action_space, config)
     trainer = RewardModelTrainer(model, RewardTrainerConfig(), torch.Generator().manual_seed(args.seed))
     metrics = trainer.fit(data, None, args.epochs)
     first = len(data) // 4
@@ -101,7 +85,8 @@ def train(args: argparse.Namespace) -> None:
     else:
         model = load_reward_model(args.reward_run)
     next_obs = model.action_dim == 0 and args.model is not None and args.next_obs
-    gym.register(FROZEN_ID, entry_point=lambda: FrozenReward(gym.make(args.env_id), model, next_obs))
+    wrapper = NextObsReward if next_obs else LearnedReward
+    gym.register(FROZEN_ID, entry_point=lambda: wrapper(gym.make(args.env_id), model))  # type: ignore[arg-type]
     fields, source = preset_and_source(args.env_id)
     config = dataclasses.replace(
         PPOConfig(), **{**fields, "env_id": FROZEN_ID, "seed": args.seed, "total_timesteps": args.steps},
