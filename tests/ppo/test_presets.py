@@ -76,3 +76,19 @@ def test_box2d_envs_work_after_the_set_up(env_id, tmp_path):
     run = tmp_path / "run"
     argv = ["ppo", "--env-id", env_id, "--num-envs", "2", "--num-steps", "64", "--num-minibatches", "2"]
     assert main([*argv, "--total-timesteps", "128", "--num-eval-episodes", "0", "--run-dir", str(run)]) == 0
+
+
+def test_swimmer_gets_its_measured_preference_loop_preset_and_flags_override_it():
+    from prefrl.cli.main import RLHPCommand, parse_training
+    from prefrl.rlhp.presets import rlhp_preset
+
+    def inputs(*flags: str) -> str:
+        return parse_training(list(flags), RLHPCommand, "rlhp", "prefrl rlhp").config.reward_model.inputs
+
+    assert inputs("--env-id", "Swimmer-v5") == "obs"  # measured: r(s, a) leaves half the seeds stuck
+    assert inputs("--env-id", "Swimmer-v5", "--reward-model.inputs", "obs_action") == "obs_action"
+    assert inputs("--env-id", "Hopper-v5") == inputs("--env-id", "Pendulum-v1") == "obs_action"
+    assert parse_training(["--env-id", "Swimmer-v5"], RLHPCommand, "rlhp", "x").config.ppo.gamma == 0.9999
+    _, why = rlhp_preset(preset_config("Swimmer-v5"))
+    assert why is not None and why.startswith("the Swimmer-v5 preference-loop preset") and "RESULTS" in why
+    assert rlhp_preset(preset_config("Hopper-v5"))[1] is None

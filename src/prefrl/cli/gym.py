@@ -42,6 +42,7 @@ from prefrl.preferences.labellers import check_labeller
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import check_reward_inputs
 from prefrl.rlhp import RLHPConfig, RLHPTrainer
+from prefrl.rlhp.presets import rlhp_preset
 from prefrl.validation import config_from_dict
 
 if TYPE_CHECKING:
@@ -247,6 +248,9 @@ def run_rlhp(
 
     torch.set_num_threads(threads)
     defaults = defaults_source(config.ppo.env_id, resume)
+    loop_defaults = rlhp_preset(config.ppo)[1]
+    if defaults is not None and loop_defaults is not None:
+        defaults = f"{defaults}; {loop_defaults}"
     trainer, run_dir, store, logger = start_rlhp(config, run_dir, resume, labeller_kind, defaults)
     if defaults is not None:
         console.print(f"defaults: {defaults} (flags override them)")

@@ -161,6 +161,7 @@ def parse_training(argv: list[str], command: type[C], kind: str, prog: str) -> C
     saved config) gives the defaults, flags override them; a resumed run's config may not change."""
     from prefrl.cli.run_dir import read_run_config
     from prefrl.ppo.presets import preset_config
+    from prefrl.rlhp.presets import rlhp_preset
     from prefrl.validation import config_from_dict
 
     config_cls: type[PPOConfig] | type[RLHPConfig] = PPOConfig if kind == "ppo" else RLHPConfig
@@ -173,7 +174,7 @@ def parse_training(argv: list[str], command: type[C], kind: str, prog: str) -> C
         ppo = preset_config(pre.env_id or PPOConfig.env_id)
         if kind == "rlhp" and ppo.terminal_on_life_loss:  # no life-loss signal reaches a preference agent
             ppo = dataclasses.replace(ppo, terminal_on_life_loss=False)  # (the 2017 paper's Atari runs)
-        default = ppo if kind == "ppo" else RLHPConfig(ppo=ppo)
+        default = ppo if kind == "ppo" else rlhp_preset(ppo)[0]
     with deferred_validation():
         default_command: C = cast(Any, command)(config=default)
         cmd = tyro.cli(command, default=default_command, args=argv, prog=prog)
