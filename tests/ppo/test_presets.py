@@ -78,7 +78,7 @@ def test_box2d_envs_work_after_the_set_up(env_id, tmp_path):
     assert main([*argv, "--total-timesteps", "128", "--num-eval-episodes", "0", "--run-dir", str(run)]) == 0
 
 
-def test_swimmer_gets_its_measured_preference_loop_preset_and_flags_override_it():
+def test_swimmer_and_halfcheetah_get_their_measured_preference_loop_presets_and_flags_override_them():
     from prefrl.cli.main import RLHPCommand, parse_training
     from prefrl.rlhp.presets import rlhp_preset
 
@@ -86,6 +86,7 @@ def test_swimmer_gets_its_measured_preference_loop_preset_and_flags_override_it(
         return parse_training(list(flags), RLHPCommand, "rlhp", "prefrl rlhp").config.reward_model.inputs
 
     assert inputs("--env-id", "Swimmer-v5") == "obs"  # measured: r(s, a) leaves half the seeds stuck
+    assert inputs("--env-id", "HalfCheetah-v5") == "obs"
     assert inputs("--env-id", "Swimmer-v5", "--reward-model.inputs", "obs_action") == "obs_action"
     assert inputs("--env-id", "Hopper-v5") == inputs("--env-id", "Pendulum-v1") == "obs_action"
     assert parse_training(["--env-id", "Swimmer-v5"], RLHPCommand, "rlhp", "x").config.ppo.gamma == 0.9999
