@@ -1,7 +1,9 @@
 """Run by tests/lm/test_distributed.py, alone or under 2 gloo processes: three SFT steps (the third
 also taken by a fresh trainer resumed from a checkpoint after the second), two reward-model steps
 on a fixed global batch, and two PPO iterations (with PPO-ptx) whose responses are seeded by their
-prompts, so that 1 and 2 processes sample the same global batch; rank 0 saves the parameters."""
+prompts, so that 1 and 2 processes sample the same global batch; rank 0 saves the parameters.
+With a third argument ``lora``: SFT and PPO with LoRA adapters instead (the reference is the policy
+with its adapters off, as ``prefrl lm ppo --lora.rank N`` builds it)."""
 
 import copy
 import random
@@ -129,14 +131,16 @@ def prompt_seeded_sample(
     return responses, mask
 
 
-def train_ppo(accelerator, demos, parallel="ddp"):
+def train_ppo(accelerator, demos, parallel="ddp", adapters=False):
     import prefrl.lm.ppo as ppo_module
     from prefrl.lm import tiny_task
+    from prefrl.lm.lora import AdaptersOff
     from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 
     ppo_module.sample = prompt_seeded_sample
     SAMPLED_ROWS.clear()
     tokenizer, policy = build()
+    policy = lora(policy) if adapters else policy
     prompts = tiny_task.sample_prompts(random.Random(1), 16)
 
     def gold(ps, rs):
@@ -148,7 +152,7 @@ def train_ppo(accelerator, demos, parallel="ddp"):
         update_epochs=2,
         max_new_tokens=8,
         learning_rate=0.05,
-        ptx_coef=0.5,
+        ptx_coef=0.0 if adapters else 0.5,
     )
     trainer = LMPPOTrainer(
         policy,
@@ -157,7 +161,8 @@ def train_ppo(accelerator, demos, parallel="ddp"):
         config,
         reward_fn=gold,
         gold_fn=gold,
-        ptx_records=demos,
+        ptx_records=None if adapters else demos,
+        reference=AdaptersOff(policy) if adapters else None,
         accelerator=accelerator,
         parallel=parallel,
     )
@@ -175,6 +180,29 @@ def train_ppo(accelerator, demos, parallel="ddp"):
     }
 
 
+def lora(model):
+    from prefrl.lm.lora import LoRAConfig, apply_lora
+
+    return apply_lora(model, LoRAConfig(rank=4))
+
+
+def train_lora(accelerator, parallel="ddp"):
+    """Two SFT steps and two PPO iterations of models with LoRA adapters: only the adapters train."""
+    from prefrl.lm import tiny_task
+    from prefrl.lm.sft import SFTConfig, SFTTrainer
+
+    model = lora(build()[1])
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    demos = tiny_task.sft_records(random.Random(0), 64)
+    config = SFTConfig(batch_size=8, num_epochs=1, learning_rate=0.5)
+    sft = sgd_like(SFTTrainer(model, build()[0], demos, config, accelerator, parallel=parallel))
+    for _ in range(2):
+        sft.train_iteration()
+    world = 1 if accelerator is None else accelerator.num_processes
+    ppo = train_ppo(accelerator, demos, parallel=parallel, adapters=True)
+    return {"sft": sft.state_dict()["model"], "initial": initial, "world": world, **ppo}
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     accelerator = None
@@ -182,7 +210,8 @@ if __name__ == "__main__":
         from accelerate import Accelerator
 
         accelerator = Accelerator(cpu=True)
-    state = train(accelerator, parallel="ddp" if sys.argv[2] in ("single", "accelerate") else sys.argv[2])
+    parallel = "ddp" if sys.argv[2] in ("single", "accelerate") else sys.argv[2]
+    state = (train_lora if sys.argv[3:] == ["lora"] else train)(accelerator, parallel=parallel)
     if accelerator is None or accelerator.is_main_process:
         torch.save(state, sys.argv[1])
     from prefrl.lm import distributed

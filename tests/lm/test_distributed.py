@@ -18,18 +18,19 @@ def run(args, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def one_and_two_processes(tmp_path, mode):
+def one_and_two_processes(tmp_path, mode, *extra):
     """The script's saved results alone and under 2 gloo processes in ``mode``."""
     one, two = tmp_path / "one.pt", tmp_path / "two.pt"
-    run([sys.executable, str(SCRIPT), str(one), "single"], tmp_path)
+    run([sys.executable, str(SCRIPT), str(one), "single", *extra], tmp_path)
     # accelerate's own launcher needs MPI for several CPU processes; torchrun starts the same
     # gloo process group that Accelerator(cpu=True) joins (as `accelerate launch` does on GPUs)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    run([*launcher, str(SCRIPT), str(two), mode], tmp_path)
+    run([*launcher, str(SCRIPT), str(two), mode, *extra], tmp_path)
     a, b = torch.load(one, weights_only=True), torch.load(two, weights_only=True)
     assert (a["world"], b["world"]) == (1, 2)
     moved = [k for k, v in a["sft"].items() if not torch.allclose(v, a["initial"][k])]
-    assert len(moved) > 10  # training changed the weights, so equality below means something
+    assert len(moved) > (3 if extra else 10)  # training changed the weights (LoRA: 2 x 2 adapter
+    # matrices), so equality below means something
     return a, b
 
 
@@ -80,3 +81,20 @@ def test_deepspeed_zero_two_processes_make_the_same_update_as_one(tmp_path, stag
         assert b["local_fraction"] == pytest.approx(0.5, abs=0.01)  # partitioned, not replicated
     assert b["ppo_sampled_rows"] == [8, 8]
     assert_same_training(a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fsdp", "zero3"])
+def test_lora_adapters_sharded_over_two_processes_make_the_same_update_as_one(tmp_path, mode):
+    """LoRA (`--lora.rank`) under FSDP2 and ZeRO-3: SFT and PPO (reference = the policy with its
+    adapters off) train only the adapters and end with the single process's weights."""
+    a, b = one_and_two_processes(tmp_path, mode, "lora")
+    for part in ("sft", "ppo_policy"):
+        trained = [k for k, v in a[part].items() if not torch.allclose(v, a["initial"][k])]
+        assert trained and all(".lora_" in k for k in trained), trained  # the adapters, nothing else
+        for key, value in a[part].items():
+            assert torch.allclose(value, b[part][key], atol=1e-5), (part, key)
+    assert a["ppo_metrics"][-1]["lm/kl"] > 0  # the adapters moved the policy away from its reference
+    for ma, mb in zip(a["ppo_metrics"], b["ppo_metrics"], strict=True):
+        for key in ("lm/score", "lm/kl", "lm/response_length"):
+            assert abs(ma[key] - mb[key]) < 1e-5, (key, ma[key], mb[key])
