@@ -10,6 +10,9 @@ C++ env (its preprocessing in C++ threads); SB3 its standard ``make_atari_env`` 
 ``VecFrameStack(4)``, over the same ``ALE/...-v5`` game with its own frame skip off (``frameskip=1``)
 and the v5 sticky actions. Both see 4 frames per step.
 
+``--libraries prefrl-bf16`` adds prefrl with its convolutional trunk in bfloat16
+(``--mixed-precision``; heads, losses and Adam in float32), for CPUs with AMX or AVX512-BF16.
+
 Reported per run: env steps/s over the training loop (rollouts and updates, construction not timed;
 frames/s = 4x), and ``final`` = mean return of the last 20 whole games (SB3: its Monitor's episodes,
 which are whole games under AtariWrapper). Rows are appended to ``--out`` as runs finish.
@@ -36,12 +39,14 @@ from prefrl.ppo.presets import preset_config
 from prefrl.ppo.trainer import PPOTrainer
 
 WINDOW = 20
+LIBRARIES = ("prefrl", "prefrl-bf16", "sb3")
 
 
-def run_prefrl(env_id: str, seed: int, steps: int) -> dict[str, Any]:
+def run_prefrl(env_id: str, seed: int, steps: int, mixed_precision: bool = False) -> dict[str, Any]:
     config = preset_config(
-        env_id, total_timesteps=steps, seed=seed, num_eval_episodes=0, checkpoint_every=10**9
-    )
+        env_id, total_timesteps=steps, seed=seed, num_eval_episodes=0, checkpoint_every=10**9,
+        mixed_precision=mixed_precision,
+    )  # fmt: skip
     trainer = PPOTrainer(config)
     start = time.perf_counter()
     trainer.train()
@@ -101,15 +106,16 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for env in sorted({env for env, _ in groups}):
-        speed = {}
-        for library in ("prefrl", "sb3"):
-            runs = groups.get((env, library), [])
-            if not runs:
-                continue
-            speed[library] = statistics.median(r["steps"] / r["seconds"] for r in runs)
+        speed = {
+            library: statistics.median(r["steps"] / r["seconds"] for r in groups[(env, library)])
+            for library in LIBRARIES
+            if (env, library) in groups
+        }
+        for library in speed:
+            runs = groups[(env, library)]
             finals = [r["final"] for r in runs if r["final"] is not None]
             final = f"{statistics.median(finals):.1f}" if finals else "-"
-            ratio = f"{speed['prefrl'] / speed['sb3']:.2f}x" if library == "sb3" and "prefrl" in speed else ""
+            ratio = f"{speed[library] / speed['sb3']:.2f}x" if library != "sb3" and "sb3" in speed else ""
             lines.append(
                 f"| {env} | {library} | {len(runs)} | {runs[0]['steps']} | {speed[library]:.0f} | {final} "
                 f"| {ratio} |"
@@ -125,7 +131,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--steps", type=int, default=20_480)
     parser.add_argument("--threads", type=int, default=2, help="torch threads, both libraries")
-    parser.add_argument("--libraries", nargs="+", default=["prefrl", "sb3"])
+    parser.add_argument("--libraries", nargs="+", default=["prefrl", "sb3"], choices=LIBRARIES)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/atari_vs_sb3.jsonl"))
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
@@ -135,7 +141,10 @@ def main() -> None:
         for env_id in args.envs:
             for seed in args.seeds:
                 for library in args.libraries:
-                    run = (run_prefrl if library == "prefrl" else run_sb3)(env_id, seed, args.steps)
+                    if library == "sb3":
+                        run = run_sb3(env_id, seed, args.steps)
+                    else:
+                        run = run_prefrl(env_id, seed, args.steps, library == "prefrl-bf16")
                     row = {"env": env_id, "library": library, "seed": seed, "threads": args.threads, **run}
                     print(json.dumps(row), flush=True)
                     with args.out.open("a") as f:

@@ -3,7 +3,8 @@
 A shared trunk (conv 32 8x8 stride 4, conv 64 4x4 stride 2, conv 64 3x3 stride 1, ReLU, a 512-unit
 linear layer) under a categorical actor head and a value head, orthogonal init (sqrt 2 in the trunk,
 0.01 actor, 1 critic), as CleanRL's ppo_atari. Observations are (N, C, H, W) uint8 frames, scaled
-to [0, 1] inside. The interface is :class:`prefrl.ppo.policy.ActorCritic`'s.
+to [0, 1] inside; with ``mixed_precision`` the trunk runs in bfloat16 (autocast) and its features are
+cast back to float32 for the heads. The interface is :class:`prefrl.ppo.policy.ActorCritic`'s.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ class CnnActorCritic(nn.Module):
     batched_evaluation = False
     """The trunk is the cost: the rollout takes log-probs and values from the acting pass."""
 
-    def __init__(self, observation_space: gym.spaces.Box, action_space: gym.Space) -> None:
+    def __init__(
+        self, observation_space: gym.spaces.Box, action_space: gym.Space, mixed_precision: bool = False
+    ) -> None:
         super().__init__()
+        self.mixed_precision = mixed_precision
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(
                 f"the convolutional policy takes Discrete actions, got {action_space}: pixel tasks with "
@@ -64,7 +68,8 @@ class CnnActorCritic(nn.Module):
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) uint8 (or floats in 0..255) -> (N, 512), the convolutions channels-last."""
         x = obs.contiguous(memory_format=torch.channels_last).float()  # the layout change on uint8
-        return self.trunk(x.mul_(1.0 / 255.0))
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=self.mixed_precision):
+            return self.trunk(x.mul_(1.0 / 255.0)).float()
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N,)"""

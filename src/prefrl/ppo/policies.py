@@ -19,9 +19,16 @@ def check_policy_inputs(
     normalize_obs: bool,
     env_id: str,
     use_sde: bool = False,
+    mixed_precision: bool = False,
 ) -> None:
     """A ValueError with the fix for what the policies cannot take: frames with continuous actions,
-    frames with observation normalisation, state-dependent exploration without Box actions."""
+    frames with observation normalisation, state-dependent exploration without Box actions, mixed
+    precision without frames."""
+    if mixed_precision and not is_frames(observation_space):
+        raise ValueError(
+            f"--mixed-precision runs the convolutional trunk of pixel tasks in bfloat16; {env_id} has "
+            f"{observation_space} observations (the MLPs are too small to gain): drop --mixed-precision"
+        )
     if use_sde and not isinstance(action_space, gym.spaces.Box):
         raise ValueError(
             f"--use-sde explores continuous (Box) actions; {env_id} has {action_space} actions: "
@@ -46,11 +53,12 @@ def build_policy(
     init_log_std: float = 0.0,
     sde: bool = False,
     ortho_init: bool = True,
+    mixed_precision: bool = False,
 ) -> Policy:
-    """The Nature CNN for (C, H, W) uint8 frames, else the MLPs (``hidden_sizes`` and the rest apply
-    to the MLPs only)."""
+    """The Nature CNN for (C, H, W) uint8 frames (its trunk in bfloat16 with ``mixed_precision``),
+    else the MLPs (``hidden_sizes`` and the rest apply to the MLPs only)."""
     if is_frames(observation_space):
-        return CnnActorCritic(observation_space, action_space)
+        return CnnActorCritic(observation_space, action_space, mixed_precision)
     return ActorCritic(
         observation_space, action_space, hidden_sizes, activation, init_log_std, sde, ortho_init
     )
@@ -60,5 +68,5 @@ def policy_for(config: PPOConfig, observation_space: gym.spaces.Box, action_spac
     """The actor-critic ``config`` asks for on these spaces (for training, and to load a checkpoint)."""
     return build_policy(
         observation_space, action_space, config.hidden_sizes, config.activation, config.init_log_std,
-        config.use_sde, config.ortho_init,
+        config.use_sde, config.ortho_init, config.mixed_precision,
     )  # fmt: skip

@@ -75,8 +75,9 @@ class PPOTrainer:
         obs_space = self.envs.single_observation_space
         assert isinstance(obs_space, gym.spaces.Box)
         check_policy_inputs(
-            obs_space, self.envs.single_action_space, config.normalize_obs, config.env_id, config.use_sde
-        )
+            obs_space, self.envs.single_action_space, config.normalize_obs, config.env_id, config.use_sde,
+            config.mixed_precision,
+        )  # fmt: skip
         self.policy = policy_for(config, obs_space, self.envs.single_action_space).to(self.device)
         self.acting_device = torch.device(config.acting_device)
         self.rollout_policy = (
