@@ -1,6 +1,7 @@
 """Run directories: one per run, holding the resolved config, metrics, events, checkpoints, plots.
 
-RUN_DIR/config.json          {"kind": "ppo", "config": {...}} (the resolved config)
+RUN_DIR/config.json          {"kind": "ppo", "config": {...}, "versions": {...}} (the resolved config,
+                             and the versions of Python and the packages whose numerics it ran on)
 RUN_DIR/metrics.jsonl        one row per iteration: {"step": env steps, "iteration": ..., ...}
 RUN_DIR/tb/                  TensorBoard events
 RUN_DIR/checkpoints/last.pt  the latest checkpoint (written atomically)
@@ -24,6 +25,11 @@ CHECKPOINT_FILE = "checkpoints/last.pt"
 PREFERENCES_FILE = "preferences.sqlite"
 TENSORBOARD_DIR = "tb"
 RUN_FORMAT_VERSION = 1
+VERSIONED_PACKAGES = (
+    "prefrl", "torch", "numpy", "gymnasium", "mujoco", "ale-py", "transformers", "peft", "accelerate",
+    "deepspeed",
+)  # fmt: skip
+"""Packages whose versions a run records (those installed): a run's figures depend on their numerics."""
 
 
 def env_file_name(env_id: str) -> str:
@@ -52,11 +58,26 @@ def create_run_dir(path: Path, kind: str, config: Any, defaults: str | None = No
         "format_version": RUN_FORMAT_VERSION,
         "kind": kind,
         "config": dataclasses.asdict(config),
+        "versions": package_versions(),
     }
     if defaults is not None:
         payload["defaults"] = defaults
     (path / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def package_versions() -> dict[str, str]:
+    """{"python": ..., package: version} for the installed ones of :data:`VERSIONED_PACKAGES`."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def discard_failed_start(path: Path) -> None:
