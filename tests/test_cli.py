@@ -11,6 +11,7 @@ import gymnasium as gym
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 
 from prefrl.cli.logger import read_metrics
 from prefrl.cli.main import main
@@ -50,12 +51,9 @@ def test_ppo_writes_a_complete_run_directory(cartpole_run):
     config = json.loads((cartpole_run / "config.json").read_text())
     assert config["kind"] == "ppo" and config["config"]["total_timesteps"] == 512
     assert config["config"]["learning_rate"] > 0  # the CartPole preset filled in the rest
-    import gymnasium
-    import torch
-
     versions = config["versions"]  # what the run's figures depend on
     assert versions["torch"] == torch.__version__
-    assert versions["gymnasium"] == gymnasium.__version__ and "python" in versions and "prefrl" in versions
+    assert versions["gymnasium"] == gym.__version__ and "python" in versions and "prefrl" in versions
     rows = read_metrics(cartpole_run / "metrics.jsonl")
     assert [r["step"] for r in rows] == [256, 512]
     assert "eval/return_mean" in rows[-1] and "ppo/approx_kl" in rows[0]

@@ -191,11 +191,12 @@ def train_lora(accelerator, parallel="ddp"):
     from prefrl.lm import tiny_task
     from prefrl.lm.sft import SFTConfig, SFTTrainer
 
-    model = lora(build()[1])
+    tokenizer, model = build()
+    model = lora(model)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     demos = tiny_task.sft_records(random.Random(0), 64)
     config = SFTConfig(batch_size=8, num_epochs=1, learning_rate=0.5)
-    sft = sgd_like(SFTTrainer(model, build()[0], demos, config, accelerator, parallel=parallel))
+    sft = sgd_like(SFTTrainer(model, tokenizer, demos, config, accelerator, parallel=parallel))
     for _ in range(2):
         sft.train_iteration()
     world = 1 if accelerator is None else accelerator.num_processes

@@ -85,9 +85,9 @@ class PPOConfig:
     mixed_precision: bool = False
     """Pixel observations: run the convolutional trunk in bfloat16 (``torch.autocast``); the heads,
     log-probs, losses, weights and Adam stay float32. The Nature CNN's forward and backward over 256
-    frames took 1.6-1.9x less time on this project's CPU (AMX-BF16); slower on CPUs without bf16
-    units. Off by default: its returns at scale are not measured. The flat-observation MLPs are too
-    small to gain, and take no such flag."""
+    frames took 2.2x less time on this project's CPU (AMX-BF16; benchmarks/cnn_bf16_step.py); slower
+    on CPUs without bf16 units. Off by default: its returns at scale are not measured. The
+    flat-observation MLPs are too small to gain, and take no such flag."""
     no_early_termination: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
     """MuJoCo: keep episodes running when the body is unhealthy (Christiano et al. 2017 removed early
     termination: it leaks reward information; the env's terminate_when_unhealthy=False)."""
