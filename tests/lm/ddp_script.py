@@ -99,8 +99,10 @@ def prompt_seeded_sample(
     model, p_ids, p_mask, max_new_tokens, eos, pad, temperature, generator, synced=False
 ):
     """prefrl's sampler row by row, each row seeded by its prompt tokens: a prompt gets the same
-    response whichever rank samples it. Records how many rows this process sampled."""
-    from prefrl.lm.generation import sample
+    response whichever rank samples it; the log-probs of the responses as cut (one forward of the
+    batch, collective when sharded). Records how many rows this process sampled."""
+    from prefrl.lm.data import batch_from_tensors
+    from prefrl.lm.generation import response_logprobs, sample
 
     SAMPLED_ROWS.append(len(p_ids))
     rows = []
@@ -128,7 +130,8 @@ def prompt_seeded_sample(
         end = min(int(r.shape[1]), 1 + int(p_ids[i].sum()) % max_new_tokens)
         responses[i, :end], mask[i, :end] = r[0, :end], True
         responses[i, end - 1] = eos
-    return responses, mask
+    logprobs = response_logprobs(model, batch_from_tensors(p_ids, p_mask, responses, mask), temperature)
+    return responses, mask, torch.where(mask, logprobs, 0.0)
 
 
 def train_ppo(accelerator, demos, parallel="ddp", adapters=False):
@@ -137,7 +140,7 @@ def train_ppo(accelerator, demos, parallel="ddp", adapters=False):
     from prefrl.lm.lora import AdaptersOff
     from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
 
-    ppo_module.sample = prompt_seeded_sample
+    ppo_module.sample_with_logprobs = prompt_seeded_sample
     SAMPLED_ROWS.clear()
     tokenizer, policy = build()
     policy = lora(policy) if adapters else policy

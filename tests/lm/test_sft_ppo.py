@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -48,7 +49,15 @@ def test_first_rollout_has_zero_kl_and_logs_proxy_gold_kl(sft_model, tokenizer):
     config = LMPPOConfig(num_iterations=1, batch_size=8, minibatch_size=4, update_epochs=1)
     trainer = LMPPOTrainer(sft_model, tokenizer, PROMPTS, config, reward_fn=gold, gold_fn=gold)
     rollout = trainer.rollout()
-    assert rollout.metrics["lm/kl"] == 0.0  # policy == reference
+    assert rollout.metrics["lm/kl"] == pytest.approx(0.0, abs=1e-4)  # policy == reference
+    # the log-probs the sampling loop kept are those one more forward recomputes
+    recompute = dataclasses.replace(config, recompute_logprobs=True)
+    again = LMPPOTrainer(sft_model, tokenizer, PROMPTS, recompute, reward_fn=gold, gold_fn=gold).rollout()
+    assert torch.equal(again.batch.input_ids, rollout.batch.input_ids)  # the same seed, the same samples
+    assert again.metrics["lm/kl"] == 0.0  # the very forward the reference's log-probs come from
+    real = rollout.batch.response_mask  # (past a response's end the recomputed ones are the pad's)
+    assert torch.allclose(again.logprobs[real], rollout.logprobs[real], atol=1e-5)
+    assert not torch.equal(again.logprobs, torch.zeros_like(again.logprobs))
     metrics = trainer.train_iteration()
     for key in (
         "lm/score",

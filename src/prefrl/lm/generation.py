@@ -1,10 +1,12 @@
-"""Sampling responses and recomputing their log-probabilities.
+"""Sampling responses (with the log-probabilities they were drawn with) and recomputing those.
 
 Sampling is a plain KV-cached loop over any transformers causal LM (left-padded prompts, position ids
-that skip padding). Log-probs are recomputed with one forward pass over prompt + response, with the
-logits divided by the sampling temperature (the policy and the reference alike) and a log-softmax over
-the full vocabulary in fp32, so the PPO ratio and the KL penalty are measured on the distribution that
-was actually sampled from.
+that skip padding); it keeps the log-prob of each drawn token from the logits it was drawn from, so
+the policy's log-probs at sampling time cost no extra forward. Log-probs are recomputed (the reference's,
+and the policy's when asked) with one forward pass over prompt + response. Both divide the logits by the
+sampling temperature (the policy and the reference alike) and normalise over the full vocabulary in
+fp32, so the PPO ratio and the KL penalty are measured on the distribution that was actually sampled
+from.
 """
 
 from __future__ import annotations
@@ -49,6 +51,32 @@ def sample(
     generator: torch.Generator | None = None,
     synced: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_with_logprobs` without the log-probs: (B, R) responses and their (B, R) mask."""
+    responses, mask, _ = sample_with_logprobs(
+        model,
+        prompt_ids,
+        prompt_mask,
+        max_new_tokens,
+        eos_token_id,
+        pad_token_id,
+        temperature,
+        generator,
+        synced,
+    )
+    return responses, mask
+
+
+def sample_with_logprobs(
+    model: torch.nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    max_new_tokens: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    synced: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sample up to ``max_new_tokens`` per prompt; with ``synced``, every rank takes as many steps as
     the longest (a sharded model's forward is collective).
 
@@ -56,8 +84,10 @@ def sample(
         prompt_ids, prompt_mask: (B, P) left-padded prompts and their bool mask.
 
     Returns:
-        responses (B, R) with pad after the first EOS, and mask (B, R) bool (True up to and including
-        the EOS); R <= max_new_tokens (the loop stops once every row has ended).
+        responses (B, R) with pad after the first EOS, mask (B, R) bool (True up to and including
+        the EOS), and logprobs (B, R) fp32: log pi(token) at ``temperature`` of each drawn token, from
+        the very logits it was drawn from (0 after the mask); R <= max_new_tokens (the loop stops once
+        every row has ended).
     """
     attention = prompt_mask.long()
     out = model(
@@ -66,12 +96,13 @@ def sample(
     past, logits = cache_of(out), out.logits[:, -1]
     next_pos = prompt_mask.long().sum(-1)
     finished = torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
-    tokens = []
+    tokens, logprobs = [], []
     for _ in range(max_new_tokens):
-        probs = F.softmax(logits.float() / temperature, dim=-1)
-        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        scaled = logits.float() / temperature
+        token = torch.multinomial(F.softmax(scaled, dim=-1), 1, generator=generator).squeeze(1)
         token = torch.where(finished, torch.full_like(token, pad_token_id), token)
         tokens.append(token)
+        logprobs.append(scaled.gather(-1, token[:, None]).squeeze(1) - torch.logsumexp(scaled, dim=-1))
         finished = finished | (token == eos_token_id)
         done = bool(finished.all())
         if distributed.all_ranks(done, token.device) if synced else done:
@@ -87,7 +118,8 @@ def sample(
         past, logits, next_pos = cache_of(out), out.logits[:, -1], next_pos + 1
     responses = torch.stack(tokens, dim=1)
     mask, _ = response_mask(responses, eos_token_id)
-    return torch.where(mask, responses, torch.full_like(responses, pad_token_id)), mask
+    responses = torch.where(mask, responses, torch.full_like(responses, pad_token_id))
+    return responses, mask, torch.where(mask, torch.stack(logprobs, dim=1), 0.0)
 
 
 def response_logits(model: torch.nn.Module, batch: Batch) -> torch.Tensor:

@@ -28,7 +28,7 @@ from prefrl.lm.data import (
     left_pad,
 )
 from prefrl.lm.estimators import GROUPED
-from prefrl.lm.generation import response_logprobs, sample
+from prefrl.lm.generation import response_logprobs, sample, sample_with_logprobs
 from prefrl.lm.lora import AdaptersOff
 from prefrl.lm.policy_critic import PolicyAndCritic, rl_roles
 from prefrl.lm.ppo_config import LMPPOConfig
@@ -251,25 +251,28 @@ class LMPPOTrainer:
     def rollout(self) -> TokenRollout:
         """Sample, score and turn into (B, R) rewards, advantages and returns (token_mdp)."""
         start = time.perf_counter()
-        prompts, batch = self.sample_responses()
+        prompts, batch, logprobs = self.sample_responses()
         generate_s = time.perf_counter() - start
         start = time.perf_counter()
-        batch, parts = self.evaluate_responses(prompts, batch)
+        batch, parts = self.evaluate_responses(
+            prompts, batch, None if self.config.recompute_logprobs else logprobs
+        )
         rollout = token_rollout(self.config, self.kl_coef, self.tokenizer.eos_token_id, batch, parts)
         rollout.metrics["time/generate_s"] = generate_s
         rollout.metrics["time/score_s"] = time.perf_counter() - start
         return rollout
 
-    def sample_responses(self) -> tuple[list[str], Batch]:
+    def sample_responses(self) -> tuple[list[str], Batch, torch.Tensor]:
         """This rank's share of ``batch_size`` prompts drawn at random (each ``group_size`` times in a
-        row for rloo and grpo), and the policy's sampled responses to them (a (B, P + R) batch)."""
+        row for rloo and grpo), the policy's sampled responses to them (a (B, P + R) batch) and their
+        (B, R) log-probs at sampling."""
         cfg, tok = self.config, self.tokenizer
         k = cfg.group_size if cfg.estimator in GROUPED else 1
         indices = draw_prompts(self.rng, len(self.prompts), cfg.batch_size, k)
         indices = indices[distributed.chunk(cfg.batch_size, self.accelerator)]  # this rank's share
         p_ids, p_mask = left_pad([self.prompt_ids[i] for i in indices], tok.pad_token_id)
         p_ids, p_mask = p_ids.to(self.device), p_mask.to(self.device)
-        responses, mask = sample(
+        responses, mask, logprobs = sample_with_logprobs(
             self.policy,
             p_ids,
             p_mask,
@@ -280,17 +283,26 @@ class LMPPOTrainer:
             self.generator,
             synced=self.sharded,
         )
-        return [self.prompts[i] for i in indices], batch_from_tensors(p_ids, p_mask, responses, mask)
+        return (
+            [self.prompts[i] for i in indices],
+            batch_from_tensors(p_ids, p_mask, responses, mask),
+            logprobs,
+        )
 
-    def evaluate_responses(self, prompts: list[str], batch: Batch) -> tuple[Batch, dict[str, torch.Tensor]]:
-        """The responses' (B, R) log-probs under policy and reference, values, (B,) scores (and gold
-        scores), gathered from every rank: (the whole batch, its parts)."""
+    def evaluate_responses(
+        self, prompts: list[str], batch: Batch, logprobs: torch.Tensor | None = None
+    ) -> tuple[Batch, dict[str, torch.Tensor]]:
+        """The responses' (B, R) log-probs under policy (``logprobs`` when given: the sampling pass's;
+        else recomputed) and reference, values, (B,) scores (and gold scores), gathered from every
+        rank: (the whole batch, its parts)."""
         cfg = self.config
         responses = batch.input_ids[:, batch.prompt_length :]
         texts = self.decode(responses, batch.response_mask)
         self.last_samples = (prompts, texts)
         parts = {
-            "logprobs": response_logprobs(self.policy, batch, cfg.temperature),
+            "logprobs": logprobs
+            if logprobs is not None
+            else response_logprobs(self.policy, batch, cfg.temperature),
             "ref_logprobs": response_logprobs(self.reference, batch, cfg.temperature),
             "values": (
                 self.critic.response_values(batch)

@@ -53,6 +53,11 @@ class LMPPOConfig:
     """Response length cap (tokens, EOS included)."""
     temperature: float = 1.0
     """Sampling temperature; log-probs of policy and reference are taken at the same temperature."""
+    recompute_logprobs: bool = False
+    """The policy's log-probs at sampling time (the PPO ratio's denominator, the KL's policy term) are
+    recomputed by one more forward over prompt + response after sampling; off (the default), those the
+    sampling loop drew each token with are used: the same numbers to float rounding in fp32 (the ratio
+    at an update's first step is 1 +- 1e-6), one forward of the policy fewer per iteration."""
     kl_coef: float = 0.05
     """Per-token KL penalty coefficient (initial value when ``adaptive_kl``)."""
     adaptive_kl: bool = False
