@@ -281,22 +281,47 @@ def test_a_run_saved_before_the_new_switches_resumes_as_it_ran():
 
 
 def test_an_async_refit_runs_beside_the_ppo_update_and_is_joined_before_use_or_a_checkpoint(tmp_path):
-    """--async-refit: the refit of iteration i runs in a thread during PPO's update and the next
-    rollout; the next iteration waits for it (its metrics arrive then) before the reward model
-    pays, selects or is saved, so each rollout is paid by the model before its own refit."""
-    t = trainer(tmp_path, num_labels=60, async_refit=True, ppo={"total_timesteps": 20480})
-    t.pretrain()  # the first fit, before RL, is never in the background
-    assert t.refit is None and t.reward_fitted
-    first = t.train_iteration()  # no new labels yet at step 0 (the schedule): no refit
-    while t.refit is None:
-        first = t.train_iteration()
-    assert "reward_model/num_steps" not in first  # started, still running or not yet joined
-    second = t.train_iteration()  # joined that refit, started its own
-    assert second["reward_model/num_steps"] == 10 and t.refit is not None
-    t.state_dict()  # joins: the checkpoint holds the finished refit
-    assert t.refit is None
-    assert "reward_model/num_steps" in t.train_iteration()  # the joined refit's metrics are not lost
-    sync = trainer(tmp_path / "sync", num_labels=60, ppo={"total_timesteps": 20480})
-    sync.pretrain()
-    sync.train_iteration()
-    assert sync.refit is None  # the default fits in line
+    """--async-refit: the refit of iteration i runs in a process of its own during PPO's update and
+    the next rollout; the next iteration waits for it (its metrics arrive then) before the reward
+    model pays, selects or is saved, so each rollout is paid by the model before its own refit: the
+    same run as --no-reward-after-fit in line, refit for refit."""
+    kw = {
+        "num_labels": 60,
+        "ppo": {"total_timesteps": 16384},
+        "reward_trainer": RewardTrainerConfig(num_threads=1),
+    }
+    t = trainer(tmp_path / "async", async_refit=True, **kw)
+    inline = trainer(tmp_path / "inline", reward_after_fit=False, **kw)
+    try:
+        t.pretrain()  # the first fit, before RL, is never in the background
+        inline.pretrain()
+        assert t.refit_process is None and t.reward_fitted
+        first = t.train_iteration()  # no new labels yet at step 0 (the schedule): no refit
+        refit = inline.train_iteration()
+        while t.refit_process is None or not t.refit_process.pending:
+            first, refit = t.train_iteration(), inline.train_iteration()
+        assert "reward_model/num_steps" not in first  # started, still running or not yet joined
+        second = t.train_iteration()  # joined that refit, started its own
+        expected = inline.train_iteration()
+        assert second["reward_model/num_steps"] == 10 and t.refit_process.pending
+        for key in ("reward_model/train_loss", "reward_model/val_loss"):  # the refit of the iteration before
+            assert second[key] == pytest.approx(refit[key], rel=1e-5), key
+        for key in ("ppo/approx_kl", "env/episode_return", "reward_model/segment_return_correlation"):
+            assert second[key] == pytest.approx(expected[key], rel=1e-5), key
+        state = t.state_dict()  # joins: the checkpoint holds the finished refit and the child's trainer
+        assert not t.refit_process.pending
+        adam_steps = lambda s: max(float(v["step"]) for v in s["optimizer"]["state"].values())  # noqa: E731
+        saved = adam_steps(state["rlhp"]["reward_trainer"])
+        assert saved == adam_steps(inline.reward_trainer.state_dict())  # the child's, every refit so far
+        assert saved > adam_steps(t.reward_trainer.state_dict())  # (the parent's copy stops at the first fit)
+        assert torch.equal(state["rlhp"]["reward_model"]["reward_scale"], inline.reward_model.reward_scale)
+        assert "reward_model/num_steps" in t.train_iteration()  # the joined refit's metrics are not lost
+        resumed = trainer(tmp_path / "async", async_refit=True, **kw)
+        resumed.load_state_dict(state)
+        resumed.train_iteration()  # a refit submitted to a child started from the checkpoint ...
+        assert resumed.refit_process.pending
+        assert resumed.train_iteration()["reward_model/num_steps"] == 10  # ... and joined
+        resumed.close()
+    finally:
+        t.close()
+    assert t.refit_process is None and not inline.refit_process  # the default fits in line

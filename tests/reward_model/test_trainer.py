@@ -167,7 +167,7 @@ def test_a_mixed_precision_fit_learns_as_well_and_keeps_the_reward_in_float32():
 
 def test_a_fit_runs_on_its_threads_and_gives_the_loop_back_its_own():
     """The loop's PPO runs on one thread; a refit takes ``num_threads`` (None: every core) and
-    restores the threads it found, and leaves them alone in a background thread (--async-refit)."""
+    restores the threads it found, and leaves them alone in a thread other than the main one."""
     seen = []
     data, _ = synthetic(50, seed=0)
     model = RewardModel(OBS, ACT, RewardModelConfig())

@@ -272,6 +272,7 @@ def run_rlhp(
     finally:
         if server is not None:
             server.stop()
+        trainer.close()
         logger.close()
         trainer.ppo.envs.close()
         store.close()

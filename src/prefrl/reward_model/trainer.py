@@ -73,7 +73,7 @@ class RewardTrainerConfig:
     """Torch threads while fitting (None: one per core). The loop's PPO runs on one thread, so the
     other cores would sit idle during a refit: on Pendulum-v1 with 700 labels two threads cut the
     refits from 34 to 27 s of a 77 s run, same returns (benchmarks/RESULTS.md). Pass 1 when runs
-    share the cores. A fit in a background thread (``--async-refit``) keeps the threads it has."""
+    share the cores. A fit in the refit process (``--async-refit``) runs on one thread, beside PPO's."""
 
     def __post_init__(self) -> None:
         if validation_enabled():
@@ -278,8 +278,8 @@ class RewardModelTrainer:
 @contextlib.contextmanager
 def torch_threads(num_threads: int | None) -> Iterator[None]:
     """Run torch with ``num_threads`` intra-op threads (None: one per core) inside the block, then go
-    back to the threads before. Only in the main thread: the setting is process-wide, and a fit in a
-    background thread must not change the threads of the PPO update beside it."""
+    back to the threads before. Only in the main thread: the setting is process-wide, and a fit a user
+    runs in another thread must not change the threads of the work beside it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

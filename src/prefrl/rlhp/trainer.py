@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import gymnasium as gym
@@ -30,6 +29,7 @@ from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import RewardModel
 from prefrl.reward_model.monitor import HackingMonitor, segment_diagnostics, without_true_reward
+from prefrl.reward_model.refit_process import RefitProcess
 from prefrl.reward_model.trainer import RewardModelTrainer
 from prefrl.rlhp.config import RLHPConfig
 
@@ -92,10 +92,9 @@ class RLHPTrainer:
         self.monitor = HackingMonitor(config.monitor)
         self.reference: list[Segment] = []
         """The first segments labelled (the initial policy's): the monitor's fixed yardstick."""
-        self.background = ThreadPoolExecutor(1) if config.async_refit else None
-        self.refit: Future[dict[str, float]] | None = None
-        """The refit running in ``background`` (``async_refit``), if any: joined before the reward
-        model is used or saved."""
+        self.refit_process: RefitProcess | None = None
+        """Where refits run with ``async_refit`` (started at the first refit after the one before RL):
+        a refit submitted there is joined before the next rollout is paid, and before a checkpoint."""
         self.refit_metrics: dict[str, float] = {}
         """A refit's metrics joined for a checkpoint, logged with the next iteration."""
 
@@ -120,7 +119,9 @@ class RLHPTrainer:
         state["rlhp"] = {
             "config": dataclasses.asdict(self.config),
             "reward_model": self.reward_model.state_dict(),
-            "reward_trainer": self.reward_trainer.state_dict(),
+            "reward_trainer": (
+                self.refit_process.trainer_state() if self.refit_process else self.reward_trainer.state_dict()
+            ),
             "rng": self.rng.bit_generator.state,
             "labeller": self.labeller.state_dict() if hasattr(self.labeller, "state_dict") else None,
             "normalization_steps": self.normalization_steps,
@@ -313,33 +314,44 @@ class RLHPTrainer:
         if self.config.reward_normalization == "initial":
             self.normalization_steps = self.normalization_steps or steps
             steps = self.normalization_steps
-        if self.background is not None and self.reward_fitted:  # the first fit before RL stays here
-            self.refit = self.background.submit(self.fit, batch, ratings, steps)
-            return {}
-        return self.fit(batch, ratings, steps)
-
-    def fit(self, batch: Any, ratings: Any, steps: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
-        """Fit the reward model to these answers and renormalise its reward on ``steps``: touches
-        nothing but the reward model and its trainer (it may run in ``background``)."""
         cfg = self.config.reward_trainer
+        if self.config.async_refit and self.reward_fitted:  # the first fit before RL stays here
+            if self.refit_process is None:
+                spaces = (self.ppo.envs.single_observation_space, self.ppo.envs.single_action_space)
+                self.refit_process = RefitProcess(
+                    self.reward_model, spaces, self.config.reward_model, self.reward_trainer, cfg
+                )
+            self.refit_process.submit((batch, cfg.max_steps_per_refit, None, ratings, steps))
+            return {}
         if self.reward_fitted:
             metrics = self.reward_trainer.fit(batch, cfg.max_steps_per_refit, ratings=ratings)
         else:
             metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs, ratings=ratings)
+        self.reward_model.fit_normalization(*steps)
+        return self.fitted(metrics)
+
+    def fitted(self, metrics: dict[str, float]) -> dict[str, float]:
+        """After a fit with these metrics: the agent is paid the learned reward once it was trained
+        (on ``human.min_labels`` answers, when people answer)."""
         trained = "reward_model/train_loss" in metrics or "reward_model/rating_train_loss" in metrics
         answers = sum(metrics.get(f"reward_model/num_{kind}", 0.0) for kind in ("comparisons", "ratings"))
         enough = not self.people_answer or answers >= self.config.human.min_labels
-        self.reward_model.fit_normalization(*steps)
         self.reward_fitted |= trained and enough
         return metrics
 
     def join_refit(self) -> dict[str, float]:
-        """Wait for the background refit (``async_refit``) and return its metrics (and any kept from
-        a refit joined for a checkpoint); {} when there is none."""
+        """Wait for the refit in ``refit_process`` (``async_refit``), if one runs, and return its
+        metrics (and any kept from a refit joined for a checkpoint); {} when there is none."""
         metrics, self.refit_metrics = self.refit_metrics, {}
-        if self.refit is not None:
-            metrics, self.refit = {**metrics, **self.refit.result()}, None
+        if self.refit_process is not None and self.refit_process.pending:
+            metrics = {**metrics, **self.fitted(self.refit_process.result())}
         return metrics
+
+    def close(self) -> None:
+        """Stop the refit process, if any (a refit still running is abandoned)."""
+        if self.refit_process is not None:
+            self.refit_process.close()
+            self.refit_process = None
 
     def diagnose(self, fresh: list[Segment]) -> dict[str, float]:
         """Predicted against true returns on segments the reward model has never been fitted on,
