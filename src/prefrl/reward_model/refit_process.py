@@ -29,7 +29,7 @@ FitArgs = tuple[Any, int | None, int | None, Any, tuple[torch.Tensor, torch.Tens
 
 
 def _serve(
-    connection: Any, spaces: tuple[gym.Space, gym.Space], configs: tuple[Any, Any], state: dict
+    connection: Any, spaces: tuple[gym.spaces.Box, gym.Space], configs: tuple[Any, Any], state: dict
 ) -> None:
     """The child's loop: ``("fit", FitArgs)`` -> ``(metrics, model state)``; ``("state", None)`` ->
     the trainer's state; ``("stop", None)`` ends it. An exception is sent back as its traceback."""
@@ -64,7 +64,7 @@ class RefitProcess:
     def __init__(
         self,
         model: RewardModel,
-        spaces: tuple[gym.Space, gym.Space],
+        spaces: tuple[gym.spaces.Box, gym.Space],
         model_config: RewardModelConfig,
         trainer: RewardModelTrainer,
         trainer_config: RewardTrainerConfig,

@@ -317,7 +317,9 @@ class RLHPTrainer:
         cfg = self.config.reward_trainer
         if self.config.async_refit and self.reward_fitted:  # the first fit before RL stays here
             if self.refit_process is None:
-                spaces = (self.ppo.envs.single_observation_space, self.ppo.envs.single_action_space)
+                obs_space = self.ppo.envs.single_observation_space
+                assert isinstance(obs_space, gym.spaces.Box)
+                spaces = (obs_space, self.ppo.envs.single_action_space)
                 self.refit_process = RefitProcess(
                     self.reward_model, spaces, self.config.reward_model, self.reward_trainer, cfg
                 )
