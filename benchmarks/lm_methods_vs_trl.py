@@ -57,10 +57,11 @@ Not equal:
 - each library's own bookkeeping in the timed loop (TRL's Trainer, dataloader and metrics, e.g. DPO's
   entropy and token accuracy; prefrl's metrics).
 
-Set-up (TRL in its own virtual environment; trl 1.16.0 installs with transformers 5.24, as ours):
+Set-up (TRL in its own virtual environment; trl 1.16.0 installs with the transformers ours has, 5.25
+today; tyro because this file imports prefrl there):
 
     python3 -m venv /tmp/trl-new
-    PIP_CONSTRAINT=$PWD/constraints.txt /tmp/trl-new/bin/pip install "trl==1.16.*" datasets accelerate
+    PIP_CONSTRAINT=$PWD/constraints.txt /tmp/trl-new/bin/pip install "trl==1.16.*" datasets accelerate tyro
     .venv/bin/python benchmarks/lm_methods_vs_trl.py --trl-python /tmp/trl-new/bin/python
 
 The TRL side runs this same file with ``--impl trl`` (it imports only ``prefrl.lm.pipeline.gold_fn``,

@@ -16,6 +16,7 @@ import contextlib
 import copy
 import dataclasses
 import traceback
+import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -41,7 +42,10 @@ def _serve(
     model.load_state_dict(state["model"])
     trainer.load_state_dict(state["trainer"])
     while True:
-        command, payload = connection.recv()
+        try:
+            command, payload = connection.recv()
+        except EOFError:  # the parent is gone
+            return
         if command == "stop":
             return
         try:
@@ -80,6 +84,7 @@ class RefitProcess:
         self.process.start()
         child.close()
         self.pending = False
+        self._finalizer = weakref.finalize(self, _stop, self.process, self.connection)
 
     def submit(self, args: FitArgs) -> None:
         assert not self.pending, "join the running refit first"
@@ -111,11 +116,15 @@ class RefitProcess:
         return payload
 
     def close(self) -> None:
-        """Stop the child (a running refit is abandoned)."""
-        if self.process.is_alive():
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self.connection.send(("stop", None))
-            self.process.join(timeout=5)
-            if self.process.is_alive():
-                self.process.terminate()
-        self.connection.close()
+        """Stop the child (a running refit is abandoned); also when the parent drops this object."""
+        self._finalizer()
+
+
+def _stop(process: Any, connection: Any) -> None:
+    if process.is_alive():
+        with contextlib.suppress(BrokenPipeError, OSError):
+            connection.send(("stop", None))
+        process.join(timeout=5)
+        if process.is_alive():
+            process.terminate()
+    connection.close()
