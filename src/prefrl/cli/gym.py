@@ -235,6 +235,19 @@ def resume_flags(labeller: str) -> str:
     return "" if labeller == "synthetic" else f" --labeller {labeller}"
 
 
+def close_rlhp(
+    trainer: RLHPTrainer, store: PreferenceStore, logger: Logger, server: BackgroundServer | None
+) -> None:
+    """Stop what a preference run started: the labelling app, the refit process, the logger, the
+    envs and the store."""
+    if server is not None:
+        server.stop()
+    trainer.close()
+    logger.close()
+    trainer.ppo.envs.close()
+    store.close()
+
+
 def run_rlhp(
     config: RLHPConfig,
     run_dir: Path | None,
@@ -270,12 +283,7 @@ def run_rlhp(
         failed_start = resume is None and trainer.global_step == 0
         raise
     finally:
-        if server is not None:
-            server.stop()
-        trainer.close()
-        logger.close()
-        trainer.ppo.envs.close()
-        store.close()
+        close_rlhp(trainer, store, logger, server)
         if failed_start:  # nothing learned: leave nothing behind, the same --run-dir works again
             discard_failed_start(run_dir)
     if metrics is None:
