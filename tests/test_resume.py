@@ -113,3 +113,26 @@ def test_a_killed_preference_run_resumes_and_keeps_every_answer(tmp_path):
     answered_after = {(c.segment_1, c.segment_2, c.label) for c in store.comparisons()}
     assert answered_before <= answered_after  # no answer is lost
     assert store.num_queries() <= 120  # the budget holds across the restart
+
+
+def test_ctrl_c_to_the_whole_process_group_checkpoints_a_preference_run_with_its_refit_process(tmp_path):
+    """A terminal's Ctrl-C reaches the refit process too: it must outlive the parent's checkpoint
+    (which takes the child's trainer state), so the run stops as any run does and can resume."""
+    run_dir = tmp_path / "run"
+    args = ["--env-id", "Pendulum-v1", "--total-timesteps", "204800", "--num-eval-episodes", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefrl", "rlhp", *args, "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_rows(run_dir / "metrics.jsonl", 5, proc)  # past the first refits in the child
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert f"--resume {run_dir}" in " ".join(err.split())
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["global_step"] == read_metrics(run_dir / "metrics.jsonl")[-1]["step"]
+    assert state["rlhp"]["reward_trainer"]["optimizer"]["state"]  # the child's, taken at the stop

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import signal
 import traceback
 import weakref
 from typing import Any
@@ -34,6 +35,9 @@ def _serve(
 ) -> None:
     """The child's loop: ``("fit", FitArgs)`` -> ``(metrics, model state)``; ``("state", None)`` ->
     the trainer's state; ``("stop", None)`` ends it. An exception is sent back as its traceback."""
+    # Ctrl-C in a terminal reaches the whole process group: the parent stops and checkpoints, which
+    # needs this process's trainer state, so the child leaves SIGINT to the parent.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     model_config, trainer_config = configs
     model = RewardModel(*spaces, model_config)
