@@ -23,11 +23,12 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from prefrl.reward_model.ensemble import RewardModel, RewardModelConfig
-from prefrl.reward_model.trainer import RewardModelTrainer, RewardTrainerConfig
+from prefrl.reward_model.ensemble import RewardModel
+from prefrl.reward_model.trainer import RewardModelTrainer
 
 FitArgs = tuple[Any, int | None, int | None, Any, tuple[torch.Tensor, torch.Tensor]]
-"""(comparisons, max_steps, num_epochs, ratings, (obs, actions) to normalise the reward on)."""
+"""The arguments of :meth:`RewardModelTrainer.refit`: (comparisons, max_steps, num_epochs, ratings,
+(obs, actions) to normalise the reward on)."""
 
 
 def _serve(
@@ -54,9 +55,7 @@ def _serve(
             return
         try:
             if command == "fit":
-                batch, max_steps, num_epochs, ratings, steps = payload
-                metrics = trainer.fit(batch, max_steps, num_epochs, ratings=ratings)
-                model.fit_normalization(*steps)
+                metrics = trainer.refit(*payload)
                 connection.send(("ok", (metrics, model.state_dict())))
             else:
                 connection.send(("ok", trainer.state_dict()))
@@ -69,21 +68,15 @@ class RefitProcess:
     weights and normalisation); ``trainer_state()`` for a checkpoint; ``close()`` at the end. At most
     one refit runs at a time."""
 
-    def __init__(
-        self,
-        model: RewardModel,
-        spaces: tuple[gym.spaces.Box, gym.Space],
-        model_config: RewardModelConfig,
-        trainer: RewardModelTrainer,
-        trainer_config: RewardTrainerConfig,
-    ) -> None:
-        self.model = model
+    def __init__(self, trainer: RewardModelTrainer, spaces: tuple[gym.spaces.Box, gym.Space]) -> None:
+        """A child that continues ``trainer`` (and its model, whose weights it keeps up to date)."""
+        self.model = model = trainer.model
         context = torch.multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
         # copies: tensors pass through shared memory, and the parent's must not follow the child's
         state = copy.deepcopy({"model": model.state_dict(), "trainer": trainer.state_dict()})
         self.process = context.Process(
-            target=_serve, args=(child, spaces, (model_config, trainer_config), state), daemon=True
+            target=_serve, args=(child, spaces, (model.config, trainer.config), state), daemon=True
         )
         self.process.start()
         child.close()

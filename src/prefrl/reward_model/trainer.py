@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +158,20 @@ class RewardModelTrainer:
         with torch_threads(self.config.num_threads):
             return self._fit(data, max_steps, num_epochs, ratings)
 
+    def refit(
+        self,
+        data: ComparisonBatch | None,
+        max_steps: int | None,
+        num_epochs: int | None,
+        ratings: RatingBatch | None,
+        steps: tuple[torch.Tensor, torch.Tensor],
+    ) -> dict[str, float]:
+        """:meth:`fit`, then renormalise the model's reward on ``steps`` ((N, obs), (N, act)): what
+        the preference loop does with new answers, in line or in the refit process."""
+        metrics = self.fit(data, max_steps, num_epochs, ratings)
+        self.model.fit_normalization(*steps)
+        return metrics
+
     def _fit(
         self,
         data: ComparisonBatch | None,
@@ -278,11 +291,7 @@ class RewardModelTrainer:
 @contextlib.contextmanager
 def torch_threads(num_threads: int | None) -> Iterator[None]:
     """Run torch with ``num_threads`` intra-op threads (None: one per core) inside the block, then go
-    back to the threads before. Only in the main thread: the setting is process-wide, and a fit a user
-    runs in another thread must not change the threads of the work beside it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    back to the threads before."""
     before = torch.get_num_threads()
     torch.set_num_threads(num_threads or os.cpu_count() or 1)
     try:

@@ -29,7 +29,7 @@ from prefrl.preferences.segments import cut_segments, default_segment_length
 from prefrl.preferences.store import PreferenceStore
 from prefrl.reward_model.ensemble import RewardModel
 from prefrl.reward_model.monitor import HackingMonitor, segment_diagnostics, without_true_reward
-from prefrl.reward_model.refit_process import RefitProcess
+from prefrl.reward_model.refit_process import FitArgs, RefitProcess
 from prefrl.reward_model.trainer import RewardModelTrainer
 from prefrl.rlhp.config import RLHPConfig
 
@@ -315,22 +315,18 @@ class RLHPTrainer:
             self.normalization_steps = self.normalization_steps or steps
             steps = self.normalization_steps
         cfg = self.config.reward_trainer
-        if self.config.async_refit and self.reward_fitted:  # the first fit before RL stays here
+        args: FitArgs = (batch, cfg.max_steps_per_refit, None, ratings, steps)
+        if not self.reward_fitted:  # the first fit, before RL: every answer, the initial epochs, here
+            args = (batch, None, cfg.initial_num_epochs, ratings, steps)
+        elif self.config.async_refit:
             if self.refit_process is None:
                 obs_space = self.ppo.envs.single_observation_space
                 assert isinstance(obs_space, gym.spaces.Box)
                 spaces = (obs_space, self.ppo.envs.single_action_space)
-                self.refit_process = RefitProcess(
-                    self.reward_model, spaces, self.config.reward_model, self.reward_trainer, cfg
-                )
-            self.refit_process.submit((batch, cfg.max_steps_per_refit, None, ratings, steps))
+                self.refit_process = RefitProcess(self.reward_trainer, spaces)
+            self.refit_process.submit(args)
             return {}
-        if self.reward_fitted:
-            metrics = self.reward_trainer.fit(batch, cfg.max_steps_per_refit, ratings=ratings)
-        else:
-            metrics = self.reward_trainer.fit(batch, None, cfg.initial_num_epochs, ratings=ratings)
-        self.reward_model.fit_normalization(*steps)
-        return self.fitted(metrics)
+        return self.fitted(self.reward_trainer.refit(*args))
 
     def fitted(self, metrics: dict[str, float]) -> dict[str, float]:
         """After a fit with these metrics: the agent is paid the learned reward once it was trained
