@@ -161,6 +161,10 @@ def prefrl_dpo(work: Path, steps: int, seed: int, out: Path) -> dict[str, Any]:
     return result
 
 
+PHASES = ("generate", "score", "update")
+"""prefrl's iteration phases (its ``time/<phase>_s`` metrics): sampling, scoring, the update."""
+
+
 def prefrl_rl(work: Path, method: str, steps: int, seed: int, out: Path) -> dict[str, Any]:
     from prefrl.lm import pipeline
     from prefrl.lm.ppo import LMPPOConfig, LMPPOTrainer
@@ -174,14 +178,17 @@ def prefrl_rl(work: Path, method: str, steps: int, seed: int, out: Path) -> dict
     prompts = json.loads((work / "prompts.json").read_text())
     trainer = LMPPOTrainer(policy, tokenizer, prompts, config, reward_fn=pipeline.gold_fn)
     marks, gold, tokens, updates = [], [], 0.0, 0.0
-    for _ in range(steps):
+    phases = dict.fromkeys(PHASES, 0.0)
+    for step in range(steps):
         metrics = trainer.train_iteration()
+        for phase in PHASES if step else ():  # the timed iterations: after the first
+            phases[phase] += metrics[f"time/{phase}_s"]
         tokens += metrics["lm/response_length"] * BATCH
         marks.append((time.perf_counter(), tokens))
         gold.append(metrics["lm/score"])  # the reward function's mean, before the EOS penalty: the gold score
         updates += metrics["lm/num_updates"]
     policy.save_pretrained(str(out))
-    return {**rl_rates(marks), "gold_per_iteration": gold, "optimizer_steps": updates}
+    return {**rl_rates(marks), "gold_per_iteration": gold, "optimizer_steps": updates, "phase_s": phases}
 
 
 # --------------------------------------------------------------------------------------- TRL side
@@ -552,6 +559,9 @@ def rl_table(method: str, rows: dict[str, list[dict[str, Any]]], last: int) -> l
         )
     ratio = mean(rows["prefrl"], "tokens_per_s") / mean(rows["TRL"], "tokens_per_s")
     lines.append(f"prefrl / TRL completion tokens/s ({method.upper()}): {ratio:.2f}x")
+    totals = {p: sum(r["phase_s"][p] for r in rows["prefrl"]) for p in PHASES}
+    shares = ", ".join(f"{p} {totals[p] / sum(totals.values()):.0%}" for p in PHASES)
+    lines.append(f"prefrl's time per phase ({method.upper()}): {shares}")
     return lines
 
 
